@@ -1,0 +1,25 @@
+"""Shared fixtures.  Tests needing ../shared use the ``shared`` fixture, which fails
+loudly (never skips) when the shared folder is missing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mri_unfold.shared_data import SharedDataMissing, shared_root
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    try:
+        return shared_root()
+    except SharedDataMissing as e:  # fail, do not skip
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def golden_dir(shared) -> Path:
+    d = shared / "reference" / "golden"
+    if not d.is_dir():
+        pytest.fail(f"golden reference folder missing: {d}", pytrace=False)
+    return d

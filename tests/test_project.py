@@ -1,0 +1,52 @@
+"""Project-level checks: README quick start == .ci/run, shared-data helper, CLI entry."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mri_unfold.shared_data import ENV_VAR, SharedDataMissing, shared_root
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quick_start_commands():
+    text = (ROOT / "README.md").read_text()
+    qs = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)\n```", qs, flags=re.S)
+
+
+def test_quick_start_has_exactly_two_commands_and_ci_runs_them():
+    cmds = _quick_start_commands()
+    assert len(cmds) == 2
+    assert "mri-unfold demo" in cmds[0]
+    assert "pytest" in cmds[1] and ".[test]" in cmds[1]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    body = [ln for ln in ci if ln.strip() and not ln.startswith("#") and not ln.startswith("set ")
+            and not ln.startswith("cd ")]
+    assert body == cmds
+
+
+def test_shared_root_env_var_missing_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nope"))
+    with pytest.raises(SharedDataMissing, match="not a directory"):
+        shared_root()
+
+
+def test_shared_root_env_var(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert shared_root() == tmp_path.resolve()
+
+
+def test_shared_fixture_finds_the_papers(shared):
+    assert (shared / "papers" / "ista_net_cvpr2018.txt").is_file()
+
+
+def test_cli_help_lists_commands():
+    r = subprocess.run([sys.executable, "-m", "mri_unfold", "--help"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0
+    assert "demo" in r.stdout
