@@ -20,9 +20,17 @@ __all__ = [
     "measurements_for_ratio",
     "pad_to_blocks",
 ]
-try:  # Fourier operators live in their own module
-    from .fourier import MultiCoilFourier, SingleCoilFourier  # noqa: F401
 
-    __all__ += ["SingleCoilFourier", "MultiCoilFourier"]
-except ImportError:  # pragma: no cover - during bootstrap only
-    pass
+# Operators in their own modules (each module lists its public names in __all__).
+import importlib as _importlib
+
+for _mod in ("fourier", "learned_block_cs", "overlap_block_cs"):
+    try:
+        _m = _importlib.import_module(f"{__name__}.{_mod}")
+    except ModuleNotFoundError as _e:  # module not written yet
+        if _e.name != f"{__name__}.{_mod}":
+            raise
+        continue
+    for _name in getattr(_m, "__all__", ()):
+        globals()[_name] = getattr(_m, _name)
+        __all__.append(_name)
