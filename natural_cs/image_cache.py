@@ -1,0 +1,184 @@
+"""Decode a folder of training images once into a cached ``uint8`` luminance stack.
+
+The CS papers train on the luminance (Y) channel: for colour files the 8-bit BT.601 Y of
+OpenCV's ``cv2.COLOR_BGR2YCrCb`` (full range, fixed-point rounding), for grayscale files the
+gray value itself.  Decoding 400 PNG files on every epoch would dominate training time, so a
+folder is decoded once per process (kept in memory, keyed by the folder's contents) and,
+optionally, stored as an uncompressed ``.npz`` file in a cache directory.
+
+Example:
+    >>> from natural_cs.image_cache import load_image_stack
+    >>> stack = load_image_stack("../shared/data/natural/Train400")   # doctest: +SKIP
+    >>> len(stack), stack.shape(0), stack.image(0).dtype              # doctest: +SKIP
+    (400, (180, 180), dtype('uint8'))
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageStack", "list_images", "load_image_stack"]
+
+#: File endings (case-insensitive) treated as images.
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
+
+_CACHE_VERSION = "1"
+_MEMORY: dict[str, "ImageStack"] = {}
+
+
+@dataclass(frozen=True)
+class ImageStack:
+    """Variable-size 8-bit luminance images stored in one flat buffer.
+
+    Attributes:
+        pixels: ``(sum H_i * W_i,)`` uint8, the images' pixels back to back (row-major).
+        shapes: ``(N, 2)`` int64, ``(H_i, W_i)`` of every image.
+        names: file names (no directory), in sorted order.
+    """
+
+    pixels: np.ndarray
+    shapes: np.ndarray
+    names: tuple[str, ...]
+
+    def __post_init__(self):
+        sizes = self.shapes[:, 0] * self.shapes[:, 1]
+        object.__setattr__(self, "_offsets", np.concatenate([[0], np.cumsum(sizes)]))
+        if int(self._offsets[-1]) != self.pixels.size:
+            raise ValueError("ImageStack: pixel buffer does not match the image shapes")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def shape(self, i: int) -> tuple[int, int]:
+        """``(H, W)`` of image ``i``."""
+        return int(self.shapes[i, 0]), int(self.shapes[i, 1])
+
+    def image(self, i: int) -> np.ndarray:
+        """Image ``i`` as a read-only ``(H, W)`` uint8 view (no copy)."""
+        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        return self.pixels[a:b].reshape(self.shape(i))
+
+
+def _luminance_u8(path: Path) -> np.ndarray:
+    """Read one 8-bit image file as its ``(H, W)`` uint8 luminance.
+
+    Gray files give their gray value; colour (RGB, palette) files give
+    ``Y = (1868 B + 9617 G + 4899 R + 2^13) >> 14`` — bit-identical to OpenCV's 8-bit
+    ``COLOR_BGR2YCrCb`` Y channel.  Alpha is ignored, as ``cv2.imread`` does.
+
+    TODO: switch to the shared Y-channel reader of ``natural_cs.images`` once it exists.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode in ("L", "1"):
+                return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+            if mode in ("P", "PA", "RGB", "RGBA", "LA", "CMYK", "YCbCr"):
+                if mode == "LA":
+                    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+                rgb = np.asarray(im.convert("RGB"), dtype=np.int64)
+            else:
+                raise ValueError(f"{path}: unsupported image mode {mode!r}; expected an 8-bit "
+                                 "gray or colour image")
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path}: cannot decode image ({e})") from e
+    y = (rgb[..., 2] * 1868 + rgb[..., 1] * 9617 + rgb[..., 0] * 4899 + (1 << 13)) >> 14
+    return y.astype(np.uint8)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Sorted image files (by :data:`IMAGE_EXTENSIONS`) directly inside ``folder``.
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a directory.
+        ValueError: it holds no image files (message names the folder and the extensions).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: image folder not found")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"{folder}: no images found (looked for files ending in "
+                         f"{', '.join(IMAGE_EXTENSIONS)}, any case)")
+    return files
+
+
+def _folder_key(files: list[Path]) -> str:
+    """Hash of the folder's image list: names, sizes and modification times."""
+    h = hashlib.sha256(f"v{_CACHE_VERSION}".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"\0{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def _decode(files: list[Path]) -> ImageStack:
+    imgs = [_luminance_u8(p) for p in files]
+    pixels = np.concatenate([im.reshape(-1) for im in imgs])
+    shapes = np.array([im.shape for im in imgs], dtype=np.int64).reshape(-1, 2)
+    return ImageStack(pixels, shapes, tuple(p.name for p in files))
+
+
+def _read_cache(path: Path) -> ImageStack | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return ImageStack(z["pixels"].astype(np.uint8, copy=False),
+                              z["shapes"].astype(np.int64, copy=False),
+                              tuple(str(s) for s in z["names"]))
+    except Exception as e:  # noqa: BLE001 - a broken cache is rebuilt, never fatal
+        warnings.warn(f"{path}: unreadable image cache ({e}); rebuilding it", stacklevel=3)
+        return None
+
+
+def _write_cache(stack: ImageStack, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, pixels=stack.pixels, shapes=stack.shapes,
+                     names=np.array(stack.names, dtype=str))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_image_stack(folder: str | Path, cache_dir: str | Path | None = None) -> ImageStack:
+    """Decode every image of ``folder`` to 8-bit luminance, once.
+
+    Args:
+        folder: directory of image files (see :data:`IMAGE_EXTENSIONS`; not recursive).
+        cache_dir: if given, the stack is stored there as ``images_<key>.npz`` (``key`` =
+            hash of the files' paths, sizes and modification times, so any change in the
+            folder makes a new cache file) and re-used by later processes.
+
+    Returns:
+        :class:`ImageStack` (also kept in memory for this process, under the same key).
+
+    Raises:
+        FileNotFoundError / ValueError: missing folder, no images, undecodable file.
+    """
+    files = list_images(folder)
+    key = _folder_key(files)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    stack = None
+    cache_file = Path(cache_dir) / f"images_{key}.npz" if cache_dir is not None else None
+    if cache_file is not None and cache_file.is_file():
+        stack = _read_cache(cache_file)
+    if stack is None:
+        stack = _decode(files)
+        if cache_file is not None:
+            _write_cache(stack, cache_file)
+    stack.pixels.setflags(write=False)
+    _MEMORY[key] = stack
+    return stack
