@@ -131,7 +131,7 @@ class PatchDataset(Dataset):
         i, r, c, mode = self.patch_spec(index)
         p = self.patch_size
         patch = dihedral(self.stack.image(i)[r:r + p, c:c + p], mode)
-        return torch.from_numpy(np.ascontiguousarray(patch)).to(torch.float32).div_(255.0)[None]
+        return torch.from_numpy(np.ascontiguousarray(patch, dtype=np.float32)).div_(255.0)[None]
 
     def __repr__(self) -> str:
         return (f"PatchDataset(folder='{self.folder}', images={len(self.stack)}, "
