@@ -1,0 +1,118 @@
+"""Building blocks of a run from its protocol: model, optimizer, LR schedule, precision,
+gradient checkpointing.  Kept apart from the loop so tests can use them one by one."""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from ..errors import UserError
+from .device import seeded
+
+
+def build_model(model_cfg: dict, op=None) -> torch.nn.Module:
+    """Build ``model.name`` with ``model.config``; weights are initialised from
+    ``model.seed`` (passed as the model's ``seed`` option when it has one, else via a
+    forked global RNG) and created for ``op`` (lazy models are materialised).
+
+    Raises:
+        UserError: unknown model name or config key (message from the model registry).
+    """
+    from ..models import build
+
+    conf = dict(model_cfg["config"])
+    try:
+        with seeded(model_cfg["seed"]):
+            try:
+                model = build(model_cfg["name"], **{"seed": model_cfg["seed"], **conf})
+            except ValueError as e:
+                if "seed" in conf or "'seed'" not in str(e):
+                    raise
+                model = build(model_cfg["name"], **conf)
+            if op is not None and hasattr(model, "materialize"):
+                model.materialize(op)
+    except ValueError as e:
+        raise UserError(f"model: {e}") from e
+    return model
+
+
+def enable_grad_checkpoint(model: torch.nn.Module) -> str:
+    """Turn on per-stage gradient checkpointing.
+
+    Uses the model's own switch (attribute ``grad_checkpoint``) when it has one; otherwise
+    wraps the ``prox`` method (the CNN part) of every module in ``model.phases`` /
+    ``model.stages`` with :func:`torch.utils.checkpoint.checkpoint`.
+
+    Returns:
+        ``"native"`` or ``"wrapped"``.
+    Raises:
+        UserError: the model exposes neither.
+    """
+    if hasattr(model, "grad_checkpoint"):
+        model.grad_checkpoint = True
+        return "native"
+    stages = getattr(model, "phases", None) or getattr(model, "stages", None)
+    if stages is not None and all(hasattr(s, "prox") for s in stages):
+        for s in stages:
+            orig = s.prox
+
+            def wrapped(*args, _orig=orig, **kw):
+                if torch.is_grad_enabled():
+                    return checkpoint(_orig, *args, use_reentrant=False, **kw)
+                return _orig(*args, **kw)
+
+            s.prox = wrapped
+        return "wrapped"
+    raise UserError(f"training.grad_checkpoint: model {type(model).__name__} has no "
+                    "'grad_checkpoint' switch and no per-stage 'prox' modules")
+
+
+def lr_factor(schedule: str, tcfg: dict, epochs: int):
+    """Multiplicative LR factor as a function of the epoch within a stage."""
+    g = tcfg["gamma"]
+    if schedule == "constant":
+        return lambda e: 1.0
+    if schedule == "step":
+        return lambda e: g ** (e // max(1, tcfg["step_size"]))
+    if schedule == "multistep":
+        ms = sorted(int(m) for m in tcfg["milestones"])
+        return lambda e: g ** sum(1 for m in ms if e >= m)
+    if schedule == "cosine":
+        floor = tcfg["min_lr"] / tcfg["lr"]
+        return lambda e: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(e, epochs) /
+                                                                   max(1, epochs)))
+    raise UserError(f"training.schedule: unknown {schedule!r}")
+
+
+def build_scheduler(opt: torch.optim.Optimizer, tcfg: dict, epochs: int):
+    """Per-epoch LambdaLR for ``training.schedule`` (its state_dict is plain numbers)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(tcfg["schedule"], tcfg, epochs))
+
+
+def autocast_context(precision: str, device: torch.device):
+    """``torch.autocast`` for ``bf16``/``fp16`` (fp16 needs CUDA), a null context for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise UserError("training.precision = 'fp16' needs CUDA; use 'bf16' on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(precision: str, device: torch.device):
+    """A GradScaler for fp16 on CUDA, else None."""
+    if precision == "fp16" and device.type == "cuda":
+        return torch.amp.GradScaler("cuda")
+    return None
+
+
+def build_loss(tcfg: dict):
+    """``mri_unfold.losses.build_loss(training.loss, **training.loss_options)``."""
+    from ..losses import build_loss as _build
+
+    try:
+        return _build(tcfg["loss"], **tcfg["loss_options"])
+    except (ValueError, TypeError) as e:
+        raise UserError(f"training.loss: {e}") from e

@@ -1,0 +1,300 @@
+"""Experiment protocols: one TOML file describes a whole training/evaluation run.
+
+A protocol has the sections ``data``, ``operator``, ``model``, ``training`` (with an
+optional ``training.finetune`` sub-table) and ``evaluation`` plus top-level ``name`` /
+``description`` / ``seed``.  :data:`SCHEMA` lists every key with its type and default;
+any key not in the schema is an error naming the key and the valid keys at that level.
+Free-form tables (``model.config``, ``training.loss_options``) are passed on to
+:func:`mri_unfold.models.build` / :func:`mri_unfold.losses.build_loss`, which validate them.
+
+String values may use ``${shared}`` (the shared data root, :func:`shared_root`) and
+``${protocol_dir}`` (the folder of the protocol file); they are expanded on load.
+``--override key=value`` uses dotted keys and TOML-typed values (``training.lr=1e-3``,
+``operator.phi="gaussian"``, ``evaluation.sets=["a", "b"]``; a bare word is a string).
+
+Example:
+    >>> cfg = load_protocol("protocols/tiny.toml", overrides=["training.epochs=2"])  # doctest: +SKIP
+    >>> cfg["training"]["epochs"]  # doctest: +SKIP
+    2
+"""
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+REQUIRED = object()
+#: marker for free-form tables (validated by their consumer)
+FREE = "free-form table"
+
+SCHEMA: dict[str, Any] = {
+    "name": (str, ""),
+    "description": (str, ""),
+    "seed": (int, 0),
+    "data": {
+        "kind": (str, "patches"),          # patches | block_mat | images
+        "train": (str, REQUIRED),          # folder (patches/images) or .mat file (block_mat)
+        "patch_size": (int, 33),
+        "patches_per_image": (int, 1),
+        "augment": (bool, True),
+        "max_images": (int, 0),            # 0 = all
+        "num_workers": (int, 0),
+    },
+    "operator": {
+        "kind": (str, "block_cs"),         # a registered task kind (see tasks.py)
+        "ratio": (float, 0.25),
+        "block_size": (int, 33),
+        "phi": (str, "gaussian"),          # gaussian | authors | path to a .mat with `phi`
+        "qinit": (str, "none"),            # none | authors | compute | path to .mat with `Qinit`
+        "matrix_dir": (str, "${shared}/reference/ista_net_pytorch/sampling_matrix"),
+        "seed": (int, 0),
+        "mask": (str, "radial"),           # mask file (.mat/.npy/.npz) or a make_mask kind
+        "layout": (str, "unshifted"),      # layout of a mask file: unshifted | centered
+        "center_fraction": (float, 0.0),
+        "real_input": (bool, True),
+    },
+    "model": {
+        "name": (str, REQUIRED),
+        "seed": (int, 0),                  # weight-initialisation seed (global RNG untouched)
+        "config": FREE,
+    },
+    "training": {
+        "epochs": (int, 1),
+        "batch_size": (int, 64),           # global batch (split over DDP ranks)
+        "lr": (float, 1e-4),
+        "weight_decay": (float, 0.0),
+        "schedule": (str, "constant"),     # constant | step | multistep | cosine
+        "step_size": (int, 1),
+        "milestones": (list, []),
+        "gamma": (float, 0.1),
+        "min_lr": (float, 0.0),
+        "loss": (str, "l1"),
+        "loss_options": FREE,
+        "grad_clip": (float, 0.0),         # max gradient norm; 0 = off
+        "precision": (str, "fp32"),        # fp32 | bf16 | fp16
+        "grad_checkpoint": (bool, False),
+        "checkpoint_every": (int, 0),      # steps; 0 = at the end of every epoch
+        "max_steps": (int, 0),             # stop after this many optimizer steps; 0 = no limit
+        "deterministic": (bool, False),
+        "log_every": (int, 1),
+        "progress": (bool, True),
+        "finetune": {                      # optional second stage (MADUN: 99x99 patches)
+            "epochs": (int, 0),
+            "patch_size": (int, 0),
+            "lr": (float, 0.0),            # 0 = keep training.lr
+            "batch_size": (int, 0),        # 0 = keep training.batch_size
+        },
+    },
+    "evaluation": {
+        "protocol": (str, "none"),         # none | cs_ni | mri
+        "sets": (list, []),
+        "every": (int, 1),                 # epochs between validations (first set)
+        "max_images": (int, 0),            # validation subset during training; 0 = all
+        "metric": (str, "psnr"),           # best checkpoint is kept on this metric
+    },
+}
+
+CHOICES = {
+    ("data", "kind"): ("patches", "block_mat", "images"),
+    ("operator", "phi"): None,  # free string, checked by the task
+    ("training", "schedule"): ("constant", "step", "multistep", "cosine"),
+    ("training", "precision"): ("fp32", "bf16", "fp16"),
+    ("evaluation", "protocol"): ("none", "cs_ni", "mri"),
+    ("evaluation", "metric"): ("psnr", "ssim"),
+}
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _where(path: tuple[str, ...]) -> str:
+    return ".".join(path) if path else "top level"
+
+
+def _check_type(value, typ, path, source):
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+        raise UserError(f"{source}: {'.'.join(path)} must be a {typ.__name__}, got "
+                        f"{type(value).__name__} {value!r}")
+    return value
+
+
+def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str) -> dict:
+    out: dict[str, Any] = {}
+    for key in table:
+        if key not in schema:
+            raise UserError(f"{source}: unknown key {'.'.join(path + (key,))!r} in "
+                            f"{_where(path)}; valid keys: {', '.join(schema)}")
+    for key, spec in schema.items():
+        p = path + (key,)
+        if isinstance(spec, dict):
+            sub = table.get(key, {})
+            if not isinstance(sub, dict):
+                raise UserError(f"{source}: {'.'.join(p)} must be a table")
+            out[key] = _validate(sub, spec, p, source)
+        elif spec is FREE:
+            sub = table.get(key, {})
+            if not isinstance(sub, dict):
+                raise UserError(f"{source}: {'.'.join(p)} must be a table")
+            out[key] = copy.deepcopy(sub)
+        else:
+            typ, default = spec
+            if key in table:
+                out[key] = _check_type(table[key], typ, p, source)
+            elif default is REQUIRED:
+                raise UserError(f"{source}: missing required key {'.'.join(p)!r}")
+            else:
+                out[key] = copy.deepcopy(default)
+            choices = CHOICES.get(p)
+            if choices and out[key] not in choices:
+                raise UserError(f"{source}: {'.'.join(p)} = {out[key]!r} is not one of "
+                                f"{', '.join(choices)}")
+    return out
+
+
+def _expand(value, variables: dict[str, str], source: str):
+    if isinstance(value, str):
+        def sub(m):
+            name = m.group(1)
+            if name not in variables:
+                raise UserError(f"{source}: unknown variable ${{{name}}} in {value!r}; valid: "
+                                + ", ".join("${" + v + "}" for v in variables))
+            return variables[name]() if callable(variables[name]) else variables[name]
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, variables, source) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, variables, source) for k, v in value.items()}
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b=value"`` -> (``["a", "b"]``, TOML-typed value; a bare word is a string)."""
+    if "=" not in text:
+        raise UserError(f"--override {text!r}: expected KEY=VALUE with a dotted key, e.g. "
+                        "training.lr=1e-3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise UserError(f"--override {text!r}: empty key")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set dotted keys in a raw (not yet validated) protocol dict; returns a copy."""
+    raw = copy.deepcopy(raw)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = raw
+        for k in keys[:-1]:
+            nxt = node.setdefault(k, {})
+            if not isinstance(nxt, dict):
+                raise UserError(f"--override {text!r}: {k!r} is not a table")
+            node = nxt
+        node[keys[-1]] = value
+    return raw
+
+
+def validate_protocol(raw: dict, source: str = "protocol",
+                      protocol_dir: str | Path | None = None) -> dict:
+    """Validate a raw protocol dict against :data:`SCHEMA`, fill defaults, expand variables.
+
+    Raises:
+        UserError: unknown key (naming it and the valid ones), wrong type, bad choice,
+            missing required key, unknown ``${variable}``.
+    """
+    cfg = _validate(raw, SCHEMA, (), source)
+
+    def shared():
+        from ..shared_data import shared_root
+
+        return str(shared_root())
+
+    variables = {"shared": shared,
+                 "protocol_dir": str(Path(protocol_dir).resolve()) if protocol_dir else "."}
+    cfg = _expand(cfg, variables, source)
+    if not cfg["name"]:
+        cfg["name"] = Path(source).stem if source != "protocol" else "run"
+    for key in ("epochs", "batch_size"):
+        if cfg["training"][key] < 1:
+            raise UserError(f"{source}: training.{key} must be >= 1, got {cfg['training'][key]}")
+    if cfg["training"]["lr"] <= 0:
+        raise UserError(f"{source}: training.lr must be > 0, got {cfg['training']['lr']}")
+    return cfg
+
+
+def load_protocol(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """Read, override, validate and expand a protocol TOML file.
+
+    Args:
+        path: the ``.toml`` file.
+        overrides: ``["dotted.key=value", ...]`` applied before validation.
+    Returns:
+        The full protocol as a plain dict (every key present, defaults filled).
+    Raises:
+        FileNotFoundError: missing file. UserError: malformed TOML (with line/column),
+            unknown keys, wrong types.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: protocol file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: malformed TOML ({e})") from e
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not a UTF-8 text file ({e})") from e
+    raw = apply_overrides(raw, overrides or [])
+    return validate_protocol(raw, source=str(path), protocol_dir=path.parent)
+
+
+def to_toml(cfg: dict) -> str:
+    """Serialise a (validated) protocol dict back to TOML text (for the run folder)."""
+    lines: list[str] = []
+
+    def fmt(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + "}"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    def emit(table: dict, prefix: str):
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        for k, v in scalars.items():
+            lines.append(f"{k} = {fmt(v)}")
+        for k, v in tables.items():
+            emit(v, f"{prefix}.{k}" if prefix else k)
+
+    emit(cfg, "")
+    return "\n".join(lines).lstrip() + "\n"
+
+
+def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two protocol dicts."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        key = f"{prefix}{k}"
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += diff_configs(va, vb, key + ".")
+        elif va != vb:
+            out.append(key)
+    return out

@@ -1,0 +1,87 @@
+"""Run logs: every metric goes to ``log.jsonl`` (one JSON record per event) and ``log.csv``
+(long format ``step,epoch,split,metric,value,time``).  Only the main rank writes.
+
+A record is ``{"step": int, "epoch": int, "split": "train"|"val", "time": float, <metrics>}``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+CSV_FIELDS = ("step", "epoch", "split", "metric", "value", "time")
+_META = ("step", "epoch", "split", "time")
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Records of a ``log.jsonl`` file (a torn last line, from a kill, is ignored)."""
+    out = []
+    p = Path(path)
+    if not p.is_file():
+        return out
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunLogger:
+    """Appends metric records to ``run_dir/log.jsonl`` and ``run_dir/log.csv``.
+
+    Args:
+        run_dir: the run folder.
+        enabled: False on non-main DDP ranks (then nothing is written).
+        resume_step: when resuming from a checkpoint at this step, records logged after it
+            (by the killed run) are dropped so the logs match the resumed trajectory.
+    """
+
+    def __init__(self, run_dir: str | Path, enabled: bool = True, resume_step: int | None = None):
+        self.dir = Path(run_dir)
+        self.enabled = enabled
+        self.jsonl = self.dir / "log.jsonl"
+        self.csv = self.dir / "log.csv"
+        if not enabled:
+            return
+        if resume_step is None:
+            for p in (self.jsonl, self.csv):
+                p.unlink(missing_ok=True)
+        else:
+            self._truncate(resume_step)
+        if not self.csv.exists():
+            _atomic_write(self.csv, ",".join(CSV_FIELDS) + "\n")
+
+    def _truncate(self, step: int) -> None:
+        keep = [r for r in read_jsonl(self.jsonl) if int(r.get("step", 0)) <= step]
+        _atomic_write(self.jsonl, "".join(json.dumps(r) + "\n" for r in keep))
+        rows = [",".join(CSV_FIELDS)]
+        for r in keep:
+            rows += [",".join(map(str, row)) for row in self._csv_rows(r)]
+        _atomic_write(self.csv, "\n".join(rows) + "\n")
+
+    @staticmethod
+    def _csv_rows(rec: dict):
+        for k, v in rec.items():
+            if k not in _META and isinstance(v, (int, float)):
+                yield (rec["step"], rec["epoch"], rec["split"], k, repr(float(v)),
+                       f"{rec['time']:.3f}")
+
+    def log(self, step: int, epoch: int, split: str, **metrics: float) -> dict:
+        """Write one record; returns it."""
+        rec = {"step": int(step), "epoch": int(epoch), "split": split, "time": time.time(),
+               **{k: float(v) for k, v in metrics.items()}}
+        if self.enabled:
+            with open(self.jsonl, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            with open(self.csv, "a", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows(self._csv_rows(rec))
+        return rec

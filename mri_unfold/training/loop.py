@@ -1,0 +1,318 @@
+"""The one training loop for every model × operator × data set.
+
+:func:`train` runs a validated protocol (see :mod:`.config`) in a run folder::
+
+    RUN_DIR/protocol.toml     the resolved protocol
+    RUN_DIR/last.state.pt     everything needed to resume (weights, optimizer, RNG, counters)
+    RUN_DIR/last.safetensors  latest model checkpoint;  RUN_DIR/best.safetensors  best on validation
+    RUN_DIR/log.jsonl, log.csv  every metric (train loss per step, validation per evaluation)
+
+Stages: the main stage (``training.epochs`` at ``data.patch_size``) and an optional
+fine-tuning stage (``training.finetune``: e.g. MADUN's 99×99 patches).  A run killed at any
+moment resumes from ``last.state.pt`` with ``resume=True`` and continues the identical
+trajectory: data order (seeded per epoch, skipping the batches already done), optimizer,
+scheduler and RNG states are restored.  Under ``torchrun`` the model is wrapped in
+DistributedDataParallel; gradients of trainable operator parameters (a learned Φ) are
+all-reduced by hand; only rank 0 logs and writes.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..errors import UserError
+from . import checkpoint as ckpt
+from .components import (autocast_context, build_loss, build_model, build_scheduler,
+                         enable_grad_checkpoint, make_scaler)
+from .config import diff_configs, to_toml
+from .data import build_dataset, epoch_batches, item_shape
+from .device import resolve_device, set_determinism
+from .distributed import init_distributed
+from .logs import RunLogger
+from .tasks import BlockCSTask, build_task
+
+STATE_FILE = "last.state.pt"
+LAST_CKPT = "last.safetensors"
+BEST_CKPT = "best.safetensors"
+QINIT_IMAGES = 2000  # training patches used for a computed Qinit
+
+
+def _stages(cfg: dict) -> list[dict]:
+    t, ft = cfg["training"], cfg["training"]["finetune"]
+    out = [{"name": "main", "epochs": t["epochs"], "patch_size": cfg["data"]["patch_size"],
+            "lr": t["lr"], "batch_size": t["batch_size"]}]
+    if ft["epochs"] > 0:
+        out.append({"name": "finetune", "epochs": ft["epochs"],
+                    "patch_size": ft["patch_size"] or cfg["data"]["patch_size"],
+                    "lr": ft["lr"] or t["lr"], "batch_size": ft["batch_size"] or t["batch_size"]})
+    return out
+
+
+class Trainer:
+    """Holds one run's objects; :meth:`run` trains.  See :func:`train`."""
+
+    def __init__(self, cfg: dict, run_dir: str | Path, device: str | None = None,
+                 resume: bool = False, progress: bool | None = None,
+                 on_step: Callable[["Trainer"], None] | None = None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.tcfg = cfg["training"]
+        self.dist, self.device = init_distributed(resolve_device(device))
+        self.progress = self.tcfg["progress"] if progress is None else progress
+        self.on_step = on_step
+        self.stages = _stages(cfg)
+        set_determinism(self.tcfg["deterministic"])
+        state = self._check_run_dir(resume)
+        # data of the current stage (rebuilt when a stage starts)
+        self.stage_idx = int(state["stage"]) if state else 0
+        self.dataset = self._dataset(self.stages[self.stage_idx])
+        # operator + task (a stored operator is reused on resume: a learned Φ, a computed Qinit)
+        op_t = state["operator"] if state else None
+        self.task = build_task(cfg["operator"], tensors=op_t, image_shape=item_shape(self.dataset))
+        if isinstance(self.task, BlockCSTask) and self.task.needs_qinit:
+            n = min(len(self.dataset), QINIT_IMAGES)
+            self.task.compute_qinit(torch.stack([self.dataset[i] for i in range(n)]))
+        self.task.to(self.device)
+        self.model = build_model(cfg["model"], self.task.op).to(self.device)
+        if self.tcfg["grad_checkpoint"]:
+            enable_grad_checkpoint(self.model)
+        self.loss_fn = build_loss(self.tcfg)
+        self.op_params = [p for p in self.task.op.parameters() if p.requires_grad]
+        self.params = [p for p in self.model.parameters() if p.requires_grad] + self.op_params
+        self.opt = torch.optim.Adam(self.params, lr=self.stages[self.stage_idx]["lr"],
+                                    weight_decay=self.tcfg["weight_decay"])
+        self.sched = build_scheduler(self.opt, self.tcfg, self.stages[self.stage_idx]["epochs"])
+        self.scaler = make_scaler(self.tcfg["precision"], self.device)
+        self.net = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DDP(self.model, device_ids=ids)
+        self.epoch = self.batch_in_epoch = self.step = 0
+        self.best = -math.inf
+        if state:
+            self._restore(state)
+        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main,
+                                resume_step=self.step if state else None)
+        if self.dist.is_main:
+            (self.run_dir / "protocol.toml").write_text(to_toml(cfg), encoding="utf-8")
+
+    # ------------------------------------------------------------------ setup helpers
+    def _check_run_dir(self, resume: bool) -> dict | None:
+        state_path = self.run_dir / STATE_FILE
+        if resume:
+            st = ckpt.load_train_state(state_path)
+            import json
+
+            old = json.loads(st.get("protocol_json", "{}"))
+            changed = diff_configs(old, self.cfg) if old else []
+            if old and old["model"] != self.cfg["model"]:
+                raise UserError(f"{state_path}: the run was trained with model "
+                                f"{old['model']['name']!r} {old['model']['config']}, the protocol "
+                                f"now asks for {self.cfg['model']['name']!r} "
+                                f"{self.cfg['model']['config']}")
+            if changed and self.dist.is_main:
+                print(f"mri-unfold: note: resuming with changed settings: {', '.join(changed)}",
+                      file=sys.stderr)
+            return st
+        if state_path.exists():
+            raise UserError(f"{self.run_dir}: already holds a training run; pass --resume to "
+                            "continue it or choose another --run-dir")
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
+        return None
+
+    def _dataset(self, stage: dict):
+        return build_dataset(self.cfg["data"], self.cfg["seed"], stage["patch_size"])
+
+    def _restore(self, st: dict) -> None:
+        self.model.load_state_dict(st["model"])
+        self.task.op.load_state_dict(st["operator"], strict=False)
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        if self.scaler is not None and st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
+        ckpt.restore_rng(st["rng"])
+        self.epoch, self.batch_in_epoch = int(st["epoch"]), int(st["batch_in_epoch"])
+        self.step, self.best = int(st["step"]), float(st["best"])
+
+    @property
+    def global_epoch(self) -> int:
+        return sum(s["epochs"] for s in self.stages[:self.stage_idx]) + self.epoch
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self) -> None:
+        """Write ``last.state.pt`` and ``last.safetensors`` (main rank only)."""
+        if not self.dist.is_main:
+            return
+        import json
+
+        st = {"model": self.model.state_dict(), "operator": self.task.operator_state(),
+              "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+              "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+              "rng": ckpt.rng_state(), "stage": self.stage_idx, "epoch": self.epoch,
+              "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best": self.best,
+              "protocol_json": json.dumps(self.cfg)}
+        ckpt.save_train_state(self.run_dir / STATE_FILE, st)
+        ckpt.save_checkpoint(self.run_dir / LAST_CKPT, self.model, self.task.op,
+                             self.task.operator_cfg, self.cfg, self._info())
+
+    def _info(self, **extra) -> dict:
+        return {"step": self.step, "epoch": self.global_epoch, "source": "mri-unfold train",
+                **extra}
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, batch) -> float:
+        """Forward, loss, backward, (clip), optimizer step; returns the loss value."""
+        self.net.train()
+        with autocast_context(self.tcfg["precision"], self.device):
+            y, op, target = self.task.prepare(batch, self.device)
+            x, aux = self.net(y, op, return_aux=True)
+            loss = self.loss_fn(x.float() if not x.is_complex() else x, target, aux)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if self.dist.enabled and self.op_params:
+            for p in self.op_params:
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= self.dist.world_size
+        if self.tcfg["grad_clip"] > 0:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.params, self.tcfg["grad_clip"])
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+        return float(loss.detach())
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> dict | None:
+        """Evaluate on the first evaluation set (main rank); keeps ``best.safetensors``."""
+        ecfg = self.cfg["evaluation"]
+        if ecfg["protocol"] == "none" or not ecfg["sets"]:
+            return None
+        result = None
+        if self.dist.is_main:
+            from .evaluate import evaluate_set
+
+            result = evaluate_set(self.model, self.task.op, ecfg["sets"][0], ecfg["protocol"],
+                                  self.device, max_images=ecfg["max_images"], progress=False)
+            metrics = {k: result[k] for k in ("psnr", "ssim") if k in result}
+            self.logger.log(self.step, self.global_epoch, "val", **metrics)
+            score = result[ecfg["metric"]]
+            if score > self.best:
+                self.best = score
+                ckpt.save_checkpoint(self.run_dir / BEST_CKPT, self.model, self.task.op,
+                                     self.task.operator_cfg, self.cfg,
+                                     self._info(**{f"val_{k}": v for k, v in metrics.items()}))
+        self.dist.barrier()
+        return result
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict:
+        """Train until the protocol's epochs (or ``training.max_steps``) are done.
+
+        Returns:
+            ``{"step", "epoch", "losses" (this process's per-step losses), "best"}``.
+        """
+        t = self.tcfg
+        losses: list[float] = []
+        while self.stage_idx < len(self.stages):
+            stage = self.stages[self.stage_idx]
+            bs = stage["batch_size"]
+            if bs % self.dist.world_size:
+                raise UserError(f"batch size {bs} is not divisible by the {self.dist.world_size}"
+                                " DDP processes")
+            while self.epoch < stage["epochs"]:
+                if self._max_reached():
+                    return self._summary(losses)
+                ge = self.global_epoch
+                batches = epoch_batches(self.dataset, ge, self.cfg["seed"],
+                                        bs // self.dist.world_size, self.dist.rank,
+                                        self.dist.world_size, skip=self.batch_in_epoch)
+                loader = DataLoader(self.dataset, batch_sampler=batches,
+                                    num_workers=self.cfg["data"]["num_workers"],
+                                    pin_memory=self.device.type == "cuda")
+                bar = tqdm(loader, desc=f"{stage['name']} epoch {ge + 1}",
+                           disable=not (self.progress and self.dist.is_main), leave=False,
+                           file=sys.stderr, initial=self.batch_in_epoch,
+                           total=self.batch_in_epoch + len(batches))
+                t0 = time.perf_counter()
+                for batch in bar:
+                    loss = self.train_step(batch)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    losses.append(loss)
+                    if not math.isfinite(loss):
+                        raise UserError(f"training diverged: loss is {loss} at step "
+                                        f"{self.step}; lower training.lr or enable "
+                                        "training.grad_clip")
+                    n = len(batch) * self.dist.world_size
+                    rate = n / max(time.perf_counter() - t0, 1e-9)
+                    t0 = time.perf_counter()
+                    bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{rate:.1f}")
+                    if self.step % max(1, t["log_every"]) == 0:
+                        self.logger.log(self.step, ge, "train", loss=loss,
+                                        lr=self.opt.param_groups[0]["lr"], images_per_s=rate)
+                    if t["checkpoint_every"] and self.step % t["checkpoint_every"] == 0:
+                        self.save()
+                    if self.on_step is not None:
+                        self.on_step(self)
+                    if self._max_reached():
+                        break
+                bar.close()
+                if self._max_reached() and self.batch_in_epoch < len(batches) + batches.skip:
+                    self.save()
+                    return self._summary(losses)
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.sched.step()
+                every = self.cfg["evaluation"]["every"]
+                if every and self.epoch % every == 0:
+                    self.validate()
+                self.save()
+            self._next_stage()
+        return self._summary(losses)
+
+    def _max_reached(self) -> bool:
+        return bool(self.tcfg["max_steps"]) and self.step >= self.tcfg["max_steps"]
+
+    def _next_stage(self) -> None:
+        self.stage_idx += 1
+        self.epoch = self.batch_in_epoch = 0
+        if self.stage_idx < len(self.stages):
+            stage = self.stages[self.stage_idx]
+            self.dataset = self._dataset(stage)
+            for g in self.opt.param_groups:
+                g["lr"] = g["initial_lr"] = stage["lr"]
+            self.sched = build_scheduler(self.opt, self.tcfg, stage["epochs"])
+            self.save()
+
+    def _summary(self, losses) -> dict:
+        return {"step": self.step, "epoch": self.global_epoch, "losses": losses,
+                "best": self.best}
+
+
+def train(cfg: dict, run_dir: str | Path, device: str | None = None, resume: bool = False,
+          progress: bool | None = None, on_step=None) -> dict:
+    """Train a validated protocol in ``run_dir`` (see module doc); returns the summary of
+    :meth:`Trainer.run`.  ``on_step(trainer)`` is called after every optimizer step."""
+    trainer = Trainer(cfg, run_dir, device=device, resume=resume, progress=progress,
+                      on_step=on_step)
+    try:
+        return trainer.run()
+    finally:
+        trainer.dist.close()
