@@ -1,0 +1,18 @@
+"""MRI data: fastMRI HDF5 slices, transforms, ESPIRiT coil maps, image files, NIfTI, simulation.
+
+See ``docs/data.md``.  Everything returns typed :class:`KSpaceSample` objects (k-space
+``(C, H, W)`` complex64 in the centred layout, mask, target, coil maps, metadata).
+"""
+from .errors import DataFileError
+from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
+from .fastmri_slices import FastMRISliceDataset, num_low_frequencies_of, stable_seed
+from .samples import KSpaceSample, SampleBatch, SampleMetadata, collate_samples
+from .transforms import (ApplyMask, Compose, CropToRecon, Normalize, fastmri_transform,
+                         zero_filled_image)
+
+__all__ = [
+    "DataFileError", "EspiritCache", "EspiritSettings", "EstimateCoilMaps", "acs_width",
+    "espirit_maps", "FastMRISliceDataset", "num_low_frequencies_of", "stable_seed",
+    "KSpaceSample", "SampleBatch", "SampleMetadata", "collate_samples", "ApplyMask", "Compose",
+    "CropToRecon", "Normalize", "fastmri_transform", "zero_filled_image",
+]

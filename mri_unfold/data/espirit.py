@@ -1,0 +1,195 @@
+"""ESPIRiT coil sensitivities from the fully sampled k-space centre, cached on disk.
+
+:func:`espirit_maps` wraps :class:`sigpy.mri.app.EspiritCalib`.  sigpy's centred FFT
+(``ifftshift -> fft(norm="ortho") -> fftshift``) is the same as :mod:`mri_unfold.fft`'s
+``"centered"`` layout, so the maps line up with
+:class:`mri_unfold.operators.MultiCoilFourier` as they are (checked in the tests).
+
+Only the calibration region — a centred ``calib x calib`` square (sigpy's crop: start
+``n // 2 - calib // 2``) — is used; ``calib`` is clamped to the largest fully sampled
+centred square of the mask, so maps computed from undersampled k-space equal those from
+the fully sampled data.
+
+:class:`EspiritCache` stores each slice's maps as ``.npy`` (written atomically) under a key
+made of the source file's path, modification time and size, the slice, the k-space shape,
+the effective calibration width and the settings — changing any of them recomputes.
+Samples without a source file (simulated) are keyed by a hash of their calibration data.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataFileError
+from .samples import KSpaceSample
+
+__all__ = ["EspiritSettings", "espirit_maps", "acs_width", "EspiritCache", "EstimateCoilMaps"]
+
+
+@dataclass(frozen=True)
+class EspiritSettings:
+    """Parameters of :class:`sigpy.mri.app.EspiritCalib` (sigpy's defaults)."""
+
+    calib_width: int = 24
+    thresh: float = 0.02
+    kernel_width: int = 6
+    crop: float = 0.95
+    max_iter: int = 100
+
+
+def acs_width(mask) -> int:
+    """Side of the largest fully sampled centred square of a ``(H, W)`` mask (sigpy centring)."""
+    m = np.asarray(torch.as_tensor(mask).cpu()) != 0
+    h, w = m.shape
+    best = 0
+    for s in range(1, min(h, w) + 1):
+        r0, c0 = h // 2 - s // 2, w // 2 - s // 2
+        if not m[r0:r0 + s, c0:c0 + s].all():
+            break
+        best = s
+    return best
+
+
+def _effective_calib(kspace_shape, mask, settings: EspiritSettings, where: str) -> int:
+    acs = acs_width(mask) if mask is not None else min(kspace_shape[-2:])
+    calib = min(settings.calib_width, acs)
+    if calib <= settings.kernel_width:
+        raise ValueError(f"{where}: the fully sampled k-space centre is only {acs} wide; ESPIRiT "
+                         f"needs calib_width > kernel_width={settings.kernel_width} (use a larger "
+                         "center_fraction or a smaller kernel_width)")
+    return calib
+
+
+def espirit_maps(kspace, settings: EspiritSettings = EspiritSettings(), mask=None,
+                 where: str = "k-space") -> np.ndarray:
+    """ESPIRiT maps of one slice.
+
+    Args:
+        kspace: ``(C, H, W)`` complex k-space (numpy or tensor), centred layout; may be
+            undersampled if ``mask`` is given.
+        settings: :class:`EspiritSettings`.
+        mask: optional ``(H, W)`` 0/1 mask: the calibration width is clamped to its fully
+            sampled centre.
+        where: text naming the data in error messages.
+
+    Returns:
+        ``(C, H, W)`` complex64 numpy array (phase relative to coil 0, zero outside the
+        ``crop`` eigenvalue threshold).
+    """
+    import sigpy.mri.app
+
+    k = np.asarray(torch.as_tensor(kspace).detach().cpu().numpy(), dtype=np.complex64)
+    if k.ndim != 3:
+        raise ValueError(f"{where}: espirit_maps expects k-space (C, H, W), got {k.shape}")
+    calib = _effective_calib(k.shape, mask, settings, where)
+    app = sigpy.mri.app.EspiritCalib(k, calib_width=calib, thresh=settings.thresh,
+                                     kernel_width=settings.kernel_width, crop=settings.crop,
+                                     max_iter=settings.max_iter, show_pbar=False)
+    return np.asarray(app.run(), dtype=np.complex64)
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EspiritCache:
+    """On-disk cache of per-slice ESPIRiT maps.
+
+    Args:
+        cache_dir: folder for the ``.npy`` files (created if missing).
+        settings: :class:`EspiritSettings` (part of the key).
+
+    Attributes:
+        hits / misses: counters, handy for checking that training does not recompute.
+    """
+
+    def __init__(self, cache_dir: str | Path, settings: EspiritSettings = EspiritSettings()):
+        self.dir = Path(cache_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataFileError(f"{self.dir}: cannot create the ESPIRiT cache folder ({e})") from e
+        self.settings = settings
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, sample: KSpaceSample) -> str:
+        """Hex key of a sample's maps (file path, mtime, size, slice, shape, settings)."""
+        meta = sample.metadata
+        calib = _effective_calib(sample.kspace.shape, sample.mask, self.settings,
+                                 f"{meta.fname} slice {meta.slice}")
+        parts = {"settings": dataclasses.asdict(self.settings), "calib": calib,
+                 "shape": list(sample.kspace.shape), "slice": meta.slice,
+                 "cropped_from": list(meta.extras.get("cropped_from", ()))}
+        path = meta.extras.get("path")
+        if path and Path(path).is_file():
+            st = Path(path).stat()
+            parts.update(path=str(Path(path).resolve()), mtime_ns=st.st_mtime_ns, size=st.st_size)
+        else:  # no source file: key by the calibration data itself
+            k = sample.kspace.detach().cpu().numpy().astype(np.complex64)
+            h, w = k.shape[-2:]
+            region = k[:, h // 2 - calib // 2: h // 2 - calib // 2 + calib,
+                       w // 2 - calib // 2: w // 2 - calib // 2 + calib]
+            parts["acs_sha256"] = hashlib.sha256(np.ascontiguousarray(region).tobytes()).hexdigest()
+        blob = json.dumps(parts, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def path_for(self, sample: KSpaceSample) -> Path:
+        stem = Path(sample.metadata.fname).stem or "sample"
+        return self.dir / f"{stem}_s{sample.metadata.slice}_{self.key(sample)}.npy"
+
+    def get(self, sample: KSpaceSample) -> np.ndarray:
+        """Maps ``(C, H, W)`` complex64 for ``sample``: loaded if cached, else computed and saved."""
+        path = self.path_for(sample)
+        if path.is_file():
+            try:
+                maps = np.load(path, allow_pickle=False)
+                if maps.shape == tuple(sample.kspace.shape):
+                    self.hits += 1
+                    return maps
+            except (OSError, ValueError):
+                pass  # unreadable cache entry: recompute and overwrite
+        self.misses += 1
+        meta = sample.metadata
+        maps = espirit_maps(sample.kspace, self.settings, mask=sample.mask,
+                            where=f"{meta.fname} slice {meta.slice}")
+        _atomic_save_npy(path, maps)
+        return maps
+
+
+class EstimateCoilMaps:
+    """Transform adding ESPIRiT ``coil_maps`` ``(C, H, W)`` complex64 to a sample.
+
+    Args:
+        cache_dir: cache folder (:class:`EspiritCache`); ``None`` computes every time.
+        settings: :class:`EspiritSettings`.
+    """
+
+    def __init__(self, cache_dir: str | Path | None = None,
+                 settings: EspiritSettings = EspiritSettings()):
+        self.settings = settings
+        self.cache = None if cache_dir is None else EspiritCache(cache_dir, settings)
+
+    def __call__(self, sample: KSpaceSample) -> KSpaceSample:
+        if self.cache is not None:
+            maps = self.cache.get(sample)
+        else:
+            meta = sample.metadata
+            maps = espirit_maps(sample.kspace, self.settings, mask=sample.mask,
+                                where=f"{meta.fname} slice {meta.slice}")
+        return sample.replace(coil_maps=torch.from_numpy(maps).to(sample.kspace.device))

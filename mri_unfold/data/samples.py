@@ -1,0 +1,157 @@
+"""Typed k-space samples: what every MRI data source and transform produces.
+
+A :class:`KSpaceSample` holds one 2-D slice:
+
+* ``kspace`` — ``(C, H, W)`` complex64 tensor, centred layout (DC at ``(H//2, W//2)``, the
+  fastMRI / :mod:`mri_unfold.fft` convention); ``C == 1`` for single-coil data.  Fully
+  sampled when read from a fully sampled file, masked after
+  :class:`~mri_unfold.data.transforms.ApplyMask`.
+* ``mask`` — ``(H, W)`` float32 0/1 tensor in the same layout (all ones = fully sampled).
+* ``target`` — ``(h, w)`` float32 magnitude image (fastMRI ``reconstruction_esc`` /
+  ``reconstruction_rss``, already cropped to ``metadata.crop_size``) or ``None``.
+* ``coil_maps`` — ``(C, H, W)`` complex64 sensitivities or ``None``.
+* ``metadata`` — :class:`SampleMetadata`.
+
+:func:`collate_samples` stacks samples of equal shapes into a :class:`SampleBatch` whose
+tensors have the layouts the operators expect (``SingleCoilFourier`` /
+``MultiCoilFourier``: k-space ``(N, C, H, W)``, mask ``(N, 1, H, W)``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+
+@dataclass
+class SampleMetadata:
+    """Where a slice came from and how it was transformed.
+
+    Attributes:
+        fname: file name (no directory) — also the source of the per-volume mask seed.
+        slice: slice index within the volume.
+        max: the volume's target maximum (fastMRI attribute ``max``) or ``None``;
+            divided by ``scale`` after normalisation.
+        acquisition: fastMRI ``acquisition`` (e.g. ``"CORPD_FBK"``, ``"AXT2"``) or ``None``.
+        crop_size: ``(h, w)`` size to centre-crop reconstructions to (target size / recon
+            size from the ISMRMRD header).
+        num_low_frequencies: width (columns) of the fully sampled centre, or ``None``.
+        scale: the k-space and target were divided by this (1.0 = not normalised).
+        norm: fastMRI attribute ``norm`` (k-space norm of the volume) or ``None``.
+        patient_id: fastMRI attribute ``patient_id`` or ``None``.
+        undersampled: True if the file's k-space was already undersampled (it carried a
+            ``mask`` dataset) or a mask has been applied.
+        mask_seed: the seed the mask was drawn with (``None`` for file or fixed masks).
+        extras: any other attributes (encoding/recon sizes, padding, ...).
+    """
+
+    fname: str
+    slice: int
+    max: float | None = None
+    acquisition: str | None = None
+    crop_size: tuple[int, int] | None = None
+    num_low_frequencies: int | None = None
+    scale: float = 1.0
+    norm: float | None = None
+    patient_id: str | None = None
+    undersampled: bool = False
+    mask_seed: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class KSpaceSample:
+    """One slice of (possibly masked) k-space with its mask, target and coil maps.
+
+    Shapes: ``kspace`` ``(C, H, W)`` complex64; ``mask`` ``(H, W)`` float32 0/1; ``target``
+    ``(h, w)`` float32 or ``None``; ``coil_maps`` ``(C, H, W)`` complex64 or ``None``.
+    """
+
+    kspace: torch.Tensor
+    mask: torch.Tensor
+    target: torch.Tensor | None
+    coil_maps: torch.Tensor | None
+    metadata: SampleMetadata
+
+    def __post_init__(self) -> None:
+        k, m = self.kspace, self.mask
+        if not (torch.is_tensor(k) and k.ndim == 3 and k.is_complex()):
+            raise ValueError(f"kspace must be a complex (C, H, W) tensor, got "
+                             f"{getattr(k, 'dtype', type(k).__name__)} "
+                             f"{tuple(getattr(k, 'shape', ()))}")
+        if not (torch.is_tensor(m) and tuple(m.shape) == tuple(k.shape[-2:])):
+            raise ValueError(f"mask must be a ({k.shape[-2]}, {k.shape[-1]}) tensor matching "
+                             f"the k-space, got {tuple(getattr(m, 'shape', ()))}")
+        if self.coil_maps is not None and tuple(self.coil_maps.shape) != tuple(k.shape):
+            raise ValueError(f"coil_maps shape {tuple(self.coil_maps.shape)} does not match "
+                             f"the k-space shape {tuple(k.shape)}")
+
+    @property
+    def num_coils(self) -> int:
+        return int(self.kspace.shape[0])
+
+    def replace(self, **changes) -> "KSpaceSample":
+        """A copy with some fields replaced (``metadata`` is copied, never shared)."""
+        meta = changes.pop("metadata", None)
+        if meta is None:
+            meta = dataclasses.replace(self.metadata, extras=dict(self.metadata.extras))
+        return dataclasses.replace(self, metadata=meta, **changes)
+
+
+@dataclass
+class SampleBatch:
+    """Samples stacked along a batch dimension (see :func:`collate_samples`).
+
+    Shapes: ``kspace`` ``(N, C, H, W)`` complex64; ``mask`` ``(N, 1, H, W)`` float32;
+    ``target`` ``(N, 1, h, w)`` float32 or ``None``; ``coil_maps`` ``(N, C, H, W)`` or
+    ``None``; ``metadata`` a list of ``N`` :class:`SampleMetadata`.
+    """
+
+    kspace: torch.Tensor
+    mask: torch.Tensor
+    target: torch.Tensor | None
+    coil_maps: torch.Tensor | None
+    metadata: list[SampleMetadata]
+
+    def to(self, device) -> "SampleBatch":
+        """Move all tensors to ``device``."""
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return SampleBatch(mv(self.kspace), mv(self.mask), mv(self.target),
+                           mv(self.coil_maps), self.metadata)
+
+
+def _stack_optional(samples: Sequence[KSpaceSample], name: str):
+    values = [getattr(s, name) for s in samples]
+    missing = sum(v is None for v in values)
+    if missing == len(values):
+        return None
+    if missing:
+        raise ValueError(f"collate_samples: {name} is None for some samples but not others")
+    return torch.stack(values)
+
+
+def collate_samples(samples: Sequence[KSpaceSample]) -> SampleBatch:
+    """Stack samples of identical shapes (a ``collate_fn`` for ``torch.utils.data.DataLoader``).
+
+    Raises:
+        ValueError: empty list, different shapes (naming the offending files), or a
+            field present in some samples and ``None`` in others.
+    """
+    if not samples:
+        raise ValueError("collate_samples: no samples")
+    shapes = {tuple(s.kspace.shape) for s in samples}
+    if len(shapes) > 1:
+        desc = ", ".join(f"{s.metadata.fname}[{s.metadata.slice}]: {tuple(s.kspace.shape)}"
+                         for s in samples[:4])
+        raise ValueError(f"collate_samples: k-space shapes differ ({desc}); crop them to one "
+                         "size (CropToRecon) or use batch_size=1")
+    target = _stack_optional(samples, "target")
+    return SampleBatch(
+        kspace=torch.stack([s.kspace for s in samples]),
+        mask=torch.stack([s.mask for s in samples]).unsqueeze(1),
+        target=None if target is None else target.unsqueeze(1),
+        coil_maps=_stack_optional(samples, "coil_maps"),
+        metadata=[s.metadata for s in samples],
+    )
