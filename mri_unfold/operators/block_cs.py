@@ -217,6 +217,19 @@ class GaussianBlockCS(LinearOperator):
             raise ValueError(f"Qinit must have shape ({n}, {m}) to match phi, got {tuple(q.shape)}")
         self.qinit = q.to(self.phi.device).contiguous()
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # A state_dict carrying ``qinit`` loads into an operator built without one.
+        key = prefix + "qinit"
+        if self.qinit is None and state_dict.get(key) is not None:
+            try:
+                self.set_qinit(state_dict[key])
+            except ValueError as e:
+                error_msgs.append(f"{key}: {e}")
+                return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
     # ------------------------------------------------------------------ properties
     @property
     def num_measurements(self) -> int:
