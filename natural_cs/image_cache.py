@@ -169,12 +169,12 @@ def load_image_stack(folder: str | Path, cache_dir: str | Path | None = None) ->
     """
     files = list_images(folder)
     key = _folder_key(files)
-    if key in _MEMORY:
-        return _MEMORY[key]
-    stack = None
     cache_file = Path(cache_dir) / f"images_{key}.npz" if cache_dir is not None else None
-    if cache_file is not None and cache_file.is_file():
+    stack = _MEMORY.get(key)
+    if stack is None and cache_file is not None and cache_file.is_file():
         stack = _read_cache(cache_file)
+    elif stack is not None and cache_file is not None and not cache_file.is_file():
+        _write_cache(stack, cache_file)  # decoded earlier in this process without a cache
     if stack is None:
         stack = _decode(files)
         if cache_file is not None:

@@ -102,7 +102,9 @@ def test_image_smaller_than_patch_is_named(gray_folder):
 def test_disk_cache_written_reused_and_keyed_by_contents(gray_folder, tmp_path, monkeypatch):
     d, imgs = gray_folder
     cache = tmp_path / "cache"
-    load_image_stack(d, cache_dir=cache)
+    load_image_stack(d)  # in memory only
+    assert not cache.exists()
+    load_image_stack(d, cache_dir=cache)  # memory hit, still writes the cache file
     files = sorted(cache.iterdir())
     assert len(files) == 1 and files[0].name.startswith("images_") and files[0].suffix == ".npz"
 
@@ -271,3 +273,19 @@ def test_block_mat_errors(tmp_path):
         BlockMatDataset(p, variable="blocks")
     with pytest.raises(FileNotFoundError, match="no such MATLAB file"):
         BlockMatDataset(tmp_path / "missing.mat")
+
+
+# ---------------------------------------------------------------- docs/natural_cs.md examples
+def test_docs_examples_run_and_print_what_they_claim(shared, capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "natural_cs.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)\n```", text, flags=re.S)
+    assert len(blocks) == 5
+    for code in blocks:
+        exec(compile(code, "docs/natural_cs.md", "exec"), {})
+        out = capsys.readouterr().out.splitlines()
+        claims = [ln.split("# ", 1)[1].split(":")[0].strip() for ln in code.splitlines()
+                  if ln.startswith("print(") and "# " in ln]
+        assert claims and all(c in out for c in claims), (claims, out)
