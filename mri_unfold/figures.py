@@ -1,0 +1,115 @@
+"""Comparison figures: ground truth, reconstructions with PSNR/SSIM, error maps and the mask.
+
+Layout of :func:`comparison_grid` (``1 + len(recons)`` columns, 2 rows)::
+
+    ground truth | recon 1 (PSNR/SSIM) | recon 2 (PSNR/SSIM) | ...
+    mask         | |error 1|           | |error 2|           | ...
+
+Images share one grey scale ``[0, target.max()]``; error maps share one ``[0, e_max]``
+scale (``e_max`` = largest error over all methods, so maps are comparable).  Metrics follow
+:mod:`mri_unfold.metrics` with ``data_range = target.max()`` (fastMRI convention).
+The PNG is rendered with matplotlib's Agg backend (no display needed) and written
+atomically (temporary file in the same folder, then ``os.replace``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["comparison_grid", "image_metrics"]
+
+
+def _as_image(a, name: str) -> np.ndarray:
+    """2-D float64 numpy image from a numpy array / tensor with singleton leading dims."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if np.iscomplexobj(a):
+        a = np.abs(a)
+    a = np.squeeze(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D image (H, W), got shape {a.shape}")
+    return a.astype(np.float64)
+
+
+def image_metrics(target, pred, data_range: float | None = None) -> dict[str, float]:
+    """``{"psnr", "ssim", "nmse"}`` of one 2-D image against the target (``mri_unfold.metrics``)."""
+    from . import metrics  # noqa: PLC0415
+
+    t, p = _as_image(target, "target"), _as_image(pred, "prediction")
+    dr = float(t.max()) if data_range is None else float(data_range)
+    return {"psnr": float(metrics.psnr(t, p, data_range=dr)),
+            "ssim": float(metrics.ssim(t, p, data_range=dr)),
+            "nmse": float(metrics.nmse(t, p))}
+
+
+def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
+                    title: str | None = None, dpi: int = 100) -> Path:
+    """Write the comparison PNG described in the module docstring.
+
+    Args:
+        target: ground-truth image ``(H, W)`` (numpy or tensor, singleton dims allowed;
+            complex -> magnitude).
+        recons: ``{method name: image (H, W)}`` in display order (put ``"zero-filled"``
+            first by convention).
+        mask: sampling mask ``(H, W)`` or column mask ``(1, W)`` (any k-space layout; shown as
+            given).
+        out_png: output path (parent folder must exist).
+        title: optional figure title.
+        dpi: resolution; each panel is 3 x 3 inches.
+    Returns:
+        The written path.
+    Raises:
+        ValueError: no reconstructions, or an image whose shape differs from the target's.
+    """
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure  # noqa: PLC0415  (no pyplot state)
+
+    if not recons:
+        raise ValueError("comparison_grid: recons is empty (give at least one reconstruction)")
+    t = _as_image(target, "target")
+    imgs = {name: _as_image(r, f"reconstruction {name!r}") for name, r in recons.items()}
+    for name, r in imgs.items():
+        if r.shape != t.shape:
+            raise ValueError(f"reconstruction {name!r} has shape {r.shape}, target {t.shape}")
+    mk = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+    m = np.atleast_2d(np.squeeze(mk).astype(np.float64))
+    if m.ndim != 2:
+        raise ValueError(f"mask: expected (H, W) or (1, W), got shape {mk.shape}")
+    vmax = float(t.max()) or 1.0
+    errs = {name: np.abs(r - t) for name, r in imgs.items()}
+    emax = max(float(e.max()) for e in errs.values()) or 1.0
+
+    cols = 1 + len(imgs)
+    fig = Figure(figsize=(3 * cols, 6.4), dpi=dpi)
+    axes = fig.subplots(2, cols, squeeze=False)
+    axes[0, 0].imshow(t, cmap="gray", vmin=0, vmax=vmax)
+    axes[0, 0].set_title("ground truth", fontsize=10)
+    axes[1, 0].imshow(m, cmap="gray", vmin=0, vmax=1, aspect="auto" if m.shape[0] == 1 else None)
+    axes[1, 0].set_title(f"mask ({m.mean():.1%} sampled)", fontsize=10)
+    for j, (name, r) in enumerate(imgs.items(), start=1):
+        met = image_metrics(t, r)
+        axes[0, j].imshow(r, cmap="gray", vmin=0, vmax=vmax)
+        axes[0, j].set_title(f"{name}\n{met['psnr']:.2f} dB / SSIM {met['ssim']:.4f}",
+                             fontsize=10)
+        axes[1, j].imshow(errs[name], cmap="inferno", vmin=0, vmax=emax)
+        axes[1, j].set_title(f"|error| (max {emax:.3g})", fontsize=10)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+
+    out = Path(out_png)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
