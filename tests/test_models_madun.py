@@ -278,3 +278,15 @@ def test_bad_config_and_mismatched_operator():
         model(_measure(op, dt), op)
     with pytest.raises(ValueError, match="no linear initialiser"):
         build("madun", **SMALL, init="linear")(_measure(_block_op(), torch.float32), _block_op())
+
+
+def test_load_official_dispatches_madun_checkpoints(golden, tmp_path):
+    from mri_unfold.models import load_official
+
+    path = tmp_path / "net_params_1.pkl"
+    torch.save(golden["state_dict"], path)
+    model = load_official(path)
+    assert model.arch == "madun" and not model.training
+    with torch.no_grad():
+        x = model(golden["y"], GaussianBlockCS.from_matrix(golden["Phi"]))
+    assert (x - golden["x_out"]).abs().max().item() <= 1e-5
