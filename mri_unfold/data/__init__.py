@@ -6,6 +6,8 @@ See ``docs/data.md``.  Everything returns typed :class:`KSpaceSample` objects (k
 from .errors import DataFileError
 from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
 from .fastmri_slices import FastMRISliceDataset, num_low_frequencies_of, stable_seed
+from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
+from .nifti import NiftiVolume, save_like
 from .samples import KSpaceSample, SampleBatch, SampleMetadata, collate_samples
 from .transforms import (ApplyMask, Compose, CropToRecon, Normalize, fastmri_transform,
                          zero_filled_image)
@@ -14,5 +16,6 @@ __all__ = [
     "DataFileError", "EspiritCache", "EspiritSettings", "EstimateCoilMaps", "acs_width",
     "espirit_maps", "FastMRISliceDataset", "num_low_frequencies_of", "stable_seed",
     "KSpaceSample", "SampleBatch", "SampleMetadata", "collate_samples", "ApplyMask", "Compose",
-    "CropToRecon", "Normalize", "fastmri_transform", "zero_filled_image",
+    "CropToRecon", "Normalize", "fastmri_transform", "zero_filled_image", "ImageFolderSlices",
+    "MatFileSlices", "load_mat_image", "read_image", "NiftiVolume", "save_like",
 ]
