@@ -76,8 +76,9 @@ class Trainer:
         op_t = state["operator"] if state else None
         self.task = build_task(cfg["operator"], tensors=op_t, image_shape=item_shape(self.dataset))
         if isinstance(self.task, BlockCSTask) and self.task.needs_qinit:
-            n = min(len(self.dataset), QINIT_IMAGES)
-            self.task.compute_qinit(torch.stack([self.dataset[i] for i in range(n)]))
+            src = getattr(self.dataset, "ds", self.dataset)  # all images, not a max_images head
+            n = min(len(src), QINIT_IMAGES)
+            self.task.compute_qinit(torch.stack([src[i] for i in range(n)]))
         self.task.to(self.device)
         self.model = build_model(cfg["model"], self.task.op).to(self.device)
         if self.tcfg["grad_checkpoint"]:

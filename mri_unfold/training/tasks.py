@@ -176,7 +176,13 @@ class BlockCSTask(Task):
         b = self.op.block_size
         blocks = image_to_blocks(images[..., : images.shape[-2] // b * b,
                                         : images.shape[-1] // b * b].float().cpu(), b)
-        q = compute_qinit(self.op.phi.detach().cpu(), blocks.reshape(-1, b * b))
+        blocks = blocks.reshape(-1, b * b)
+        m = self.op.num_measurements
+        if len(blocks) < 2 * m:
+            raise UserError(f"operator.qinit = 'compute' needs at least {2 * m} training blocks "
+                            f"for M = {m}, the data give {len(blocks)}; use more data or "
+                            "operator.qinit = \"authors\" / a .mat file")
+        q = compute_qinit(self.op.phi.detach().cpu(), blocks)
         self.op.set_qinit(q)
 
 
