@@ -56,10 +56,9 @@ def phantom(shape: tuple[int, int], slice_index: int = 0) -> np.ndarray:
 
 def coil_maps(num_coils: int, shape: tuple[int, int]) -> np.ndarray:
     """Birdcage sensitivities ``(C, H, W)`` complex64 normalised to ``Σ|S_c|² = 1``."""
-    import sigpy.mri
+    from mri_unfold.data.simulate import birdcage_coil_maps
 
-    s = sigpy.mri.birdcage_maps((num_coils, *shape)).astype(np.complex64)
-    return s / np.sqrt((np.abs(s) ** 2).sum(0, keepdims=True))
+    return birdcage_coil_maps(num_coils, shape)
 
 
 def _fft2c(x: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from .fastmri_slices import FastMRISliceDataset, num_low_frequencies_of, stable_
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like
 from .samples import KSpaceSample, SampleBatch, SampleMetadata, collate_samples
+from .simulate import birdcage_coil_maps, simulate_kspace, smooth_random_phase
 from .transforms import (ApplyMask, Compose, CropToRecon, Normalize, fastmri_transform,
                          zero_filled_image)
 
@@ -18,4 +19,5 @@ __all__ = [
     "KSpaceSample", "SampleBatch", "SampleMetadata", "collate_samples", "ApplyMask", "Compose",
     "CropToRecon", "Normalize", "fastmri_transform", "zero_filled_image", "ImageFolderSlices",
     "MatFileSlices", "load_mat_image", "read_image", "NiftiVolume", "save_like",
+    "birdcage_coil_maps", "simulate_kspace", "smooth_random_phase",
 ]
