@@ -11,12 +11,11 @@ with :func:`save_like` lands every voxel where it came from.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import DataFileError
 
 __all__ = ["NiftiVolume", "save_like", "nifti_suffix"]
@@ -180,17 +179,6 @@ def save_like(volume_array, reference, out_path: str | Path) -> Path:
         getter = getattr(reference.header, f"get_{kind}")
         _, code = getter(coded=True)
         getattr(img, f"set_{kind}")(getter(), code=int(code))
-    if not out_path.parent.is_dir():
-        raise DataFileError(f"{out_path}: output folder {out_path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=suffix, dir=out_path.parent)
-    except OSError as e:
-        raise DataFileError(f"{out_path}: cannot write to {out_path.parent} ({e})") from e
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(out_path, suffix) as tmp:
+        nib.save(img, str(tmp))
     return out_path
