@@ -85,7 +85,7 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
     emax = max(float(e.max()) for e in errs.values()) or 1.0
 
     cols = 1 + len(imgs)
-    fig = Figure(figsize=(3 * cols, 6.4), dpi=dpi)
+    fig = Figure(figsize=(3 * cols, 6.4), dpi=dpi, layout="constrained")
     axes = fig.subplots(2, cols, squeeze=False)
     axes[0, 0].imshow(t, cmap="gray", vmin=0, vmax=vmax)
     axes[0, 0].set_title("ground truth", fontsize=10)
@@ -103,7 +103,6 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
 
     out = Path(out_png)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")

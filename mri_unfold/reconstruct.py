@@ -373,7 +373,8 @@ def write_nifti_like(stack: np.ndarray, source, out: str | os.PathLike) -> Path:
 
 def format_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
     """A plain-text table ``method | PSNR (dB) | SSIM | NMSE``."""
-    lines = [f"{'method':<16} {'PSNR (dB)':>10} {'SSIM':>8} {'NMSE':>10}"]
+    w = max([16] + [len(name) for name, _ in rows])
+    lines = [f"{'method':<{w}} {'PSNR (dB)':>10} {'SSIM':>8} {'NMSE':>10}"]
     for name, m in rows:
-        lines.append(f"{name:<16} {m['psnr']:>10.2f} {m['ssim']:>8.4f} {m['nmse']:>10.5f}")
+        lines.append(f"{name:<{w}} {m['psnr']:>10.2f} {m['ssim']:>8.4f} {m['nmse']:>10.5f}")
     return "\n".join(lines)
