@@ -80,11 +80,12 @@ class IstaPhase(nn.Module):
     def transform_g(self, t: torch.Tensor) -> torch.Tensor:
         return _conv(F.relu(_conv(t, self.conv_g1)), self.conv_g2)
 
-    def prox(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``r`` ``(B, C_img, h, w)`` -> (``x`` same shape, ``sym = G(F(r)) − r`` same shape)."""
+    def prox(self, r: torch.Tensor, need_sym: bool = True):
+        """``r`` ``(B, C_img, h, w)`` -> (``x`` same shape, ``sym = G(F(r)) − r`` same shape,
+        or ``None`` when ``need_sym`` is False)."""
         f = self.transform_f(r)
         x = self.transform_g(soft_threshold(f, self.threshold))
-        return x, self.transform_g(f) - r
+        return x, (self.transform_g(f) - r) if need_sym else None
 
 
 class IstaPlusPhase(IstaPhase):
@@ -101,12 +102,12 @@ class IstaPlusPhase(IstaPhase):
         self.conv_g2 = _conv_weight(channels, channels, generator)
         self.conv_out = _conv_weight(image_channels, channels, generator)
 
-    def prox(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``r`` ``(B, C_img, h, w)`` -> (``x`` same shape, ``sym`` ``(B, C, h, w)``)."""
+    def prox(self, r: torch.Tensor, need_sym: bool = True):
+        """``r`` ``(B, C_img, h, w)`` -> (``x`` same shape, ``sym`` ``(B, C, h, w)`` or ``None``)."""
         d = _conv(r, self.conv_d)
         f = self.transform_f(d)
         x = r + _conv(self.transform_g(soft_threshold(f, self.threshold)), self.conv_out)
-        return x, self.transform_g(f) - d
+        return x, (self.transform_g(f) - d) if need_sym else None
 
 
 def fista_momenta(num_phases: int) -> list[float]:
@@ -193,7 +194,7 @@ class _UnfoldedIsta(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ forward
-    def _prox(self, phase: IstaPhase, r: torch.Tensor, op) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prox(self, phase: IstaPhase, r: torch.Tensor, op, need_sym: bool):
         t = to_cnn(r)
         if t.shape[1] != self.image_channels:
             raise ValueError(f"model expects {self.image_channels}-channel images but the operator "
@@ -201,16 +202,21 @@ class _UnfoldedIsta(nn.Module):
         n, _, h, w = t.shape
         if self.blockwise:
             t = to_blocks(t, op.block_size)
-        x_t, sym = phase.prox(t)
+        x_t, sym = phase.prox(t, need_sym)
         if self.blockwise:
-            x_t, sym = from_blocks(x_t, n, h, w), from_blocks(sym, n, h, w)
+            x_t = from_blocks(x_t, n, h, w)
+            sym = from_blocks(sym, n, h, w) if need_sym else None
         return from_cnn(x_t, op.complex_domain), sym
 
     def _momentum_point(self, k: int, x: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
         return x
 
     def forward(self, y: torch.Tensor, op, return_aux: bool = False):
-        """Reconstruct from measurements ``y`` (``op``'s measurement layout)."""
+        """Reconstruct from measurements ``y`` (``op``'s measurement layout).
+
+        The symmetry residuals cost two extra convolutions per phase; they are computed
+        only when ``return_aux`` is True or the model is in training mode.
+        """
         if self.blockwise and not op.block_size:
             raise ValueError(f"blockwise=True needs a block-based operator; "
                              f"{type(op).__name__} has block_size=None")
@@ -218,11 +224,12 @@ class _UnfoldedIsta(nn.Module):
             self._build_phases(image_channels_for(op), device=y.device)
         atb = op.adjoint(y)
         x = atb if self.init == "adjoint" else initial_estimate(y, op, self.init)
+        need_sym = bool(return_aux or self.training)
         x_prev, syms, outs = x, [], []
         for k, phase in enumerate(self.phases):
             z = self._momentum_point(k, x, x_prev)
             r = phase.gradient_step(z, atb, op)
-            x_new, sym = self._prox(phase, r, op)
+            x_new, sym = self._prox(phase, r, op, need_sym)
             x_prev, x = x, x_new
             syms.append(sym)
             outs.append(x)
