@@ -2,9 +2,10 @@
 
 The CS papers train on the luminance (Y) channel: for colour files the 8-bit BT.601 Y of
 OpenCV's ``cv2.COLOR_BGR2YCrCb`` (full range, fixed-point rounding), for grayscale files the
-gray value itself.  Decoding 400 PNG files on every epoch would dominate training time, so a
-folder is decoded once per process (kept in memory, keyed by the folder's contents) and,
-optionally, stored as an uncompressed ``.npz`` file in a cache directory.
+gray value itself — read with :func:`natural_cs.images.read_luminance`.  Decoding 400 PNG
+files on every epoch would dominate training time, so a folder is decoded once per process
+(kept in memory, keyed by the folder's contents) and, optionally, stored as an uncompressed
+``.npz`` file in a cache directory.
 
 Example:
     >>> from natural_cs.image_cache import load_image_stack
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .images import read_luminance
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageStack", "list_images", "load_image_stack"]
 
@@ -65,35 +68,6 @@ class ImageStack:
         return self.pixels[a:b].reshape(self.shape(i))
 
 
-def _luminance_u8(path: Path) -> np.ndarray:
-    """Read one 8-bit image file as its ``(H, W)`` uint8 luminance.
-
-    Gray files give their gray value; colour (RGB, palette) files give
-    ``Y = (1868 B + 9617 G + 4899 R + 2^13) >> 14`` — bit-identical to OpenCV's 8-bit
-    ``COLOR_BGR2YCrCb`` Y channel.  Alpha is ignored, as ``cv2.imread`` does.
-
-    TODO: switch to the shared Y-channel reader of ``natural_cs.images`` once it exists.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            mode = im.mode
-            if mode in ("L", "1"):
-                return np.asarray(im.convert("L"), dtype=np.uint8).copy()
-            if mode in ("P", "PA", "RGB", "RGBA", "LA", "CMYK", "YCbCr"):
-                if mode == "LA":
-                    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
-                rgb = np.asarray(im.convert("RGB"), dtype=np.int64)
-            else:
-                raise ValueError(f"{path}: unsupported image mode {mode!r}; expected an 8-bit "
-                                 "gray or colour image")
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path}: cannot decode image ({e})") from e
-    y = (rgb[..., 2] * 1868 + rgb[..., 1] * 9617 + rgb[..., 0] * 4899 + (1 << 13)) >> 14
-    return y.astype(np.uint8)
-
-
 def list_images(folder: str | Path) -> list[Path]:
     """Sorted image files (by :data:`IMAGE_EXTENSIONS`) directly inside ``folder``.
 
@@ -122,7 +96,7 @@ def _folder_key(files: list[Path]) -> str:
 
 
 def _decode(files: list[Path]) -> ImageStack:
-    imgs = [_luminance_u8(p) for p in files]
+    imgs = [read_luminance(p) for p in files]
     pixels = np.concatenate([im.reshape(-1) for im in imgs])
     shapes = np.array([im.shape for im in imgs], dtype=np.int64).reshape(-1, 2)
     return ImageStack(pixels, shapes, tuple(p.name for p in files))
