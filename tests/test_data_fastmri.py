@@ -223,3 +223,18 @@ def test_nonfinite_kspace(tmp_path, bad):
 def test_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such fastMRI file or folder"):
         FastMRISliceDataset(tmp_path / "nope")
+
+
+def test_mask_is_make_mask_with_file_seed_and_global_rng_untouched(multi_dir):
+    from mri_unfold.masks import make_mask
+
+    np_state, torch_state = np.random.get_state()[1].copy(), torch.get_rng_state().clone()
+    ds = FastMRISliceDataset(multi_dir / "vol_b.h5", "multicoil",
+                             transform=Compose([CropToRecon(), ApplyMask("equispaced",
+                                                                         acceleration=4)]))
+    s = ds[1]
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    ref = make_mask("equispaced", (21, 20), acceleration=4, seed=stable_seed("vol_b.h5"))
+    np.testing.assert_array_equal(s.mask.numpy(), ref.mask)
+    assert s.metadata.num_low_frequencies == ref.num_low_frequencies
