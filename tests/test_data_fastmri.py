@@ -238,3 +238,17 @@ def test_mask_is_make_mask_with_file_seed_and_global_rng_untouched(multi_dir):
     ref = make_mask("equispaced", (21, 20), acceleration=4, seed=stable_seed("vol_b.h5"))
     np.testing.assert_array_equal(s.mask.numpy(), ref.mask)
     assert s.metadata.num_low_frequencies == ref.num_low_frequencies
+
+
+def test_detect_challenge(single, multi_dir, tmp_path):
+    from mri_unfold.data import detect_challenge
+
+    assert detect_challenge(single) == "singlecoil"
+    assert detect_challenge(multi_dir / "vol_a.h5") == "multicoil"
+    (tmp_path / "x.h5").write_bytes(b"junk")
+    with pytest.raises(DataFileError, match=r"x\.h5: not a readable fastMRI HDF5 file"):
+        detect_challenge(tmp_path / "x.h5")
+    with h5py.File(tmp_path / "y.h5", "w") as f:
+        f.create_dataset("kspace", data=np.zeros((2, 3), np.complex64))
+    with pytest.raises(DataFileError, match=r"y\.h5: kspace must be .* got 2 dimensions"):
+        detect_challenge(tmp_path / "y.h5")

@@ -5,7 +5,8 @@ See ``docs/data.md``.  Everything returns typed :class:`KSpaceSample` objects (k
 """
 from .errors import DataFileError
 from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
-from .fastmri_slices import FastMRISliceDataset, num_low_frequencies_of, stable_seed
+from .atomic import atomic_output
+from .fastmri_slices import FastMRISliceDataset, detect_challenge, num_low_frequencies_of, stable_seed
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like
 from .samples import KSpaceSample, SampleBatch, SampleMetadata, collate_samples
@@ -19,5 +20,5 @@ __all__ = [
     "KSpaceSample", "SampleBatch", "SampleMetadata", "collate_samples", "ApplyMask", "Compose",
     "CropToRecon", "Normalize", "fastmri_transform", "zero_filled_image", "ImageFolderSlices",
     "MatFileSlices", "load_mat_image", "read_image", "NiftiVolume", "save_like",
-    "birdcage_coil_maps", "simulate_kspace", "smooth_random_phase",
+    "atomic_output", "detect_challenge", "birdcage_coil_maps", "simulate_kspace", "smooth_random_phase",
 ]

@@ -31,7 +31,7 @@ from fastmri.data import SliceDataset
 from .errors import DataFileError
 from .samples import KSpaceSample, SampleMetadata
 
-__all__ = ["FastMRISliceDataset", "stable_seed", "num_low_frequencies_of"]
+__all__ = ["FastMRISliceDataset", "stable_seed", "num_low_frequencies_of", "detect_challenge"]
 
 CHALLENGES = ("singlecoil", "multicoil")
 _KSPACE_NDIM = {"singlecoil": 3, "multicoil": 4}
@@ -61,6 +61,35 @@ def num_low_frequencies_of(columns: np.ndarray) -> int:
     while right < cols.size - 1 and cols[right + 1]:
         right += 1
     return int(right - left + 1)
+
+
+def detect_challenge(path: str | Path) -> str:
+    """``"singlecoil"`` or ``"multicoil"`` from the ``kspace`` dimensions of one fastMRI file.
+
+    Raises:
+        FileNotFoundError: missing file.
+        DataFileError: unreadable file, no ``kspace``, or ``kspace`` neither 3-D nor 4-D.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such fastMRI file")
+    try:
+        with h5py.File(path, "r") as hf:
+            if "kspace" not in hf:
+                raise DataFileError(f"{path}: missing dataset 'kspace' (has: {sorted(hf.keys())})")
+            ndim = hf["kspace"].ndim
+    except (OSError, KeyError, ValueError) as e:
+        if isinstance(e, DataFileError):
+            raise
+        raise DataFileError(f"{path}: not a readable fastMRI HDF5 file (truncated or corrupt?): "
+                            f"{e}") from e
+    for challenge, n in _KSPACE_NDIM.items():
+        if ndim == n:
+            return challenge
+    raise DataFileError(f"{path}: kspace must be (slices, H, W) or (slices, coils, H, W), got "
+                        f"{ndim} dimensions")
 
 
 def _attr(attrs: dict, key: str, kind: type):
