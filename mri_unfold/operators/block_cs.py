@@ -21,6 +21,19 @@ PAPER_M = {0.01: 10, 0.04: 43, 0.10: 109, 0.25: 272, 0.30: 327, 0.40: 436, 0.50:
 
 PAD_CONVENTIONS = ("authors", "minimal")
 
+#: Ways to apply Φ^TΦ in :meth:`GaussianBlockCS.normal` (see :func:`cheapest_normal_form`).
+NORMAL_FORMS = ("auto", "gram", "two_step")
+
+
+def cheapest_normal_form(m: int, n: int) -> str:
+    """The cheaper way to apply ``Φ^TΦ`` per block for ``Φ`` of shape ``(M, N = B²)``.
+
+    ``"gram"`` multiplies by the precomputed ``N x N`` matrix ``Φ^TΦ`` (``N²`` multiply-adds
+    per block); ``"two_step"`` applies ``Φ`` then ``Φ^T`` (``2 M N``).  The Gram form wins
+    when ``N < 2M``, i.e. above 50% sampling.
+    """
+    return "gram" if n < 2 * m else "two_step"
+
 
 def measurements_for_ratio(ratio: float, block_size: int = 33) -> int:
     """Number of measurements M for a sampling ratio.
@@ -161,9 +174,15 @@ class GaussianBlockCS(LinearOperator):
         ``(N, M, H/B, W/B)`` of the same dtype.  ``adjoint``: the reverse.
 
     Buffers: ``phi`` ``(M, B²)`` float32; ``qinit`` ``(B², M)`` float32 or ``None``.
+
+    Attribute ``normal_form`` (``"auto"``, ``"gram"`` or ``"two_step"``) selects how
+    :meth:`normal` applies ``Φ^TΦ``; ``"auto"`` takes :func:`cheapest_normal_form` of M.
+    The Gram matrix is cached per device/dtype and rebuilt when ``phi`` changes; a ``phi``
+    that requires grad always uses the two-step product.
     """
 
     complex_domain = False
+    normal_form: str = "auto"
 
     def __init__(self, ratio: float = 0.25, block_size: int = 33, seed: int = 0, *,
                  _phi: torch.Tensor | None = None, qinit=None):
@@ -268,6 +287,38 @@ class GaussianBlockCS(LinearOperator):
         v = y.permute(0, 2, 3, 1) @ self._mat(self.phi, y)  # (N, hb, wb, B²)
         return blocks_to_image(v.unsqueeze(1), self.block_size)
 
+    def resolved_normal_form(self) -> str:
+        """The form :meth:`normal` uses now: ``"gram"`` or ``"two_step"``."""
+        if self.normal_form not in NORMAL_FORMS:
+            raise ValueError(f"normal_form must be one of {NORMAL_FORMS}, got "
+                             f"{self.normal_form!r}")
+        if self.phi.requires_grad:
+            return "two_step"
+        if self.normal_form == "auto":
+            return cheapest_normal_form(*self.phi.shape)
+        return self.normal_form
+
+    def _gram(self, like: torch.Tensor) -> torch.Tensor:
+        """Cached ``Φ^TΦ`` ``(B², B²)`` on ``like``'s device, in ``like``'s dtype."""
+        phi = self.phi
+        key = (phi.device, like.dtype)
+        stamp = (phi.data_ptr(), phi._version)
+        cache = self.__dict__.setdefault("_gram_cache", {})
+        hit = cache.get(key)
+        if hit is None or hit[0] != stamp:
+            g = phi.detach().double()
+            hit = (stamp, self._mat((g.T @ g).to(phi.dtype), like))
+            cache[key] = hit
+        return hit[1]
+
+    def normal(self, x: torch.Tensor) -> torch.Tensor:
+        """``Φ^TΦ x`` per block, ``(N, 1, H, W)`` -> same; the form follows ``normal_form``."""
+        if self.resolved_normal_form() == "two_step":
+            return self.adjoint(self.forward(x))
+        self._check_image(x)
+        v = image_to_blocks(x, self.block_size)[:, 0] @ self._gram(x)  # Gram is symmetric
+        return blocks_to_image(v.unsqueeze(1), self.block_size)
+
     def linear_init(self, y: torch.Tensor) -> torch.Tensor:
         """``Qinit y`` per block: ``(N, M, hb, wb)`` -> ``(N, 1, H, W)``."""
         if self.qinit is None:
@@ -277,4 +328,5 @@ class GaussianBlockCS(LinearOperator):
 
     def extra_repr(self) -> str:
         return (f"M={self.num_measurements}, block_size={self.block_size}, "
-                f"ratio={self.ratio:.4f}, qinit={'yes' if self.qinit is not None else 'no'}")
+                f"ratio={self.ratio:.4f}, qinit={'yes' if self.qinit is not None else 'no'}, "
+                f"normal_form={self.normal_form!r}")
