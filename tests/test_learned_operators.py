@@ -176,3 +176,18 @@ def test_overlap_errors():
         op.adjoint(torch.zeros(1, 108, 4, 4))
     with pytest.raises(ValueError, match="not a square block size"):
         OverlapBlockCS(torch.zeros(10, 1000), 1)
+
+
+def test_madun_trains_a_learned_phi_through_overlapping_blocks():
+    from mri_unfold.models import build
+
+    op = OverlapBlockCS(LearnedBlockCS(0.25, block_size=11, seed=0), stride=5)
+    net = build("madun", num_stages=2, channels=8, seed=0)
+    x = torch.rand(2, 1, 21, 26, generator=torch.Generator().manual_seed(0))
+    y = op(x)
+    assert y.shape == (2, 30, 3, 4)
+    out = net(y, op)
+    assert out.shape == (2, 1, 21, 26)
+    torch.nn.functional.l1_loss(out, x).backward()
+    grad = op.block_op.phi.grad
+    assert grad is not None and bool(torch.isfinite(grad).all()) and float(grad.abs().max()) > 0
