@@ -40,13 +40,14 @@ def _cs_ni(model, op, folder: Path, device, out_dir, progress) -> dict:
     from natural_cs.evaluate import evaluate_folder
 
     res = evaluate_folder(model, op, folder, out_dir=out_dir, device=device, progress=progress)
-    rows = [dict(r) for r in res.rows] if hasattr(res, "rows") else list(res["rows"])
-    return {"rows": rows}
+    return {"rows": [dict(r) for r in res["images"]]}
 
 
 @torch.no_grad()
 def _mri(model, op, folder: Path, device, out_dir, progress) -> dict:
-    from ..metrics import psnr, ssim
+    from skimage.metrics import peak_signal_noise_ratio as psnr
+    from skimage.metrics import structural_similarity as ssim
+
     from .data import ImageFolderDataset
 
     ds = ImageFolderDataset(folder)
@@ -66,7 +67,8 @@ def _mri(model, op, folder: Path, device, out_dir, progress) -> dict:
         rec = rec.abs() if rec.is_complex() else rec
         rec = rec.clamp(0, 1)[0, 0].double().cpu().numpy()
         tgt = x[0, 0].double().cpu().numpy()
-        rows.append({"image": ds.files[i].name, "psnr": float(psnr(tgt, rec, data_range=1.0)),
+        rows.append({"image": ds.files[i].name,
+                     "psnr": float(psnr(tgt, rec, data_range=1.0)),
                      "ssim": float(ssim(tgt, rec, data_range=1.0))})
         if out_dir is not None:
             _save_png(np.round(rec * 255).astype(np.uint8), Path(out_dir) / (ds.files[i].stem +

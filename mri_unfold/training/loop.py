@@ -100,6 +100,8 @@ class Trainer:
         self.best = -math.inf
         if state:
             self._restore(state)
+        if self.dist.is_main:  # created only once everything above has worked
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main,
                                 resume_step=self.step if state else None)
         if self.dist.is_main:
@@ -126,9 +128,6 @@ class Trainer:
         if state_path.exists():
             raise UserError(f"{self.run_dir}: already holds a training run; pass --resume to "
                             "continue it or choose another --run-dir")
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.dist.barrier()
         return None
 
     def _dataset(self, stage: dict):

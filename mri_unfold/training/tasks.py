@@ -208,7 +208,8 @@ def _mask_for(cfg: dict, image_shape):
 
         if not Path(spec).is_file():
             raise FileNotFoundError(f"operator.mask = {spec!r}: no such mask file")
-        return torch.as_tensor(load_mask(spec), dtype=torch.float32), cfg["layout"]
+        mask = load_mask(spec, layout=cfg["layout"])  # returned in the centred layout
+        return torch.as_tensor(mask, dtype=torch.float32), "centered"
     from ..masks import make_mask
 
     if image_shape is None:
