@@ -104,3 +104,13 @@ def test_load_official_errors(shared, tmp_path):
         load_official(bad)
     with pytest.raises(ValueError, match="cannot infer the architecture"):
         infer_arch({"module.foo": torch.zeros(1)})
+
+
+def test_load_official_dispatches_madun(golden_dir, tmp_path):
+    g = _golden(golden_dir, "madun_cs")
+    path = tmp_path / "net_params_1.pkl"
+    torch.save(g["state_dict"], path)
+    assert infer_arch(g["state_dict"]) == "madun"
+    model = load_official(path)
+    assert model.arch == "madun" and not model.training
+    assert model.config["num_stages"] == g["layers"] and model.config["channels"] == g["channels"]
