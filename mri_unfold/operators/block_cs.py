@@ -307,7 +307,7 @@ class GaussianBlockCS(LinearOperator):
         hit = cache.get(key)
         if hit is None or hit[0] != stamp:
             g = phi.detach().double()
-            hit = (stamp, self._mat((g.T @ g).to(phi.dtype), like))
+            hit = (stamp, self._mat(g.T @ g, like))
             cache[key] = hit
         return hit[1]
 
