@@ -118,7 +118,7 @@ def _check_type(value, typ, path, source):
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if typ is int and isinstance(value, bool) or not isinstance(value, typ):
-        raise UserError(f"{source}: {'.'.join(path)} must be a {typ.__name__}, got "
+        raise UserError(f"{source}: {'.'.join(path)} must be of type {typ.__name__}, got "
                         f"{type(value).__name__} {value!r}")
     return value
 
