@@ -1,0 +1,107 @@
+"""The benchmark's straightforward reference layout reproduces the authors' golden vectors
+and the package models, so the speed ratios compare like with like."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mri_unfold.models import build
+from mri_unfold.models.official import convert_official_state_dict, infer_arch
+from mri_unfold.operators import GaussianBlockCS, MultiCoilFourier, SingleCoilFourier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.reference_layout import (ConvBlockSampling, ReferenceISTA,  # noqa: E402
+                                         ReferenceMADUN, reference_for)
+
+SEED = "seed20211020"
+
+
+def _golden(golden_dir, name):
+    return torch.load(golden_dir / f"{name}_{SEED}.pt", map_location="cpu", weights_only=True)
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_conv_sampling_equals_matrix_block_cs():
+    op = GaussianBlockCS(0.3, block_size=8, seed=2)
+    op.set_qinit(torch.randn(64, op.num_measurements, generator=_gen(0)))
+    ref = ConvBlockSampling.like(op)
+    x = torch.randn(2, 1, 16, 24, generator=_gen(1))
+    y = op(x)
+    assert ref(x).shape == y.shape == (2, op.num_measurements, 2, 3)
+    assert (ref(x) - y).abs().max() <= 1e-5
+    assert (ref.adjoint(y) - op.adjoint(y)).abs().max() <= 1e-5
+    assert (ref.linear_init(y) - op.linear_init(y)).abs().max() <= 1e-5
+    # exact adjoint: <Φx, y> == <x, Φ^T y>
+    y2 = torch.randn(y.shape, generator=_gen(3))
+    lhs, rhs = (ref(x) * y2).sum(), (x * ref.adjoint(y2)).sum()
+    assert abs(lhs - rhs) <= 1e-4 * abs(lhs)
+
+
+def test_reference_madun_reproduces_the_authors_golden_vector(golden_dir):
+    g = _golden(golden_dir, "madun_cs")
+    net = ReferenceMADUN.from_authors_state_dict(g["state_dict"]).eval()
+    gates = [n for n, _ in net.fcs[1].ConvLSTM.named_children()]
+    assert gates == ["conv_xf", "conv_xi", "conv_xo", "conv_xj",
+                     "conv_hf", "conv_hi", "conv_ho", "conv_hj"]
+    op = ConvBlockSampling(g["Phi"])
+    assert (op(g["image"]) - g["y"]).abs().max() <= 1e-5
+    with torch.no_grad():
+        x = net(g["y"], op)
+    assert x.shape == (1, 1, 66, 99)
+    assert (x - g["x_out"]).abs().max() <= 1e-5
+    # the same weights through the package model -> reference conversion
+    sd, cfg = convert_official_state_dict(g["state_dict"])
+    model = build("madun", **cfg).eval()
+    model.load_state_dict(sd)
+    ref, ref_op = reference_for(model, GaussianBlockCS.from_matrix(g["Phi"]))
+    assert isinstance(ref_op, ConvBlockSampling)
+    with torch.no_grad():
+        assert (ref(g["y"], ref_op) - g["x_out"]).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["ista_net_cs", "ista_net_plus_cs"])
+def test_reference_ista_block_cs_golden(golden_dir, name):
+    g = _golden(golden_dir, name)
+    sd, cfg = convert_official_state_dict(g["state_dict"])
+    model = build(infer_arch(g["state_dict"]), **cfg, blockwise=True, init="linear").eval()
+    model.load_state_dict(sd)
+    net, op = reference_for(model, GaussianBlockCS.from_matrix(g["Phi"], qinit=g["Qinit"]))
+    assert isinstance(net, ReferenceISTA) and net.blockwise and net.init == "linear"
+    n = g["x_blocks"].shape[0]
+    with torch.no_grad():
+        out = net(g["y"].reshape(n, -1, 1, 1), op)
+    assert (out.reshape(n, 1089) - g["x_out"]).abs().max() <= 1e-5
+
+
+def test_reference_ista_plus_mri_golden(golden_dir):
+    g = _golden(golden_dir, "ista_net_plus_mri")
+    sd, cfg = convert_official_state_dict(g["state_dict"])
+    model = build("ista_net_plus", **cfg).eval()
+    model.load_state_dict(sd)
+    op = SingleCoilFourier(g["mask"], layout="unshifted", real_input=True)
+    net, ref_op = reference_for(model, op)
+    assert ref_op is op  # Fourier operators are used as they are
+    with torch.no_grad():
+        out = net(op(g["image"]), ref_op)
+    assert out.shape == (1, 1, 64, 48) and (out - g["x_out"]).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("arch", ["fista_net", "madun"])
+def test_reference_matches_package_model_on_multicoil(arch):
+    maps = torch.randn(3, 16, 16, dtype=torch.complex64, generator=_gen(4))
+    op = MultiCoilFourier(torch.rand(16, 16, generator=_gen(5)) < 0.4, maps)
+    cfg = dict(num_phases=3) if arch == "fista_net" else dict(num_stages=3)
+    model = build(arch, channels=5, seed=0, **cfg).eval()
+    model.materialize(op)
+    y = op(torch.randn(2, 1, 16, 16, dtype=torch.complex64, generator=_gen(6)))
+    net, ref_op = reference_for(model, op)
+    with torch.no_grad():
+        ours, ref = model(y, op), net(y, ref_op)
+    assert ref.dtype == torch.complex64 and ref.shape == (2, 1, 16, 16)
+    assert (ours - ref).abs().max() <= 1e-5 * max(1.0, ours.abs().max().item())
