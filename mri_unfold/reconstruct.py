@@ -239,7 +239,8 @@ def _fastmri_challenge(path: Path) -> str:
 def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
                         complex_model: bool = True, mask: MaskSpec | None = None,
                         batch_size: int = 8, device=None, progress: bool = True,
-                        espirit_cache: str | os.PathLike | None = None) -> ReconResult:
+                        espirit_cache: str | os.PathLike | None = None,
+                        espirit_crop: float = 0.95) -> ReconResult:
     """Reconstruct every slice of a fastMRI ``.h5`` file.
 
     Args:
@@ -248,6 +249,8 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
         mask: undersample retrospectively (fully sampled files); ``None`` for files that are
             already undersampled (they carry a ``mask`` dataset).
         espirit_cache: folder caching ESPIRiT maps (multi-coil), or None.
+        espirit_crop: ESPIRiT eigenvalue crop threshold (sigpy default 0.95; 0 keeps the
+            maps everywhere, useful for tiny calibration regions).
     Returns:
         :class:`ReconResult` cropped to the file's recon size (target with metrics if the
         file has one).
@@ -256,7 +259,8 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
             shape mismatch, a fully sampled file without a mask, a real-domain model.
     """
     from .baselines import zero_filled  # noqa: PLC0415
-    from .data import ApplyMask, Compose, EstimateCoilMaps, FastMRISliceDataset, Normalize
+    from .data import (ApplyMask, Compose, EspiritSettings, EstimateCoilMaps,  # noqa: PLC0415
+                       FastMRISliceDataset, Normalize)
     from .image_ops import center_crop  # noqa: PLC0415
     from .operators import MultiCoilFourier, SingleCoilFourier  # noqa: PLC0415
 
@@ -277,7 +281,7 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
             steps.append(ApplyMask(mask.kind, acceleration=mask.acceleration,
                                    center_fraction=mask.center_fraction, base_seed=mask.seed))
     if challenge == "multicoil":
-        steps.append(EstimateCoilMaps(espirit_cache))
+        steps.append(EstimateCoilMaps(espirit_cache, EspiritSettings(crop=espirit_crop)))
     steps.append(Normalize())
     ds = FastMRISliceDataset(path, challenge, transform=Compose(steps))
     samples = [ds[i] for i in range(len(ds))]
@@ -289,6 +293,11 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
     kspace = torch.stack([s.kspace for s in samples])
     masks = torch.stack([s.mask for s in samples])[:, None]
     maps = None if challenge == "singlecoil" else torch.stack([s.coil_maps for s in samples])
+    if maps is not None:
+        empty = [i for i in range(len(samples)) if not bool(maps[i].abs().amax() > 0)]
+        if empty:
+            raise UserError(f"{path}: ESPIRiT found no coil sensitivity in slice(s) {empty} "
+                            "(calibration region too small?); try a lower --espirit-crop")
 
     def op_factory(idx):
         if maps is None:

@@ -47,6 +47,8 @@ def register(sub) -> None:
     p.add_argument("--save-zero-filled", action="store_true",
                    help="also write the zero-filled volume (OUT stem + '_zero_filled')")
     p.add_argument("--espirit-cache", metavar="DIR", help="cache folder for ESPIRiT coil maps")
+    p.add_argument("--espirit-crop", type=float, default=0.95, metavar="C",
+                   help="ESPIRiT eigenvalue crop (default 0.95; 0 keeps maps everywhere)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -124,6 +126,7 @@ def run(args) -> int:
                   progress=not args.no_progress)
     if kind == "h5":
         res = reconstruct_fastmri(src, model, mask=mask, espirit_cache=args.espirit_cache,
+                                  espirit_crop=args.espirit_crop,
                                   **common)
     else:
         res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)
