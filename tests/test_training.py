@@ -190,3 +190,32 @@ def test_model_seed_does_not_touch_global_rng(image_dir, tmp_path):
     state = torch.get_rng_state()
     Trainer(micro_cfg(image_dir), tmp_path / "a", progress=False)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_learned_phi_is_trained_and_stored(image_dir, tmp_path):
+    cfg = micro_cfg(image_dir, operator__kind="learned_block_cs", training__max_steps=2)
+    tr = Trainer(cfg, tmp_path / "r", progress=False)
+    phi0 = tr.task.op.phi.detach().clone()
+    assert any(p is tr.task.op.phi for p in tr.params)
+    tr.run()
+    phi1 = tr.task.op.phi.detach()
+    assert (phi1 - phi0).abs().max() > 1e-5  # Φ moved
+    c = ckpt.load_checkpoint(tmp_path / "r" / "last.safetensors")
+    assert type(c.op).__name__ == "LearnedBlockCS"
+    assert torch.equal(c.op.phi.detach(), phi1)
+
+
+def test_simulated_single_coil_task_on_an_image_folder(image_dir, tmp_path):
+    cfg = micro_cfg(image_dir, data__kind="images", operator__kind="single_coil",
+                    operator__mask="radial", operator__ratio=0.3, training__max_steps=2,
+                    model__config={"num_phases": 2, "channels": 4, "init": "adjoint"})
+    tr = Trainer(cfg, tmp_path / "r", progress=False)
+    assert tr.task.op.mask.shape[-2:] == (40, 40)
+    y, op, target = tr.task.prepare(torch.stack([tr.dataset[i] for i in range(2)]))
+    assert target.shape == (2, 1, 40, 40) and not op.complex_domain and y.is_complex()
+    assert abs(float(op.mask.float().mean()) - 0.3) < 0.05
+    tr.run()
+    c = ckpt.load_checkpoint(tmp_path / "r" / "last.safetensors")
+    assert torch.equal(c.op.mask, tr.task.op.mask)
+    x = torch.rand(1, 1, 40, 40)
+    torch.testing.assert_close(c.op.normal(x), tr.task.op.normal(x))
