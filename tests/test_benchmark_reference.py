@@ -105,3 +105,29 @@ def test_reference_matches_package_model_on_multicoil(arch):
         ours, ref = model(y, op), net(y, ref_op)
     assert ref.dtype == torch.complex64 and ref.shape == (2, 1, 16, 16)
     assert (ours - ref).abs().max() <= 1e-5 * max(1.0, ours.abs().max().item())
+
+
+def test_quick_benchmark_writes_side_by_side_rows(tmp_path, capsys):
+    import json
+
+    from benchmarks import run
+
+    out = tmp_path / "bench.json"
+    assert run.main(["--suite", "inference", "--quick", "--models", "madun_small", "--operators",
+                     "block_cs_264", "--reps", "1", "--warmup", "0", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    rows = res["rows"]
+    assert [r["variant"] for r in rows] == ["reference", "plain", "fp32", "fp32_cl", "bf16"]
+    assert {r["model"] for r in rows} == {"madun_small"} and rows[0]["speedup_vs_reference"] == 1
+    by = {r["variant"]: r for r in rows}
+    for v in ("plain", "fp32", "fp32_cl"):
+        assert by[v]["max_abs_diff_vs_reference"] <= 1e-5
+    assert 0 < by["bf16"]["max_abs_diff_vs_reference"] <= 0.05
+    for r in rows:
+        assert abs(r["speedup_vs_reference"] - by["reference"]["time_s"] / r["time_s"]) <= 1e-9
+        ceiling = res["matmul_ceiling_gflops"]["bf16" if r["variant"] == "bf16" else "fp32"]
+        assert abs(r["fraction_of_matmul_ceiling"] * ceiling - r["gflops"]) <= 1e-6 * r["gflops"]
+    assert "madun_small" in capsys.readouterr().out
+    assert run.main(["--suite", "inference", "--quick", "--models", "resnet"]) == 2
+    assert "unknown name(s) ['resnet']; valid: ista_net_plus, fista_net, madun_25x32, " \
+           "madun_small" in capsys.readouterr().err

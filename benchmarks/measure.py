@@ -1,0 +1,132 @@
+"""Measurement helpers of the benchmarks: median timings, peak memory, FLOP counts, the
+matmul ceiling, and the table / JSON output."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn, device: torch.device, warmup: int = 1, reps: int = 3) -> float:
+    """Median wall time (s) of ``fn()`` over ``reps`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak memory of the code inside ``with``: ``torch.cuda.max_memory_allocated`` on CUDA,
+    otherwise the process RSS sampled every 2 ms by a thread.  ``.peak_mb`` is the peak;
+    ``.delta_mb`` the peak above the value at entry."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_mb = self.delta_mb = 0.0
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        self._base = self._peak = _rss_bytes()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(0.002):
+                self._peak = max(self._peak, _rss_bytes())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self._peak, _rss_bytes())
+        self.peak_mb = peak / 2 ** 20
+        self.delta_mb = (peak - self._base) / 2 ** 20
+        return False
+
+
+def count_flops(fn) -> int:
+    """FLOPs of one call of ``fn()`` (matmuls and convolutions, as counted by
+    :class:`torch.utils.flop_counter.FlopCounterMode`; FFTs and elementwise ops are not)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_ceiling(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """Measured GFLOP/s of an ``n x n`` matrix multiply in ``dtype`` (the hardware ceiling
+    the achieved rates are compared with)."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    t = median_time(lambda: a @ b, device, warmup=2, reps=reps)
+    return 2 * n ** 3 / t / 1e9
+
+
+def environment(device: torch.device) -> dict:
+    """What the numbers were measured on."""
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "loadavg": [float(v) for v in load],
+            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def write_json(obj: dict, path: str | Path) -> Path:
+    """Write ``obj`` as JSON atomically (temporary file in the same folder, then replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    """Plain-text table of ``rows`` (dicts) over ``columns`` (missing values blank)."""
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "" if v is None else str(v)
+
+    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c)
+              for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(b) for b in body])

@@ -1,0 +1,96 @@
+"""Run the mri-unfold benchmarks, print tables and write JSON.
+
+Usage (from the repository root)::
+
+    python benchmarks/run.py --suite inference|training|data|all [--quick] [--out FILE]
+        [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
+        [--workers N] [--threads N] [--compile] [--device cpu|cuda]
+
+Each suite measures the straightforward reference layout (``benchmarks/reference_layout.py``)
+and the package's paths in the same process run and reports their ratio; timings are
+medians of ``--reps`` runs after ``--warmup`` runs.  ``--quick`` uses tiny sizes (seconds).
+The JSON (default ``benchmarks/results/<suite>[-quick].json``) holds the environment
+(torch version, threads, load average), the measured matmul ceilings and one row per
+measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks import measure  # noqa: E402
+from benchmarks.suites import data, inference, training  # noqa: E402
+
+SUITES = {"inference": inference, "training": training, "data": data}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--suite", default="inference", choices=[*SUITES, "all"])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
+    p.add_argument("--out", type=Path, help="JSON output file")
+    p.add_argument("--models", help=f"comma-separated subset of {', '.join(inference.MODELS)}")
+    p.add_argument("--operators", help=f"comma-separated subset of "
+                                       f"{', '.join(inference.OPERATORS)} (inference suite)")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 5, quick 2)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--batch", type=int, default=0, help="training batch (default 64, quick 4)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (data suite)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--compile", action="store_true", help="also measure torch.compile paths")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    if args.reps is None:
+        args.reps = 2 if args.quick else 5
+    if args.reps < 1 or args.warmup < 0:
+        p.error(f"--reps must be >= 1 and --warmup >= 0, got {args.reps}, {args.warmup}")
+    if args.out is not None and args.out.is_dir():
+        p.error(f"--out {args.out} is a folder; expected a .json file path")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    for name in names:  # validate the name filters before measuring anything
+        if name != "data":
+            try:
+                inference.select(args.models, inference.MODELS)
+                inference.select(args.operators, inference.OPERATORS)
+            except ValueError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+    n = 512 if args.quick else 2048
+    ceilings = {"fp32": measure.matmul_ceiling(device, torch.float32, n)}
+    ceilings["bf16"] = measure.matmul_ceiling(device, torch.bfloat16, n)
+    print(f"matmul ceiling ({n}x{n}): fp32 {ceilings['fp32']:.1f} GFLOP/s, "
+          f"bf16 {ceilings['bf16']:.1f} GFLOP/s")
+    rows = []
+    for name in names:
+        suite = SUITES[name]
+        suite_rows = suite.run(args, device, ceilings)
+        print(f"\n== {name} ==")
+        print(measure.format_table(suite_rows, suite.COLUMNS))
+        rows += suite_rows
+    out = args.out or ROOT / "benchmarks" / "results" / (
+        f"{args.suite}{'-quick' if args.quick else ''}.json")
+    result = {"suite": args.suite, "quick": args.quick, "environment": measure.environment(device),
+              "matmul_ceiling_gflops": ceilings, "args": {k: (str(v) if isinstance(v, Path) else v)
+                                                         for k, v in vars(args).items()},
+              "rows": rows}
+    print(f"\nwrote {measure.write_json(result, out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
