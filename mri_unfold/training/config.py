@@ -43,6 +43,7 @@ SCHEMA: dict[str, Any] = {
         "augment": (bool, True),
         "max_images": (int, 0),            # 0 = all
         "num_workers": (int, 0),
+        "image_variable": (str, "im_ori"),  # images: variable of .mat slices
     },
     "operator": {
         "kind": (str, "block_cs"),         # a registered task kind (see tasks.py)

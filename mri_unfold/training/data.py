@@ -20,72 +20,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from ..errors import UserError
 
 IMAGE_EXTS = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".mat")
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """One 2-D image as float32 in [0, 1] (8/16-bit integer images are scaled by their
-    dtype maximum; ``.mat`` files hold one real 2-D variable, e.g. ``im_ori``)."""
-    if path.suffix.lower() == ".mat":
-        import h5py
-
-        from ..operators import load_mat_variable
-
-        if h5py.is_hdf5(path):
-            with h5py.File(path, "r") as f:
-                names = [k for k in f.keys() if not k.startswith("#")]
-        else:
-            import scipy.io
-
-            names = [entry[0] for entry in scipy.io.whosmat(str(path))]
-        if len(names) != 1:
-            raise UserError(f"{path}: expected one image variable, found {names}")
-        a = np.asarray(load_mat_variable(path, names[0]), dtype=np.float32)
-    else:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            a = np.asarray(im)
-        if a.ndim == 3:  # colour: BT.601 luma
-            a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
-        a = a.astype(np.float32) / (255.0 if a.dtype != np.uint16 else 65535.0)
-    if a.ndim != 2:
-        raise UserError(f"{path}: expected a 2-D image, got shape {a.shape}")
-    return a
-
-
 class ImageFolderDataset(Dataset):
-    """Whole 2-D images of a folder, ``(1, H, W)`` float32 in [0, 1], decoded once.
+    """Whole 2-D images of a folder, ``(1, H, W)`` float32, decoded once.
+
+    PNG/TIFF slices (integers scaled to [0, 1]) via :class:`mri_unfold.data.ImageFolderSlices`,
+    or — when the folder holds ``.mat`` files — MATLAB v5/v7.3 slices via
+    :class:`mri_unfold.data.MatFileSlices` (variable ``variable``, e.g. ``im_ori``).
 
     Args:
-        folder: image folder (sorted file names; extensions :data:`IMAGE_EXTS`).
+        folder: image folder (sorted file names).
         max_images: keep only the first ``max_images`` files (0 = all).
+        variable: image variable of ``.mat`` files.
     Raises:
         FileNotFoundError / UserError: missing folder, no images, mixed image sizes.
     """
 
-    def __init__(self, folder: str | Path, max_images: int = 0):
+    def __init__(self, folder: str | Path, max_images: int = 0, variable: str = "im_ori"):
+        from ..data.image_files import ImageFolderSlices, MatFileSlices
+
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: image folder not found")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise UserError(f"{folder}: no images found (looked for "
-                            f"{', '.join(IMAGE_EXTS)})")
+        has_mat = any(p.suffix.lower() == ".mat" for p in folder.iterdir())
+        src = MatFileSlices(folder, variable) if has_mat else ImageFolderSlices(folder)
         if max_images:
-            files = files[:max_images]
-        self.files = files
-        imgs = [_read_image(p) for p in files]
-        shapes = {a.shape for a in imgs}
-        if len(shapes) != 1:
-            raise UserError(f"{folder}: images have different sizes {sorted(shapes)}")
-        self.images = torch.from_numpy(np.stack(imgs)).unsqueeze(1)
+            src.files = src.files[:max_images]
+        self.files = src.files
+        self.images = src.stack()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -100,7 +68,8 @@ def build_dataset(data_cfg: dict, seed: int, patch_size: int | None = None) -> D
     kind = data_cfg["kind"]
     p = patch_size or data_cfg["patch_size"]
     if kind == "images":
-        return ImageFolderDataset(data_cfg["train"], max_images=data_cfg["max_images"])
+        return ImageFolderDataset(data_cfg["train"], max_images=data_cfg["max_images"],
+                                  variable=data_cfg["image_variable"])
     from natural_cs import datasets as nd
 
     if kind == "block_mat":
