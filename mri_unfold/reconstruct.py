@@ -152,13 +152,15 @@ def volume_metrics(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 @dataclass(frozen=True)
 class MaskSpec:
     """How to undersample: a generated mask (``kind`` + ``acceleration``/``center_fraction``,
-    ``seed``) or a mask file (``file``, read with :func:`mri_unfold.masks.load_mask`)."""
+    ``seed``) or a mask file (``file``, stored in k-space ``layout``, read with
+    :func:`mri_unfold.masks.load_mask`, returned centred)."""
 
     kind: str | None = None
     acceleration: float | None = None
     center_fraction: float | None = None
     file: str | None = None
     seed: int = 0
+    layout: str = "centered"
 
     def __post_init__(self):
         if (self.kind is None) == (self.file is None):
@@ -175,7 +177,7 @@ class MaskSpec:
         from . import masks  # noqa: PLC0415
 
         if self.file is not None:
-            m = np.asarray(masks.load_mask(self.file), dtype=np.float32)
+            m = np.asarray(masks.load_mask(self.file, layout=self.layout), dtype=np.float32)
             if m.shape != tuple(shape):
                 raise UserError(f"--mask-file {self.file}: mask shape {m.shape} does not match "
                                 f"the k-space/slice shape {tuple(shape)}")

@@ -104,10 +104,9 @@ def run(args) -> int:
     if args.mask and args.mask_file:
         raise UserError("give either --mask KIND or --mask-file FILE, not both")
     spec = MaskSpec(kind=args.mask, acceleration=args.acceleration,
-                    center_fraction=args.center_fraction, file=args.mask_file, seed=args.seed)
+                    center_fraction=args.center_fraction, file=args.mask_file, seed=args.seed,
+                    layout=args.mask_layout)
     mask = spec.make(target.shape)
-    if args.mask_file and args.mask_layout == "unshifted":
-        mask = np.fft.fftshift(mask)
     device = resolve_device(args.device)
     x = torch.from_numpy(target)[None, None]
     op = SingleCoilFourier(mask, real_input=True)

@@ -36,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--center-fraction", type=float, metavar="F",
                    help="fully sampled centre fraction for --mask")
     p.add_argument("--mask-file", metavar="FILE", help="mask file (.mat/.npy/.npz), (H, W)")
+    p.add_argument("--mask-layout", choices=("centered", "unshifted"), default="centered",
+                   help="k-space layout of --mask-file (radial_*.mat masks are unshifted)")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.add_argument("--output", metavar="OUT",
                    help="output .h5 (dataset 'reconstruction') or .nii/.nii.gz (default: "
@@ -115,7 +117,7 @@ def run(args) -> int:
             raise UserError("give either --mask KIND or --mask-file FILE, not both")
         mask = MaskSpec(kind=args.mask, acceleration=args.acceleration,
                         center_fraction=args.center_fraction, file=args.mask_file,
-                        seed=args.seed)
+                        seed=args.seed, layout=args.mask_layout)
     elif kind == "nifti":
         raise UserError("a NIfTI input is undersampled retrospectively: give --mask KIND "
                         "--acceleration R or --mask-file FILE")
