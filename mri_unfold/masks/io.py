@@ -7,7 +7,6 @@ CS-MRI radial masks ``radial_*.mat`` of ADMM-Net / ISTA-Net+ / MADUN).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -98,14 +97,13 @@ def save_mask(path, mask, layout: str = "centered") -> Path:
     arr = _as_binary_2d(np.asarray(mask), "mask")
     if layout == "unshifted":
         arr = to_unshifted(arr)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             np.save(f, arr)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

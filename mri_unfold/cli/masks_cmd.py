@@ -1,0 +1,147 @@
+"""``mri-unfold masks`` — design and compare k-space sampling masks.
+
+For each ``--kind`` the mask is made with :func:`mri_unfold.masks.make_mask` (same shape,
+acceleration and seed for all), a table of its statistics is printed (achieved ratio and
+acceleration, fully sampled centre, PSF peak-to-side-lobe ratio) and, with ``--output``, a PNG shows
+each mask above its point-spread function (dB scale).  ``--save-npy DIR`` writes ``DIR/KIND.npy``
+(centred layout, float32 0/1).  All masks are made before anything is written, and every file is
+written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+NAME = "masks"
+
+#: kinds whose masks are whole k-space columns (their centre is reported in ACS lines).
+COLUMN_KINDS = ("random", "equispaced", "magic")
+
+EXAMPLES = """examples:
+  mri-unfold masks --kind radial --kind poisson --shape 256 256 --acceleration 5 --seed 0 \\
+      --output masks.png
+  mri-unfold masks --kind random --kind equispaced --kind magic --shape 320 368 \\
+      --acceleration 4 --center-fraction 0.08 --save-npy masks/"""
+
+
+def register(sub) -> None:
+    from ..masks import KINDS
+
+    p = sub.add_parser(NAME, help="design and compare sampling masks (table + mask/PSF figure)",
+                       description="Make one mask per --kind, print ratio, acceleration, fully "
+                                   "sampled centre and PSF peak-to-side-lobe ratio, and "
+                                   "optionally draw each mask with its point-spread function.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kind", action="append", required=True, metavar="KIND",
+                   help=f"mask kind, repeatable; one of: {', '.join(KINDS)}")
+    p.add_argument("--shape", nargs=2, type=int, required=True, metavar=("H", "W"),
+                   help="k-space shape")
+    p.add_argument("--acceleration", type=float, metavar="R", help="undersampling factor (>= 1)")
+    p.add_argument("--ratio", type=float, metavar="F",
+                   help="sampling ratio in (0, 1] instead of --acceleration")
+    p.add_argument("--center-fraction", type=float, metavar="F",
+                   help="fully sampled centre fraction (default 0.32 / acceleration; not used by "
+                        "radial)")
+    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--golden-angle", action="store_true", help="radial: golden-angle lines")
+    p.add_argument("--output", metavar="PNG", help="write the mask + PSF figure here")
+    p.add_argument("--save-npy", metavar="DIR", help="also write DIR/KIND.npy (centred layout)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..masks import make_mask, mask_stats
+
+    kinds = list(args.kind)
+    dup = sorted({k for k in kinds if kinds.count(k) > 1})
+    if dup:
+        raise UserError(f"--kind {dup[0]} given more than once")
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.suffix.lower() != ".png":
+            raise UserError(f"--output {out}: expected a .png file name")
+        if not out.parent.is_dir():
+            raise UserError(f"--output {out}: folder {out.parent} does not exist")
+    npy_dir = Path(args.save_npy) if args.save_npy else None
+    if npy_dir is not None and npy_dir.exists() and not npy_dir.is_dir():
+        raise UserError(f"--save-npy {npy_dir}: exists and is not a folder")
+
+    results = []
+    for kind in kinds:
+        opts = {}
+        if kind == "radial":
+            opts["golden_angle"] = args.golden_angle
+        elif args.center_fraction is not None:
+            opts["center_fraction"] = args.center_fraction
+        res = make_mask(kind, tuple(args.shape), acceleration=args.acceleration,
+                        ratio=args.ratio, seed=args.seed, **opts)
+        results.append((res, mask_stats(res.mask)))
+
+    print(format_table(results))
+    if npy_dir is not None:
+        from ..masks import save_mask
+
+        npy_dir.mkdir(parents=True, exist_ok=True)
+        for res, _ in results:
+            print(f"wrote {save_mask(npy_dir / f'{res.kind}.npy', res.mask)}")
+    if out is not None:
+        print(f"wrote {mask_figure(results, out)}")
+    return 0
+
+
+def _centre(res, stats) -> str:
+    if res.kind in COLUMN_KINDS:
+        return f"{stats['acs_lines']} lines"
+    s = stats["center_size"]
+    return f"{s}x{s} ({stats['center_points']} pts)"
+
+
+def format_table(results) -> str:
+    """Fixed-width table: kind, ratio, acceleration, fully sampled centre, PSF PSR (dB)."""
+    header = ("kind", "ratio", "accel", "ACS lines/points", "PSF PSR (dB)")
+    rows = [(res.kind, f"{stats['ratio']:.4f}", f"{stats['acceleration']:.3f}",
+             _centre(res, stats),
+             "inf" if math.isinf(stats["psr_db"]) else f"{stats['psr_db']:.2f}")
+            for res, stats in results]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                     for r in (header, *rows))
+
+
+def mask_figure(results, out: Path, dpi: int = 100) -> Path:
+    """Draw each mask (top) and its PSF in dB (bottom, -40..0 dB); write ``out`` atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from ..masks import psf
+
+    n = len(results)
+    fig = Figure(figsize=(3.2 * n, 6.6), dpi=dpi, layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False)
+    for j, (res, stats) in enumerate(results):
+        axes[0, j].imshow(res.mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[0, j].set_title(f"{res.kind}: {stats['ratio']:.1%} (x{stats['acceleration']:.2f})",
+                             fontsize=10)
+        db = 20 * np.log10(np.maximum(psf(res.mask), 1e-6))
+        im = axes[1, j].imshow(db, cmap="magma", vmin=-40, vmax=0, interpolation="nearest")
+        psr = stats["psr_db"]
+        axes[1, j].set_title(f"PSF, peak/side lobe {psr:.1f} dB", fontsize=10)
+    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="PSF (dB)")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
