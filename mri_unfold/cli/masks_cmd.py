@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..reconstruct import atomic_output
 
 NAME = "masks"
 
@@ -138,10 +138,6 @@ def mask_figure(results, out: Path, dpi: int = 100) -> Path:
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

@@ -6,11 +6,12 @@ CS-MRI radial masks ``radial_*.mat`` of ADMM-Net / ISTA-Net+ / MADUN).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..reconstruct import atomic_output
 
 LAYOUTS = ("centered", "unshifted")
 SUFFIXES = (".mat", ".npy", ".npz")
@@ -97,13 +98,8 @@ def save_mask(path, mask, layout: str = "centered") -> Path:
     arr = _as_binary_2d(np.asarray(mask), "mask")
     if layout == "unshifted":
         arr = to_unshifted(arr)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr)
     return path
 
 
