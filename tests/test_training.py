@@ -219,3 +219,15 @@ def test_simulated_single_coil_task_on_an_image_folder(image_dir, tmp_path):
     assert torch.equal(c.op.mask, tr.task.op.mask)
     x = torch.rand(1, 1, 40, 40)
     torch.testing.assert_close(c.op.normal(x), tr.task.op.normal(x))
+
+
+def test_finetune_stage_runs_after_the_main_stage(image_dir, tmp_path):
+    cfg = micro_cfg(image_dir, training__epochs=1, training__checkpoint_every=0,
+                    training__finetune={"epochs": 1, "patch_size": 33, "lr": 5e-4,
+                                        "batch_size": 8})
+    res = train(cfg, tmp_path / "r")
+    assert res["step"] == 4 + 2 and res["epoch"] == 2  # 16 patches: 4 batches of 4, 2 of 8
+    st = ckpt.load_train_state(tmp_path / "r" / "last.state.pt")
+    assert (st["stage"], st["epoch"]) == (1, 1) and st["optimizer"]["param_groups"][0]["lr"] == 5e-4
+    lrs = [json.loads(ln)["lr"] for ln in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert lrs == [1e-3] * 4 + [5e-4] * 2
