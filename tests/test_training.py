@@ -231,3 +231,19 @@ def test_finetune_stage_runs_after_the_main_stage(image_dir, tmp_path):
     assert (st["stage"], st["epoch"]) == (1, 1) and st["optimizer"]["param_groups"][0]["lr"] == 5e-4
     lrs = [json.loads(ln)["lr"] for ln in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert lrs == [1e-3] * 4 + [5e-4] * 2
+
+
+def test_resume_single_coil_with_a_mask_file(image_dir, tmp_path):
+    m = np.zeros((40, 40), np.float32)
+    m[0, :] = m[:, 0] = m[::3, ::2] = 1  # unshifted layout: DC at [0, 0]
+    np.save(tmp_path / "mask.npy", m)
+    cfg = micro_cfg(image_dir, data__kind="images", operator__kind="single_coil",
+                    operator__mask=str(tmp_path / "mask.npy"), training__max_steps=1,
+                    model__config={"num_phases": 1, "channels": 4, "init": "adjoint"})
+    a = Trainer(cfg, tmp_path / "r", progress=False)
+    a.run()
+    cfg["training"]["max_steps"] = 2
+    b = Trainer(cfg, tmp_path / "r", progress=False, resume=True)
+    assert torch.equal(b.task.op.mask, a.task.op.mask) and b.task.op.layout == a.task.op.layout
+    x = torch.rand(1, 1, 40, 40)
+    torch.testing.assert_close(b.task.op.normal(x), a.task.op.normal(x))

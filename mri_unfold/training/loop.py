@@ -17,6 +17,7 @@ all-reduced by hand; only rank 0 logs and writes.
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -74,7 +75,8 @@ class Trainer:
         self.dataset = self._dataset(self.stages[self.stage_idx])
         # operator + task (a stored operator is reused on resume: a learned Φ, a computed Qinit)
         op_t = state["operator"] if state else None
-        self.task = build_task(cfg["operator"], tensors=op_t, image_shape=item_shape(self.dataset))
+        op_cfg = json.loads(state["operator_json"]) if state else cfg["operator"]
+        self.task = build_task(op_cfg, tensors=op_t, image_shape=item_shape(self.dataset))
         if isinstance(self.task, BlockCSTask) and self.task.needs_qinit:
             src = getattr(self.dataset, "ds", self.dataset)  # all images, not a max_images head
             n = min(len(src), QINIT_IMAGES)
@@ -112,8 +114,6 @@ class Trainer:
         state_path = self.run_dir / STATE_FILE
         if resume:
             st = ckpt.load_train_state(state_path)
-            import json
-
             old = json.loads(st.get("protocol_json", "{}"))
             changed = diff_configs(old, self.cfg) if old else []
             if old and old["model"] != self.cfg["model"]:
@@ -153,14 +153,13 @@ class Trainer:
         """Write ``last.state.pt`` and ``last.safetensors`` (main rank only)."""
         if not self.dist.is_main:
             return
-        import json
-
         st = {"model": self.model.state_dict(), "operator": self.task.operator_state(),
               "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
               "scaler": self.scaler.state_dict() if self.scaler is not None else {},
               "rng": ckpt.rng_state(), "stage": self.stage_idx, "epoch": self.epoch,
               "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best": self.best,
-              "protocol_json": json.dumps(self.cfg)}
+              "protocol_json": json.dumps(self.cfg),
+              "operator_json": json.dumps(self.task.operator_cfg)}
         ckpt.save_train_state(self.run_dir / STATE_FILE, st)
         ckpt.save_checkpoint(self.run_dir / LAST_CKPT, self.model, self.task.op,
                              self.task.operator_cfg, self.cfg, self._info())
