@@ -50,3 +50,14 @@ def test_cli_help_lists_commands():
                        text=True)
     assert r.returncode == 0
     assert "demo" in r.stdout
+
+
+def test_top_level_reconstruct_api():
+    import mri_unfold
+    from mri_unfold.reconstruct import reconstruct_fastmri, reconstruct_nifti, reconstruct_volume
+
+    assert mri_unfold.reconstruct_volume is reconstruct_volume
+    assert mri_unfold.reconstruct_fastmri is reconstruct_fastmri
+    assert mri_unfold.reconstruct_nifti is reconstruct_nifti
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mri_unfold.nope  # noqa: B018
