@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from mri_unfold.atomic import atomic_write_text
 
 
 def _sync(device: torch.device) -> None:
@@ -107,15 +108,7 @@ def write_json(obj: dict, path: str | Path) -> Path:
     """Write ``obj`` as JSON atomically (temporary file in the same folder, then replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(obj, indent=1))
 
 
 def format_table(rows: list[dict], columns: list[str]) -> str:

@@ -3,3 +3,12 @@
 
 class UserError(Exception):
     """A problem with the user's input (file, argument, configuration)."""
+
+
+class DataFileError(UserError, ValueError):
+    """A data file is unreadable, incomplete or inconsistent, or cannot be written.
+
+    The message always names the file (and the slice or variable where relevant).  It is
+    both a :class:`UserError` (the CLI prints it as one line and exits with status 2) and a
+    :class:`ValueError`.  Also importable from :mod:`mri_unfold.data.errors`.
+    """

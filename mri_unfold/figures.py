@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_output
+
 __all__ = ["comparison_grid", "image_metrics"]
 
 
@@ -105,10 +107,6 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
         fig.suptitle(title)
 
     out = Path(out_png)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

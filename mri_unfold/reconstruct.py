@@ -18,7 +18,6 @@ trained on [0, 1] images) and scaled back.  Metrics follow fastMRI: per volume,
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .atomic import atomic_output  # re-exported: the project's one atomic writer
 from .errors import UserError
 
 __all__ = ["reconstruct_volume", "ReconResult", "MaskSpec", "reconstruct_fastmri",
@@ -105,19 +105,6 @@ def check_output_path(out: str | os.PathLike, what: str = "--output") -> Path:
     if not os.access(parent, os.W_OK):
         raise UserError(f"{what} {out}: folder {parent} is not writable")
     return out
-
-
-@contextmanager
-def atomic_output(out: str | os.PathLike):
-    """Yield a temporary path next to ``out`` (same suffixes); on success it replaces
-    ``out`` (``os.replace``), on any error it is removed — never a partial ``out``."""
-    out = Path(out)
-    tmp = out.with_name(f".tmp{os.getpid()}-{out.name}")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_fastmri_h5(recon: np.ndarray, out: str | os.PathLike, attrs: dict | None = None) -> Path:

@@ -33,13 +33,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mri_unfold.atomic import atomic_write_text
 from mri_unfold.operators.block_cs import crop_to, pad_to_blocks
 
 from .image_cache import list_images
@@ -80,17 +79,8 @@ def reconstruct_luma(model, op, luma: np.ndarray, device="cpu",
 
 
 def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """``atomic_write_text(path, text)`` (:mod:`mri_unfold.atomic`), kept for its callers."""
+    return atomic_write_text(path, text)
 
 
 def results_csv(rows: list[dict], averages: dict) -> str:

@@ -16,13 +16,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mri_unfold.atomic import atomic_output
 
 from .images import read_luminance
 
@@ -115,15 +115,9 @@ def _read_cache(path: Path) -> ImageStack | None:
 
 def _write_cache(stack: ImageStack, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, pixels=stack.pixels, shapes=stack.shapes,
-                     names=np.array(stack.names, dtype=str))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, pixels=stack.pixels, shapes=stack.shapes,
+                 names=np.array(stack.names, dtype=str))
 
 
 def load_image_stack(folder: str | Path, cache_dir: str | Path | None = None) -> ImageStack:

@@ -25,12 +25,12 @@ Example:
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mri_unfold.atomic import atomic_output
 
 _SHIFT = 14
 _HALF = 1 << (_SHIFT - 1)
@@ -143,18 +143,13 @@ def recombine(image: TestImage, luma_rec: np.ndarray) -> np.ndarray:
 
 
 def save_png_atomic(array: np.ndarray, path: str | Path) -> Path:
-    """Write ``(H, W)`` or ``(H, W, 3)`` uint8 as PNG via a temp file + ``os.replace``."""
+    """Write ``(H, W)`` or ``(H, W, 3)`` uint8 as PNG atomically
+    (:func:`mri_unfold.atomic.atomic_output`)."""
     from PIL import Image
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".png") as tmp:
         Image.fromarray(np.asarray(array, dtype=np.uint8)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

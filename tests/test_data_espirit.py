@@ -116,6 +116,7 @@ def test_cache_miss_then_hit_and_key_changes(tmp_path, counted):
     ds[0]
     assert len(counted) == 4
     assert not list(cache_dir.glob("*.tmp"))  # atomic writes leave no temporaries
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".")]
 
 
 def test_corrupt_cache_entry_is_recomputed(tmp_path, counted):

@@ -121,6 +121,7 @@ def test_disk_cache_written_reused_and_keyed_by_contents(gray_folder, tmp_path, 
     assert len(load_image_stack(d, cache_dir=cache)) == 4
     assert len(list(cache.glob("images_*.npz"))) == 2
     assert not list(cache.glob("*.tmp"))
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
 def test_corrupt_cache_is_rebuilt_with_warning(gray_folder, tmp_path, monkeypatch):

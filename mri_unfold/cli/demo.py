@@ -77,13 +77,11 @@ def _networks(folder: Path, device) -> tuple[list[tuple[str, object, dict]], lis
 
 
 def _write_csv(rows, path: Path) -> None:
-    from ..reconstruct import atomic_output
+    from ..atomic import atomic_write_text
 
-    with atomic_output(path) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write("method,psnr_db,ssim,nmse\n")
-            for name, m in rows:
-                fh.write(f"{name},{m['psnr']:.4f},{m['ssim']:.6f},{m['nmse']:.6g}\n")
+    lines = ["method,psnr_db,ssim,nmse"]
+    lines += [f"{name},{m['psnr']:.4f},{m['ssim']:.6f},{m['nmse']:.6g}" for name, m in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def run(args) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..reconstruct import atomic_output
+from ..atomic import atomic_output
 
 NAME = "masks"
 

@@ -88,7 +88,7 @@ def _write_plain_nifti(stack, out: Path) -> None:
     import nibabel as nib
     import numpy as np
 
-    from ..reconstruct import atomic_output
+    from ..atomic import atomic_output
 
     vol = np.ascontiguousarray(np.moveaxis(np.asarray(stack, np.float32), 0, -1))
     with atomic_output(out) as tmp:

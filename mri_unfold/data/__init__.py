@@ -5,7 +5,7 @@ See ``docs/data.md``.  Everything returns typed :class:`KSpaceSample` objects (k
 """
 from .errors import DataFileError
 from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
-from .atomic import atomic_output
+from ..atomic import atomic_output
 from .fastmri_slices import FastMRISliceDataset, detect_challenge, num_low_frequencies_of, stable_seed
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like

@@ -1,13 +1,6 @@
-"""The data package's one exception type."""
+"""The data package's one exception type (defined in :mod:`mri_unfold.errors`)."""
 from __future__ import annotations
 
-from ..errors import UserError
+from ..errors import DataFileError
 
-
-class DataFileError(UserError, ValueError):
-    """A data file is unreadable, incomplete or inconsistent.
-
-    The message always names the file (and the slice or variable where relevant).  It is
-    both a :class:`~mri_unfold.errors.UserError` (the CLI prints it as one line and exits
-    with status 2) and a :class:`ValueError`.
-    """
+__all__ = ["DataFileError"]

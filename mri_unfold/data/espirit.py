@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_output
+from ..atomic import atomic_output
 from .errors import DataFileError
 from .samples import KSpaceSample
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output
+from ..atomic import atomic_output
 from .errors import DataFileError
 
 __all__ = ["NiftiVolume", "save_like", "nifti_suffix"]

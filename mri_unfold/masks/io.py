@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..reconstruct import atomic_output
+from ..atomic import atomic_output
 
 LAYOUTS = ("centered", "unshifted")
 SUFFIXES = (".mat", ".npy", ".npz")

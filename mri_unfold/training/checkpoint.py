@@ -18,12 +18,12 @@ batch/step counters and the best validation score.  It alone is enough to resume
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_output
 from ..errors import UserError
 
 FORMAT = "mri-unfold"
@@ -31,18 +31,10 @@ STATE_FORMAT = "mri-unfold-train-state"
 VERSION = "1"
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
 def atomic_torch_save(obj, path: str | Path) -> None:
-    path = Path(path)
-    tmp = _tmp(path)
-    try:
+    """``torch.save(obj, path)`` through :func:`mri_unfold.atomic.atomic_output`."""
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -73,12 +65,8 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, op: torch.nn.Modul
             "operator": json.dumps(operator_cfg),
             "protocol": json.dumps(protocol or {}),
             "info": json.dumps(info or {})}
-    tmp = _tmp(path)
-    try:
+    with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -14,13 +14,14 @@ Protocols:
 from __future__ import annotations
 
 import csv
-import os
+import io
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_output, atomic_write_text
 from ..errors import UserError
 
 PROTOCOLS = ("cs_ni", "mri")
@@ -80,9 +81,8 @@ def _save_png(a: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    Image.fromarray(a).save(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".png") as tmp:
+        Image.fromarray(a).save(tmp, format="PNG")
 
 
 def evaluate_set(model, op, folder: str | Path, protocol: str, device=None, max_images: int = 0,
@@ -125,14 +125,12 @@ def evaluate_set(model, op, folder: str | Path, protocol: str, device=None, max_
 
 def write_summary_csv(results: list[dict], path: str | Path) -> None:
     """Atomically write ``set,images,psnr,ssim`` rows."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["set", "images", "psnr", "ssim"])
-        for r in results:
-            w.writerow([r["set"], r["images"], f"{r['psnr']:.4f}", f"{r['ssim']:.6f}"])
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["set", "images", "psnr", "ssim"])
+    for r in results:
+        w.writerow([r["set"], r["images"], f"{r['psnr']:.4f}", f"{r['ssim']:.6f}"])
+    atomic_write_text(path, buf.getvalue())
 
 
 def format_table(results: list[dict]) -> str:

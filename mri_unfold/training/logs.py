@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from pathlib import Path
+
+from ..atomic import atomic_write_text
 
 CSV_FIELDS = ("step", "epoch", "split", "metric", "value", "time")
 _META = ("step", "epoch", "split", "time")
@@ -27,12 +28,6 @@ def read_jsonl(path: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RunLogger:
@@ -58,15 +53,15 @@ class RunLogger:
         else:
             self._truncate(resume_step)
         if not self.csv.exists():
-            _atomic_write(self.csv, ",".join(CSV_FIELDS) + "\n")
+            atomic_write_text(self.csv, ",".join(CSV_FIELDS) + "\n")
 
     def _truncate(self, step: int) -> None:
         keep = [r for r in read_jsonl(self.jsonl) if int(r.get("step", 0)) <= step]
-        _atomic_write(self.jsonl, "".join(json.dumps(r) + "\n" for r in keep))
+        atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in keep))
         rows = [",".join(CSV_FIELDS)]
         for r in keep:
             rows += [",".join(map(str, row)) for row in self._csv_rows(r)]
-        _atomic_write(self.csv, "\n".join(rows) + "\n")
+        atomic_write_text(self.csv, "\n".join(rows) + "\n")
 
     @staticmethod
     def _csv_rows(rec: dict):

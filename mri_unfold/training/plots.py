@@ -1,11 +1,11 @@
 """Training/validation curves of a run folder (``log.jsonl``) as a PNG (matplotlib Agg)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_output
 from ..errors import UserError
 from .logs import read_jsonl
 
@@ -54,11 +54,9 @@ def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
         ax.set(xlabel="epoch", ylabel=f"validation {m.upper()}", title=f"validation {m.upper()}")
     fig.tight_layout()
     out = Path(output) if output else run_dir / "curves.png"
-    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
+        with atomic_output(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return out

@@ -1,0 +1,105 @@
+"""Atomic file output: the project's one way to write a file without ever leaving a partial one.
+
+A writer gets a temporary path in the target's folder (same file-system, so the final
+``os.replace`` is atomic); when the ``with`` block succeeds the temporary file replaces the
+target, on any error it is removed and the target is left untouched.  The temporary name
+keeps the target's suffixes (``.nii.gz``, ``.png``, ...) so writers that infer the format
+from the name (nibabel, matplotlib, PIL) see the right one, and the file gets the normal
+permissions of a new file (``0o666`` minus the umask), not ``mkstemp``'s ``0o600``.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from mri_unfold.atomic import atomic_output, atomic_write_text
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_output(d / "a.png") as tmp:        # tmp: d/.a.png.<random>.png
+    ...     _ = tmp.write_bytes(b"...")                   # e.g. fig.savefig(tmp)
+    >>> atomic_write_text(d / "b.csv", "x,y\\n").read_text()
+    'x,y\\n'
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import DataFileError
+
+__all__ = ["OutputPathError", "atomic_output", "atomic_write_bytes", "atomic_write_text"]
+
+
+class OutputPathError(DataFileError, OSError):
+    """The output folder is missing or not writable (the message names the file).
+
+    A :class:`~mri_unfold.errors.UserError` (one-line CLI message), a ``ValueError``
+    (through :class:`~mri_unfold.errors.DataFileError`) and an ``OSError``.
+    """
+
+
+def _new_file_mode() -> int:
+    """``0o666`` minus the process umask (what ``open(path, "w")`` would give)."""
+    try:  # Linux: read the umask without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path``.
+
+    Args:
+        path: the file to write.  Its folder must exist.
+        suffix: ending of the temporary name; default ``"".join(Path(path).suffixes)``
+            (``".nii.gz"`` for ``vol.nii.gz``), so format-guessing writers work.
+
+    Yields:
+        ``Path`` of an existing, empty temporary file in ``path``'s folder (named
+        ``.<name>.<random><suffix>``).  Write it by name or open it.
+
+    Raises:
+        OutputPathError: the folder is missing or not writable (names ``path``).
+        Whatever the writer raises, after removing the temporary file (``path`` untouched).
+    """
+    path = Path(path)
+    folder = path.parent
+    if suffix is None:
+        suffix = "".join(path.suffixes)
+    if not folder.is_dir():
+        raise OutputPathError(f"{path}: output folder {folder} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+    except OSError as e:
+        raise OutputPathError(f"{path}: cannot write to {folder} ({e})") from e
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, _new_file_mode())
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`); returns ``Path(path)``."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` verbatim (no newline translation) to ``path`` atomically.
+
+    Returns ``Path(path)``.  Raises as :func:`atomic_output`.
+    """
+    with atomic_output(path) as tmp, open(tmp, "w", encoding=encoding, newline="") as f:
+        f.write(text)
+    return Path(path)
