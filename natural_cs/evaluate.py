@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from mri_unfold.atomic import atomic_write_text
+from mri_unfold.metrics import psnr, ssim
 from mri_unfold.operators.block_cs import crop_to, pad_to_blocks
 
 from .image_cache import list_images
@@ -48,20 +49,17 @@ CSV_FIELDS = ("image", "height", "width", "psnr", "ssim")
 
 
 def psnr_255(rec: np.ndarray, ref: np.ndarray) -> float:
-    """The authors' PSNR: float64 ``20 log10(255 / sqrt(mean((rec − ref)²)))``; 100 if equal.
-
-    TODO: use ``mri_unfold.metrics.psnr`` once it offers the same 255-scale definition.
-    """
-    mse = float(np.mean((np.asarray(rec, np.float64) - np.asarray(ref, np.float64)) ** 2))
-    return 100.0 if mse == 0 else 20.0 * math.log10(255.0 / math.sqrt(mse))
+    """The authors' PSNR: :func:`mri_unfold.metrics.psnr` with ``data_range=255``
+    (float64 ``20 log10(255 / sqrt(mean((rec − ref)²)))``), and 100 for identical images as
+    in their test scripts."""
+    value = psnr(ref, rec, data_range=255)
+    return 100.0 if math.isinf(value) else value
 
 
 def ssim_255(rec: np.ndarray, ref: np.ndarray) -> float:
-    """scikit-image SSIM with ``data_range=255`` (7x7 uniform window), as the authors."""
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(np.asarray(rec, np.float64), np.asarray(ref, np.float64),
-                                       data_range=255))
+    """:func:`mri_unfold.metrics.ssim` with ``data_range=255`` (scikit-image, 7x7 uniform
+    window), as the authors."""
+    return ssim(ref, rec, data_range=255)
 
 
 def reconstruct_luma(model, op, luma: np.ndarray, device="cpu",

@@ -46,9 +46,7 @@ def _cs_ni(model, op, folder: Path, device, out_dir, progress) -> dict:
 
 @torch.no_grad()
 def _mri(model, op, folder: Path, device, out_dir, progress) -> dict:
-    from skimage.metrics import peak_signal_noise_ratio as psnr
-    from skimage.metrics import structural_similarity as ssim
-
+    from ..metrics import psnr, ssim
     from .data import ImageFolderDataset
 
     ds = ImageFolderDataset(folder)
