@@ -28,9 +28,9 @@ def register(sub) -> None:
     src.add_argument("--protocol", help="protocol .toml: evaluate on its [evaluation] sets")
     src.add_argument("--images", action="append", metavar="DIR",
                      help="image folder to evaluate on (repeatable)")
-    p.add_argument("--eval-protocol", choices=("cs_ni", "mri"),
-                   help="with --images: cs_ni (natural images) or mri (default: from the "
-                        "checkpoint's operator)")
+    p.add_argument("--eval-protocol", choices=("cs_ni", "mri", "fastmri"),
+                   help="with --images: cs_ni (natural images), mri or fastmri (fastMRI .h5 "
+                        "folders/files; default: from the checkpoint's operator)")
     p.add_argument("--ratio", type=float,
                    help="block CS: evaluate with the matrix of another ratio (the checkpoint's "
                         "phi kind: authors' files or the seeded Gaussian)")
@@ -44,7 +44,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _sets(args, ck) -> tuple[list[str], str]:
+def _sets(args, ck) -> tuple[list[str], str, dict | None]:
     from ..errors import UserError
     from ..training.config import load_protocol
 
@@ -56,9 +56,10 @@ def _sets(args, ck) -> tuple[list[str], str]:
         ev = cfg["evaluation"]
         if ev["protocol"] == "none" or not ev["sets"]:
             raise UserError(f"{args.protocol}: [evaluation] has no protocol/sets to evaluate")
-        return list(ev["sets"]), ev["protocol"]
+        return list(ev["sets"]), ev["protocol"], cfg["data"]
     kind = ck.operator_cfg.get("kind", "")
-    return list(args.images), args.eval_protocol or ("mri" if "coil" in kind else "cs_ni")
+    default = "fastmri" if kind == "fastmri" else "mri" if "coil" in kind else "cs_ni"
+    return list(args.images), args.eval_protocol or default, ck.protocol.get("data")
 
 
 def run(args) -> int:
@@ -70,7 +71,7 @@ def run(args) -> int:
 
     device = resolve_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
-    sets, protocol = _sets(args, ck)
+    sets, protocol, data_cfg = _sets(args, ck)
     op = ck.op
     if args.ratio is not None:
         if ck.operator_cfg.get("kind") != "block_cs":
@@ -79,7 +80,7 @@ def run(args) -> int:
     if op is None:
         raise UserError(f"{args.checkpoint}: checkpoint stores no operator")
     for s in sets:
-        if not Path(s).is_dir():
+        if not Path(s).is_dir() and not (protocol == "fastmri" and Path(s).is_file()):
             raise FileNotFoundError(f"{s}: evaluation image folder not found")
     out = Path(args.output) if args.output else None
     tmp = None
@@ -96,7 +97,8 @@ def run(args) -> int:
             if sub is not None:
                 sub.mkdir()
             results.append(evaluate_set(ck.model, op, s, protocol, device,
-                                        max_images=args.max_images, out_dir=sub))
+                                        max_images=args.max_images, out_dir=sub,
+                                        data_cfg=data_cfg))
         if tmp is not None:
             write_summary_csv(results, tmp / "summary.csv")
             if out.exists():

@@ -36,7 +36,7 @@ SCHEMA: dict[str, Any] = {
     "description": (str, ""),
     "seed": (int, 0),
     "data": {
-        "kind": (str, "patches"),          # patches | block_mat | images
+        "kind": (str, "patches"),          # patches | block_mat | images | fastmri
         "train": (str, REQUIRED),          # folder (patches/images) or .mat file (block_mat)
         "patch_size": (int, 33),
         "patches_per_image": (int, 1),
@@ -44,6 +44,16 @@ SCHEMA: dict[str, Any] = {
         "max_images": (int, 0),            # 0 = all
         "num_workers": (int, 0),
         "image_variable": (str, "im_ori"),  # images: variable of .mat slices
+        # fastmri only (see FASTMRI_DATA_KEYS): fastMRI .h5 k-space slices
+        "val": (str, ""),                  # validation folder/file (default evaluation set)
+        "challenge": (str, "auto"),        # auto | singlecoil | multicoil
+        "mask": (str, "random"),           # make_mask kind, one mask per volume (file-seeded)
+        "acceleration": (float, 4.0),
+        "center_fraction": (float, 0.08),  # 0 = make_mask's default (0.32 / acceleration)
+        "mask_seed": (int, 0),             # base seed mixed with each file name
+        "espirit_crop": (float, 0.95),     # ESPIRiT eigenvalue crop (multicoil)
+        "espirit_cache": (str, ""),        # folder caching ESPIRiT maps ("" = no cache)
+        "crop_to_recon": (bool, False),    # crop coil images to the recon size first
     },
     "operator": {
         "kind": (str, "block_cs"),         # a registered task kind (see tasks.py)
@@ -100,13 +110,18 @@ SCHEMA: dict[str, Any] = {
 }
 
 CHOICES = {
-    ("data", "kind"): ("patches", "block_mat", "images"),
+    ("data", "kind"): ("patches", "block_mat", "images", "fastmri"),
+    ("data", "challenge"): ("auto", "singlecoil", "multicoil"),
     ("operator", "phi"): None,  # free string, checked by the task
     ("training", "schedule"): ("constant", "step", "multistep", "cosine"),
     ("training", "precision"): ("fp32", "bf16", "fp16"),
-    ("evaluation", "protocol"): ("none", "cs_ni", "mri"),
+    ("evaluation", "protocol"): ("none", "cs_ni", "mri", "fastmri"),
     ("evaluation", "metric"): ("psnr", "ssim"),
 }
+
+#: ``data`` keys that only ``data.kind = "fastmri"`` accepts
+FASTMRI_DATA_KEYS = ("val", "challenge", "mask", "acceleration", "center_fraction", "mask_seed",
+                     "espirit_crop", "espirit_cache", "crop_to_recon")
 
 _VAR = re.compile(r"\$\{(\w+)\}")
 
@@ -204,6 +219,32 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def _check_fastmri(raw: dict, cfg: dict, source: str) -> None:
+    """fastMRI keys only with ``data.kind = "fastmri"``, which goes with
+    ``operator.kind = "fastmri"``; the ``fastmri`` evaluation needs fastMRI data settings."""
+    kind, op_kind = cfg["data"]["kind"], cfg["operator"]["kind"]
+    if kind != "fastmri":
+        extra = [k for k in raw.get("data", {})  # defaults are fine (written protocol.toml)
+                 if k in FASTMRI_DATA_KEYS and cfg["data"][k] != SCHEMA["data"][k][1]]
+        if extra:
+            raise UserError(f"{source}: data.{extra[0]} applies to data.kind = 'fastmri' only "
+                            f"(data.kind is {kind!r}); keys of the other kinds: "
+                            + ", ".join(k for k in SCHEMA["data"] if k not in FASTMRI_DATA_KEYS))
+    if (kind == "fastmri") != (op_kind == "fastmri"):
+        raise UserError(f"{source}: data.kind = 'fastmri' and operator.kind = 'fastmri' go "
+                        f"together (got data.kind = {kind!r}, operator.kind = {op_kind!r})")
+    if cfg["evaluation"]["protocol"] == "fastmri" and kind != "fastmri":
+        raise UserError(f"{source}: evaluation.protocol = 'fastmri' needs data.kind = 'fastmri' "
+                        "(its mask and ESPIRiT settings)")
+    if kind == "fastmri":
+        d = cfg["data"]
+        if d["acceleration"] < 1:
+            raise UserError(f"{source}: data.acceleration must be >= 1, got {d['acceleration']}")
+        if not 0 <= d["center_fraction"] < 1:
+            raise UserError(f"{source}: data.center_fraction must be in [0, 1), got "
+                            f"{d['center_fraction']}")
+
+
 def validate_protocol(raw: dict, source: str = "protocol",
                       protocol_dir: str | Path | None = None) -> dict:
     """Validate a raw protocol dict against :data:`SCHEMA`, fill defaults, expand variables.
@@ -213,6 +254,7 @@ def validate_protocol(raw: dict, source: str = "protocol",
             missing required key, unknown ``${variable}``.
     """
     cfg = _validate(raw, SCHEMA, (), source)
+    _check_fastmri(raw, cfg, source)
 
     def shared():
         from ..shared_data import shared_root
@@ -227,6 +269,9 @@ def validate_protocol(raw: dict, source: str = "protocol",
     for key in ("epochs", "batch_size"):
         if cfg["training"][key] < 1:
             raise UserError(f"{source}: training.{key} must be >= 1, got {cfg['training'][key]}")
+    if cfg["evaluation"]["protocol"] == "fastmri" and not cfg["evaluation"]["sets"] \
+            and cfg["data"]["val"]:
+        cfg["evaluation"]["sets"] = [cfg["data"]["val"]]
     if cfg["training"]["lr"] <= 0:
         raise UserError(f"{source}: training.lr must be > 0, got {cfg['training']['lr']}")
     return cfg

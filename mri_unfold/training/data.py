@@ -9,7 +9,10 @@ Data kinds (``data.kind``):
   ``Training_Data.mat``, ``labels`` N×1089);
 * ``images`` — whole images of a folder (PNG/TIFF/BMP/JPEG, or MATLAB ``.mat`` with a
   single image variable such as ``im_ori``), float32 ``(1, H, W)`` in [0, 1] — e.g. MRI
-  slices for simulated single-coil training.
+  slices for simulated single-coil training;
+* ``fastmri`` — fastMRI k-space slices, masked, with ESPIRiT maps and complex targets
+  (:mod:`.fastmri_data`; items are ``FastMRIItem``, batched by the data set's
+  ``collate_fn``).
 
 Items are ``(1, H, W)`` float32 tensors.  The order of a run is a seeded permutation per
 epoch (:class:`torch.utils.data.DistributedSampler` with ``seed`` and ``set_epoch``; one
@@ -67,6 +70,10 @@ def build_dataset(data_cfg: dict, seed: int, patch_size: int | None = None) -> D
     ``data.patch_size``, e.g. for a fine-tuning stage)."""
     kind = data_cfg["kind"]
     p = patch_size or data_cfg["patch_size"]
+    if kind == "fastmri":
+        from .fastmri_data import build_fastmri_dataset
+
+        return build_fastmri_dataset(data_cfg)
     if kind == "images":
         return ImageFolderDataset(data_cfg["train"], max_images=data_cfg["max_images"],
                                   variable=data_cfg["image_variable"])
@@ -105,6 +112,7 @@ def item_shape(ds: Dataset) -> tuple[int, int]:
     """Spatial size ``(H, W)`` of the data set's items."""
     x = ds[0]
     x = x[0] if isinstance(x, (list, tuple)) else x
+    x = getattr(x, "kspace", x)  # k-space items (fastMRI): the k-space size
     return tuple(x.shape[-2:])
 
 

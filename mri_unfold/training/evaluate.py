@@ -7,7 +7,9 @@ Protocols:
   on the 255 scale);
 * ``mri`` — CS-MRI on real-valued slices (ISTA-Net+/MADUN Table 5): image/255 (or a
   ``.mat`` slice in [0, 1]), ``y = op(x)``, reconstruction (magnitude if complex), clipped to
-  [0, 1], PSNR/SSIM with data range 1 (identical to the 255-scale formulas).
+  [0, 1], PSNR/SSIM with data range 1 (identical to the 255-scale formulas);
+* ``fastmri`` — fastMRI ``.h5`` k-space, per-volume PSNR/SSIM/NMSE with fastMRI's
+  conventions (:mod:`.fastmri_eval`).
 
 :func:`evaluate_set` returns ``{"set", "images", "psnr", "ssim", "rows": [per image]}``.
 """
@@ -24,7 +26,7 @@ import torch
 from ..atomic import atomic_output, atomic_write_text
 from ..errors import UserError
 
-PROTOCOLS = ("cs_ni", "mri")
+PROTOCOLS = ("cs_ni", "mri", "fastmri")
 
 
 def _limit_folder(folder: Path, max_images: int, tmp: Path) -> Path:
@@ -84,13 +86,16 @@ def _save_png(a: np.ndarray, path: Path) -> None:
 
 
 def evaluate_set(model, op, folder: str | Path, protocol: str, device=None, max_images: int = 0,
-                 out_dir: str | Path | None = None, progress: bool = True) -> dict:
+                 out_dir: str | Path | None = None, progress: bool = True,
+                 data_cfg: dict | None = None) -> dict:
     """Evaluate on one image folder.
 
     Args:
         model: ``model(y, op)`` network (put in eval mode here).
         op: its operator.
-        protocol: ``"cs_ni"`` or ``"mri"``.
+        protocol: ``"cs_ni"``, ``"mri"`` or ``"fastmri"`` (``folder`` may then be one ``.h5``
+            file; ``data_cfg`` — the protocol's ``data`` table — gives mask and ESPIRiT
+            settings; the result has ``nmse`` too and one row per volume).
         max_images: use only the first N images (sorted names); 0 = all.
         out_dir: where to write reconstructed PNGs (and the protocol's per-image CSV).
     Returns:
@@ -99,6 +104,11 @@ def evaluate_set(model, op, folder: str | Path, protocol: str, device=None, max_
         FileNotFoundError / UserError: missing folder, no images, unknown protocol.
     """
     folder = Path(folder)
+    if protocol == "fastmri":  # per-volume fastMRI metrics (mri_unfold.training.fastmri_eval)
+        from .fastmri_eval import evaluate_fastmri
+
+        return evaluate_fastmri(model, folder, data_cfg, device=device, max_volumes=max_images,
+                                out_dir=out_dir, progress=progress)
     if protocol not in PROTOCOLS:
         raise UserError(f"evaluation protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     if not folder.is_dir():

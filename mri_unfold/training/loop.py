@@ -175,6 +175,7 @@ class Trainer:
         with autocast_context(self.tcfg["precision"], self.device):
             y, op, target = self.task.prepare(batch, self.device)
             x, aux = self.net(y, op, return_aux=True)
+            x, target, aux = self.task.loss_inputs(x, target, aux)
             loss = self.loss_fn(x.float() if not x.is_complex() else x, target, aux)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -208,7 +209,8 @@ class Trainer:
             from .evaluate import evaluate_set
 
             result = evaluate_set(self.model, self.task.op, ecfg["sets"][0], ecfg["protocol"],
-                                  self.device, max_images=ecfg["max_images"], progress=False)
+                                  self.device, max_images=ecfg["max_images"], progress=False,
+                                  data_cfg=self.cfg["data"])
             metrics = {k: result[k] for k in ("psnr", "ssim") if k in result}
             self.logger.log(self.step, self.global_epoch, "val", **metrics)
             score = result[ecfg["metric"]]
@@ -243,6 +245,7 @@ class Trainer:
                                         bs // self.dist.world_size, self.dist.rank,
                                         self.dist.world_size, skip=self.batch_in_epoch)
                 loader = DataLoader(self.dataset, batch_sampler=batches,
+                                    collate_fn=getattr(self.dataset, "collate_fn", None),
                                     num_workers=self.cfg["data"]["num_workers"],
                                     pin_memory=self.device.type == "cuda")
                 bar = tqdm(loader, desc=f"{stage['name']} epoch {ge + 1}",

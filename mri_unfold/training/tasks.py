@@ -7,7 +7,9 @@ the *task*, chosen by the protocol's ``operator.kind`` from a registry:
   the authors' ``phi_0_XX_1089.mat``, or any ``.mat`` file), optional ``Qinit``;
 * ``learned_block_cs`` — Φ is a parameter trained with the network (MADUN Table 4);
 * ``single_coil`` — simulated single-coil MRI from image targets:
-  ``SingleCoilFourier(mask, real_input=...)`` with a mask file or a ``make_mask`` kind.
+  ``SingleCoilFourier(mask, real_input=...)`` with a mask file or a ``make_mask`` kind;
+* ``fastmri`` — fastMRI batches carrying their own masks and coil maps
+  (:mod:`.fastmri_task`).
 
 Other helpers register further kinds (e.g. fastMRI batches carrying their own masks and
 coil maps) with :func:`register_task`.  A task factory is called as
@@ -87,6 +89,11 @@ class Task:
         if getattr(self.op, "complex_domain", False) and not x.is_complex():
             x = x.to(torch.complex64)
         return self.op(x), self.op, x
+
+    def loss_inputs(self, x: torch.Tensor, target: torch.Tensor, aux: dict):
+        """``(x, target, aux)`` as the loss sees them (identity; a task may crop, e.g. fastMRI
+        to the recon size)."""
+        return x, target, aux
 
     def operator_state(self) -> dict[str, torch.Tensor]:
         """Tensors that rebuild the operator (``op.state_dict()``, non-None entries)."""
@@ -241,3 +248,7 @@ def single_coil_task(cfg: dict, tensors=None, image_shape=None) -> Task:
     cfg = dict(cfg, _resolved_layout=layout)
     op = SingleCoilFourier(mask, layout=layout, real_input=cfg["real_input"])
     return Task(op, cfg)
+
+
+# tasks defined in their own modules (imported for registration)
+from . import fastmri_task  # noqa: E402,F401  (registers "fastmri")
