@@ -13,7 +13,7 @@ switches (all off by default, combine freely) are gathered in :class:`FastPath`:
 * ``compile`` — :func:`torch.compile` with a clean fallback: if compiling is unavailable or
   fails at the first call, a :class:`RuntimeWarning` is issued and the eager model is used;
 * ``grad_checkpoint`` — per-stage activation checkpointing for training (models that have
-  a ``grad_checkpoint`` attribute, e.g. MADUN).
+  a ``grad_checkpoint`` attribute: the ISTA and MADUN families).
 
 Two more fast paths live with the code they speed up: the block-CS operator's cheapest
 ``normal`` form (``GaussianBlockCS.normal_form``) and batched slice reconstruction
@@ -165,7 +165,8 @@ def set_grad_checkpoint(model: nn.Module, enabled: bool = True) -> nn.Module:
     """
     if not hasattr(model, "grad_checkpoint"):
         raise ValueError(f"{type(model).__name__} has no per-stage gradient checkpointing "
-                         "(no 'grad_checkpoint' attribute); it is available for the MADUN family")
+                         "(no 'grad_checkpoint' attribute); it is available for the ISTA and "
+                         "MADUN families")
     model.grad_checkpoint = bool(enabled)
     return model
 

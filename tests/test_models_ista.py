@@ -228,3 +228,41 @@ def test_fista_definition_on_hand_checked_example():
     torch.testing.assert_close(aux["phases"][0], torch.full((1, 1, 2, 3), 2.1))
     torch.testing.assert_close(out, torch.full((1, 1, 2, 3), 0.93))
     assert all(s.abs().max() == 0 for s in aux["sym"])
+
+
+def _saved_tensor_count(model, op, y) -> int:
+    n = [0]
+
+    def pack(t):
+        n[0] += 1
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(y, op, return_aux=True)
+    return n[0]
+
+
+@pytest.mark.parametrize("arch", ["ista_net_plus", "fista_net"])
+@pytest.mark.parametrize("opname", ["block_cs", "multi_coil"])
+def test_grad_checkpoint_switch_gives_the_plain_gradients(arch, opname):
+    op, x = OPS[opname]
+    y = op(x)
+    blockwise = opname == "block_cs"
+    results = []
+    for ckpt in (False, True):
+        model = build(arch, num_phases=3, channels=4, seed=0, blockwise=blockwise).train()
+        model.materialize(op)
+        assert model.grad_checkpoint is False  # off by default
+        model.grad_checkpoint = ckpt
+        out, aux = model(y, op, return_aux=True)
+        loss = (out - x).abs().pow(2).mean() + sum(s.pow(2).mean() for s in aux["sym"])
+        loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+        results.append((loss.detach(), grads, _saved_tensor_count(model, op, y)))
+    (l0, g0, saved0), (l1, g1, saved1) = results
+    assert torch.equal(l0, l1)
+    assert g0.abs().max() > 0 and (g0 - g1).abs().max() <= 1e-6
+    assert saved1 < saved0 / 2  # activations of the phases are recomputed, not kept
+    with torch.no_grad():  # inference: the switch changes nothing
+        assert torch.equal(model(y, op), build(arch, num_phases=3, channels=4, seed=0,
+                                               blockwise=blockwise).train()(y, op))

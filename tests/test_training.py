@@ -121,6 +121,19 @@ def test_grad_checkpointing_agrees_with_plain_path(image_dir, tmp_path):
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-5, atol=1e-6)
 
 
+def test_enable_grad_checkpoint_uses_the_models_switch():
+    from mri_unfold.models import build
+    from mri_unfold.training.components import enable_grad_checkpoint
+
+    for arch in ("ista_net", "ista_net_plus", "fista_net", "madun"):
+        model = build(arch, seed=0)
+        assert model.grad_checkpoint is False
+        assert enable_grad_checkpoint(model) == "native" and model.grad_checkpoint is True
+    with pytest.raises(UserError, match="training.grad_checkpoint: Linear has no per-stage "
+                                        "gradient checkpointing"):
+        enable_grad_checkpoint(torch.nn.Linear(2, 2))
+
+
 def test_grad_checkpointing_madun_native_switch(image_dir, tmp_path):
     over = dict(model__name="madun", model__config={"num_stages": 2, "channels": 4},
                 training__loss="l1")

@@ -23,6 +23,10 @@ conv2_backward→conv_g2, conv_G→conv_out, lambda_step→step, soft_thr→thre
 Complex-domain operators: the CNN sees ``to_cnn(r)`` (2 channels, real/imag) and its
 output returns through ``from_cnn``.  ``blockwise=True`` runs the CNN on every
 ``op.block_size`` block as an independent image (the authors' block-CS models).
+
+Memory: ``model.grad_checkpoint = True`` (as MADUN's switch) recomputes every phase in the
+backward pass (:func:`torch.utils.checkpoint.checkpoint`, ``use_reentrant=False``) instead
+of keeping its activations; gradients equal the plain path.  Only active when autograd is.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from . import register_model
 from .common import (INITS, from_blocks, from_cnn, image_channels_for, initial_estimate,
@@ -140,6 +145,10 @@ class _UnfoldedIsta(nn.Module):
     Call: ``model(y, op)`` -> ``x`` in ``op``'s image domain ``(N, 1, H, W)`` (float32 real,
     or complex64 for complex-domain operators); ``model(y, op, return_aux=True)`` ->
     ``(x, {"sym": [per-phase residual (N, C_sym, H, W) float], "phases": [x(1)..x(Np)]})``.
+
+    Attributes:
+        grad_checkpoint: ``False`` (default); ``True`` recomputes each phase in the backward
+            pass (activation checkpointing) to save memory when training.
     """
 
     phase_class = IstaPhase
@@ -161,6 +170,7 @@ class _UnfoldedIsta(nn.Module):
         self.blockwise = bool(blockwise)
         self.seed = seed
         self.image_channels: int | None = None
+        self.grad_checkpoint = False
         self.phases = nn.ModuleList()
         if image_channels is not None:
             self._build_phases(image_channels)
@@ -211,6 +221,13 @@ class _UnfoldedIsta(nn.Module):
     def _momentum_point(self, k: int, x: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
         return x
 
+    def _phase(self, k: int, x: torch.Tensor, x_prev: torch.Tensor, atb: torch.Tensor, op,
+               need_sym: bool):
+        """Phase ``k``: momentum point, gradient step, proximal step -> ``(x(k+1), sym)``."""
+        phase = self.phases[k]
+        r = phase.gradient_step(self._momentum_point(k, x, x_prev), atb, op)
+        return self._prox(phase, r, op, need_sym)
+
     def forward(self, y: torch.Tensor, op, return_aux: bool = False):
         """Reconstruct from measurements ``y`` (``op``'s measurement layout).
 
@@ -225,11 +242,14 @@ class _UnfoldedIsta(nn.Module):
         atb = op.adjoint(y)
         x = atb if self.init == "adjoint" else initial_estimate(y, op, self.init)
         need_sym = bool(return_aux or self.training)
+        use_ckpt = self.grad_checkpoint and torch.is_grad_enabled()
         x_prev, syms, outs = x, [], []
-        for k, phase in enumerate(self.phases):
-            z = self._momentum_point(k, x, x_prev)
-            r = phase.gradient_step(z, atb, op)
-            x_new, sym = self._prox(phase, r, op, need_sym)
+        for k in range(len(self.phases)):
+            if use_ckpt:
+                x_new, sym = checkpoint(self._phase, k, x, x_prev, atb, op, need_sym,
+                                        use_reentrant=False)
+            else:
+                x_new, sym = self._phase(k, x, x_prev, atb, op, need_sym)
             x_prev, x = x, x_new
             syms.append(sym)
             outs.append(x)

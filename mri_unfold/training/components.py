@@ -6,9 +6,9 @@ import contextlib
 import math
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from ..errors import UserError
+from ..fastpath import set_grad_checkpoint
 from .device import seeded
 
 
@@ -39,34 +39,20 @@ def build_model(model_cfg: dict, op=None) -> torch.nn.Module:
 
 
 def enable_grad_checkpoint(model: torch.nn.Module) -> str:
-    """Turn on per-stage gradient checkpointing.
-
-    Uses the model's own switch (attribute ``grad_checkpoint``) when it has one; otherwise
-    wraps the ``prox`` method (the CNN part) of every module in ``model.phases`` /
-    ``model.stages`` with :func:`torch.utils.checkpoint.checkpoint`.
+    """Turn on per-stage gradient checkpointing through the model's own switch
+    (attribute ``grad_checkpoint``: the ISTA and MADUN families,
+    :func:`mri_unfold.fastpath.set_grad_checkpoint`).
 
     Returns:
-        ``"native"`` or ``"wrapped"``.
+        ``"native"``.
     Raises:
-        UserError: the model exposes neither.
+        UserError: the model has no ``grad_checkpoint`` switch.
     """
-    if hasattr(model, "grad_checkpoint"):
-        model.grad_checkpoint = True
-        return "native"
-    stages = getattr(model, "phases", None) or getattr(model, "stages", None)
-    if stages is not None and all(hasattr(s, "prox") for s in stages):
-        for s in stages:
-            orig = s.prox
-
-            def wrapped(*args, _orig=orig, **kw):
-                if torch.is_grad_enabled():
-                    return checkpoint(_orig, *args, use_reentrant=False, **kw)
-                return _orig(*args, **kw)
-
-            s.prox = wrapped
-        return "wrapped"
-    raise UserError(f"training.grad_checkpoint: model {type(model).__name__} has no "
-                    "'grad_checkpoint' switch and no per-stage 'prox' modules")
+    try:
+        set_grad_checkpoint(model, True)
+    except ValueError as e:
+        raise UserError(f"training.grad_checkpoint: {e}") from e
+    return "native"
 
 
 def lr_factor(schedule: str, tcfg: dict, epochs: int):
