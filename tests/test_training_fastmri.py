@@ -17,7 +17,9 @@ import torch
 from mri_unfold import metrics
 from mri_unfold.cli import main
 from mri_unfold.errors import UserError
+from mri_unfold.fft import ifft2
 from mri_unfold.image_ops import center_crop, rss
+from mri_unfold.operators import MultiCoilFourier
 from mri_unfold.training import load_checkpoint, load_protocol, train
 from mri_unfold.training.evaluate import evaluate_set
 from mri_unfold.training.fastmri_data import FastMRITrainingSlices, collate_fastmri
@@ -93,8 +95,7 @@ def test_items_batches_and_targets(tmp_path):
     assert not torch.equal(items[3].mask, it.mask)
     assert torch.all(it.kspace[:, it.mask == 0] == 0)
     # normalised by the zero-filled RSS maximum
-    zf = rss(torch.fft.ifftshift(torch.fft.ifft2(torch.fft.fftshift(it.kspace, dim=(-2, -1)),
-                                                 norm="ortho"), dim=(-2, -1)), dim=0)
+    zf = rss(ifft2(it.kspace), dim=0)
     assert float(zf.max()) == pytest.approx(1.0, abs=1e-5)
     # the complex SENSE target's magnitude is the file's RSS target (maps: Σ|S|² = 1)
     mag = center_crop(it.image.abs(), RECON)[0]
@@ -111,6 +112,10 @@ def test_collate_refuses_mixed_sizes(tmp_path):
     ds = FastMRITrainingSlices(tmp_path, "singlecoil", center_fraction=0.22)
     with pytest.raises(UserError, match=r"different sizes cannot share a batch.*batch_size = 1"):
         collate_fastmri([ds[0], ds[1]])
+    cropped = FastMRITrainingSlices(tmp_path, "singlecoil", center_fraction=0.22,
+                                    crop_to_recon=True)
+    b = collate_fastmri([cropped[0], cropped[1]])
+    assert tuple(b.kspace.shape) == (2, 1, *RECON) and b.crop == RECON
 
 
 def test_espirit_crop_too_strict_is_a_clear_error(tmp_path):
@@ -214,6 +219,19 @@ def test_fastmri_eval_equals_direct_metrics(multicoil_run):
     with h5py.File(root / "val" / "val0.h5") as f:
         np.testing.assert_allclose(v.target, f["reconstruction_rss"][()], rtol=1e-5, atol=1e-7)
     assert v.reconstruction.shape == (3, *RECON)
+    # the same arrays computed by hand: MultiCoilFourier with the slice's maps, |x| cropped,
+    # times the normalisation scale; zero-filled = RSS of the coil images
+    ds = FastMRITrainingSlices(root / "val" / "val0.h5", "multicoil", center_fraction=0.22,
+                               espirit_crop=0.0, with_image=False)
+    for k in range(3):
+        it = ds[k]
+        op = MultiCoilFourier(it.mask, it.coil_maps[None])
+        with torch.no_grad():
+            x = ck.model(it.kspace[None], op)
+        rec = center_crop(x.abs()[0, 0], RECON).numpy() * it.scale
+        np.testing.assert_allclose(v.reconstruction[k], rec, rtol=1e-4, atol=1e-6)
+        zf = center_crop(rss(ifft2(it.kspace), dim=0), RECON).numpy() * it.scale
+        np.testing.assert_allclose(v.zero_filled[k], zf, rtol=1e-4, atol=1e-6)
     dr = float(v.target.max())
     row = res["rows"][0]
     assert row["psnr"] == pytest.approx(metrics.psnr(v.target, v.reconstruction, data_range=dr),
