@@ -286,3 +286,20 @@ def test_singlecoil_complex_training_and_recon(singlecoil_run, tmp_path):
     assert ck.model.image_channels == 2 and ck.protocol["data"]["challenge"] == "singlecoil"
     net, zf = _recon_vs_zero_filled(root, "singlecoil", tmp_path)
     assert net > zf + 2.0, (net, zf)
+
+
+def test_resume_continues_the_same_trajectory(tmp_path):
+    _volumes(tmp_path, "multicoil")
+    base = ["evaluation.protocol=none", "training.epochs=1"]
+    full = train(_cfg(tmp_path, "multicoil", *base, "training.max_steps=6"), tmp_path / "a",
+                 device="cpu")
+    train(_cfg(tmp_path, "multicoil", *base, "training.max_steps=3"), tmp_path / "b",
+          device="cpu")
+    part = train(_cfg(tmp_path, "multicoil", *base, "training.max_steps=6"), tmp_path / "b",
+                 device="cpu", resume=True)
+    assert full["step"] == part["step"] == 6
+    np.testing.assert_allclose(part["losses"], full["losses"][3:], rtol=1e-6)
+    a = load_checkpoint(tmp_path / "a" / "last.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "b" / "last.safetensors").model.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-7)
