@@ -23,3 +23,23 @@ def golden_dir(shared) -> Path:
     if not d.is_dir():
         pytest.fail(f"golden reference folder missing: {d}", pytrace=False)
     return d
+
+
+@pytest.fixture(scope="session")
+def recon_complex_ckpt(tmp_path_factory) -> Path:
+    """A tiny trained complex ISTA-Net+ checkpoint (tests/tiny_checkpoints.py), once per session."""
+    import torch
+    from tiny_checkpoints import complex_checkpoint
+
+    with torch.random.fork_rng():
+        return complex_checkpoint(tmp_path_factory.mktemp("ckpt") / "complex.safetensors")
+
+
+@pytest.fixture(scope="session")
+def recon_real_ckpt(tmp_path_factory) -> Path:
+    """A tiny trained real-valued ISTA-Net+ checkpoint, once per session."""
+    import torch
+    from tiny_checkpoints import real_checkpoint
+
+    with torch.random.fork_rng():
+        return real_checkpoint(tmp_path_factory.mktemp("ckpt") / "real.safetensors")

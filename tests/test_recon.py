@@ -16,53 +16,13 @@ from mri_unfold.metrics import psnr
 from mri_unfold.models import build
 from mri_unfold.operators import SingleCoilFourier
 from mri_unfold.reconstruct import reconstruct_volume
-from mri_unfold.training.checkpoint import save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_fastmri import phantom, write_fake_fastmri  # noqa: E402
+from tiny_checkpoints import SHAPE  # noqa: E402
 
-SHAPE = (40, 33)
-
-
-def _train(real: bool, shape, mask_fn, steps: int, path: Path) -> Path:
-    """Overfit a tiny ISTA-Net+ on fake phantoms (a 'small trained checkpoint')."""
-    gen = torch.Generator().manual_seed(0)
-    model = build("ista_net_plus", num_phases=3, channels=8, image_channels=1 if real else 2,
-                  seed=0)
-    imgs = np.stack([phantom(shape, s) for s in range(4)])
-    imgs = np.abs(imgs) if real else imgs
-    x_all = torch.from_numpy(imgs / np.abs(imgs).max(axis=(1, 2), keepdims=True))[:, None]
-    masks = [mask_fn(i) for i in range(8)]
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for step in range(steps):
-        i = int(torch.randint(0, len(masks), (1,), generator=gen))
-        op = SingleCoilFourier(masks[i], real_input=real)
-        x = x_all.float() if real else x_all.to(torch.complex64)
-        loss = (model(op(x), op) - x).abs().pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    cfg = {"kind": "single_coil", "layout": "centered", "real_input": real}
-    save_checkpoint(path, model, SingleCoilFourier(masks[0], real_input=real), cfg)
-    return path
-
-
-@pytest.fixture(scope="module")
-def complex_ckpt(tmp_path_factory):
-    def mask_fn(i):
-        return make_mask("random", SHAPE, acceleration=4, center_fraction=0.16, seed=100 + i).mask
-
-    with torch.random.fork_rng():
-        return _train(False, SHAPE, mask_fn, 60, tmp_path_factory.mktemp("ck") / "c.safetensors")
-
-
-@pytest.fixture(scope="module")
-def real_ckpt(tmp_path_factory):
-    def mask_fn(i):
-        return make_mask("radial", (32, 32), acceleration=4, seed=i).mask
-
-    with torch.random.fork_rng():
-        return _train(True, (32, 32), mask_fn, 60, tmp_path_factory.mktemp("ck") / "r.safetensors")
+# the trained checkpoints come from the session fixtures recon_complex_ckpt / recon_real_ckpt
+# (tests/conftest.py, built by tests/tiny_checkpoints.py)
 
 
 def test_reconstruct_volume_batches_and_dtypes():
@@ -86,11 +46,11 @@ def test_reconstruct_volume_batches_and_dtypes():
         reconstruct_volume(y, model, factory, batch_size=0)
 
 
-def test_recon_fastmri_singlecoil_retrospective(tmp_path, complex_ckpt, capsys):
+def test_recon_fastmri_singlecoil_retrospective(tmp_path, recon_complex_ckpt, capsys):
     f = write_fake_fastmri(tmp_path / "knee.h5", shape=SHAPE, recon_size=(24, 24), num_slices=3,
                            padding=0)
     out = tmp_path / "recon.h5"
-    assert main(["recon", str(f), "--model", str(complex_ckpt), "--mask", "random",
+    assert main(["recon", str(f), "--model", str(recon_complex_ckpt), "--mask", "random",
                  "--acceleration", "4", "--center-fraction", "0.16", "--output", str(out),
                  "--save-zero-filled", "--no-progress"]) == 0
     text = capsys.readouterr().out
@@ -106,13 +66,13 @@ def test_recon_fastmri_singlecoil_retrospective(tmp_path, complex_ckpt, capsys):
     assert "metrics vs the reference" in text and "zero-filled" in text
 
 
-def test_recon_fastmri_multicoil_undersampled_file_to_nifti(tmp_path, complex_ckpt):
+def test_recon_fastmri_multicoil_undersampled_file_to_nifti(tmp_path, recon_complex_ckpt):
     cols = make_mask("random", SHAPE, acceleration=4, center_fraction=0.16, seed=7).mask[0]
     f = write_fake_fastmri(tmp_path / "brain.h5", challenge="multicoil", shape=SHAPE,
                            recon_size=(24, 24), num_slices=2, num_coils=4, column_mask=cols,
                            padding=0)
     out = tmp_path / "brain_recon.nii.gz"
-    assert main(["recon", str(f), "--model", str(complex_ckpt), "--output", str(out),
+    assert main(["recon", str(f), "--model", str(recon_complex_ckpt), "--output", str(out),
                  "--no-progress", "--batch-size", "1", "--espirit-crop", "0"]) == 0
     img = nib.load(out)
     assert img.shape == (24, 24, 2) and img.get_data_dtype() == np.float32
@@ -120,25 +80,25 @@ def test_recon_fastmri_multicoil_undersampled_file_to_nifti(tmp_path, complex_ck
         target = np.moveaxis(hf["reconstruction_rss"][()], 0, -1)
     # the network (trained on single-coil phantoms) still beats the RSS zero-filled image
     zf = tmp_path / "zf.nii.gz"
-    assert main(["recon", str(f), "--model", str(complex_ckpt), "--output", str(zf),
+    assert main(["recon", str(f), "--model", str(recon_complex_ckpt), "--output", str(zf),
                  "--no-progress", "--espirit-crop", "0", "--save-zero-filled"]) == 0
     zf_img = nib.load(tmp_path / "zf_zero_filled.nii.gz").get_fdata()
     # KNOWN LIMITATION: the tiny checkpoint was trained single-coil only; on ESPIRiT-combined
-    # multi-coil data of this 40x33 toy it stays below zero-filled (about 12 vs 18 dB)
+    # multi-coil data of this 40x33 toy it stays below zero-filled (about 15 vs 18 dB)
     assert psnr(target, zf_img) > 15.0
     assert psnr(target, img.get_fdata()) > 8.0
     # with sigpy's default crop the tiny calibration region yields no maps: a clear error
-    assert main(["recon", str(f), "--model", str(complex_ckpt), "--output", str(out),
+    assert main(["recon", str(f), "--model", str(recon_complex_ckpt), "--output", str(out),
                  "--no-progress"]) == 2
 
 
-def test_recon_nifti_preserves_geometry_and_beats_zero_filled(tmp_path, real_ckpt, capsys):
+def test_recon_nifti_preserves_geometry_and_beats_zero_filled(tmp_path, recon_real_ckpt, capsys):
     vol = np.stack([np.abs(phantom((32, 32), s)) for s in range(3)], axis=-1) * 1000
     affine = np.array([[0, 0, -2.0, 10], [-1.5, 0, 0, 5], [0, 1.5, 0, -3], [0, 0, 0, 1]])
     src = tmp_path / "scan.nii.gz"
     nib.save(nib.Nifti1Image(vol.astype(np.int16), affine), src)
     out = tmp_path / "scan_recon.nii.gz"
-    assert main(["recon", str(src), "--model", str(real_ckpt), "--mask", "radial",
+    assert main(["recon", str(src), "--model", str(recon_real_ckpt), "--mask", "radial",
                  "--acceleration", "4", "--seed", "0", "--output", str(out),
                  "--save-zero-filled", "--no-progress"]) == 0
     text = capsys.readouterr().out
@@ -160,10 +120,10 @@ def _bad(tmp_path, argv, capsys, expect):
     assert set(tmp_path.rglob("*")) == before  # no partial output
 
 
-def test_recon_bad_inputs(tmp_path, complex_ckpt, real_ckpt, capsys):
+def test_recon_bad_inputs(tmp_path, recon_complex_ckpt, recon_real_ckpt, capsys):
     good = write_fake_fastmri(tmp_path / "good.h5", shape=SHAPE, padding=0)
     out = str(tmp_path / "o.h5")
-    ck = ["--model", str(complex_ckpt), "--output", out, "--no-progress"]
+    ck = ["--model", str(recon_complex_ckpt), "--output", out, "--no-progress"]
     trunc = tmp_path / "trunc.h5"
     trunc.write_bytes(good.read_bytes()[:2000])
     _bad(tmp_path, ["recon", str(trunc), *ck], capsys, "trunc.h5")
@@ -183,12 +143,12 @@ def test_recon_bad_inputs(tmp_path, complex_ckpt, real_ckpt, capsys):
          "NaN")
     flat = tmp_path / "flat.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((8, 8), np.float32), np.eye(4)), flat)
-    _bad(tmp_path, ["recon", str(flat), "--model", str(real_ckpt), "--mask", "radial",
+    _bad(tmp_path, ["recon", str(flat), "--model", str(recon_real_ckpt), "--mask", "radial",
                     "--acceleration", "4", "--output", str(tmp_path / "f_out.nii.gz")], capsys,
          "3-D or 4-D volume is needed")
-    _bad(tmp_path, ["recon", str(good), "--model", str(complex_ckpt), "--mask", "random",
+    _bad(tmp_path, ["recon", str(good), "--model", str(recon_complex_ckpt), "--mask", "random",
                     "--acceleration", "4", "--output", str(tmp_path / "no" / "dir" / "o.h5")],
          capsys, "does not exist")
     _bad(tmp_path, ["recon", str(good), *ck], capsys, "fully sampled")
-    _bad(tmp_path, ["recon", str(good), "--model", str(real_ckpt), "--mask", "random",
+    _bad(tmp_path, ["recon", str(good), "--model", str(recon_real_ckpt), "--mask", "random",
                     "--acceleration", "4", "--output", out], capsys, "complex-domain model")
