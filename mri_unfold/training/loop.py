@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..atomic import atomic_write_text
 from ..errors import UserError
 from . import checkpoint as ckpt
 from .components import (autocast_context, build_loss, build_model, build_scheduler,
@@ -107,7 +108,7 @@ class Trainer:
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main,
                                 resume_step=self.step if state else None)
         if self.dist.is_main:
-            (self.run_dir / "protocol.toml").write_text(to_toml(cfg), encoding="utf-8")
+            atomic_write_text(self.run_dir / "protocol.toml", to_toml(cfg))
 
     # ------------------------------------------------------------------ setup helpers
     def _check_run_dir(self, resume: bool) -> dict | None:
