@@ -96,9 +96,8 @@ class ConvLSTMCell(nn.Module):
         self.conv_h = None if first else seeded_conv(channels, 4 * channels, generator)
 
     def forward(self, s: torch.Tensor, state):
-        gates = self.conv_x(s)
         if state is None:
-            _, gi, go, gj = gates.chunk(4, dim=1)
+            _, gi, go, gj = self.conv_x(s).chunk(4, dim=1)
             c = torch.sigmoid(gi) * torch.tanh(gj)
             h = torch.sigmoid(go) * c
             return h, (h, c)
@@ -106,7 +105,12 @@ class ConvLSTMCell(nn.Module):
             raise RuntimeError("the first-stage ConvLSTM cell has no conv_h and cannot take a "
                                "previous state")
         h_prev, c_prev = state
-        gf, gi, go, gj = (gates + self.conv_h(h_prev)).chunk(4, dim=1)
+        # one convolution over [s, h] with the stacked weights: the same gates as
+        # conv_x(s) + conv_h(h) without materialising and adding two 4C-channel tensors
+        weight = torch.cat([self.conv_x.weight, self.conv_h.weight], dim=1)
+        bias = self.conv_x.bias + self.conv_h.bias
+        gf, gi, go, gj = F.conv2d(torch.cat([s, h_prev], dim=1), weight, bias,
+                                  padding=1).chunk(4, dim=1)
         c = torch.sigmoid(gf) * c_prev + torch.sigmoid(gi) * torch.tanh(gj)
         h = torch.sigmoid(go) * torch.tanh(c)
         return h, (h, c)
