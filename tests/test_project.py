@@ -61,3 +61,15 @@ def test_top_level_reconstruct_api():
     assert mri_unfold.reconstruct_nifti is reconstruct_nifti
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mri_unfold.nope  # noqa: B018
+
+
+def test_every_subcommand_accepts_debug_once():
+    from mri_unfold.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert {"demo", "train", "eval", "import-official", "recon", "compare", "plot-log",
+            "masks"} <= set(sub.choices)
+    for name, cmd in sub.choices.items():
+        flags = [o for a in cmd._actions for o in a.option_strings if o == "--debug"]
+        assert flags == ["--debug"], name

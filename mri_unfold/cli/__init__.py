@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _load_commands():
         mod.register(sub)
+    for cmd in sub.choices.values():  # every subcommand also accepts --debug after its name
+        cmd.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return p
 
 

@@ -40,7 +40,6 @@ def register(sub) -> None:
     p.add_argument("--output", help="folder for summary.csv, per-image CSVs and reconstructions "
                                     "(must not exist or be empty)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.set_defaults(func=run)
 
 

@@ -41,7 +41,6 @@ def register(sub) -> None:
     m.add_argument("--mask", help="sampling mask file (.mat/.npy/.npz); makes an MRI checkpoint")
     m.add_argument("--layout", default="unshifted", choices=("unshifted", "centered"),
                    help="layout of the mask file (default: unshifted, DC at [0, 0])")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.set_defaults(func=run)
 
 

@@ -17,7 +17,6 @@ def register(sub) -> None:
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="run folder holding log.jsonl")
     p.add_argument("--output", help="PNG path (default: RUN_DIR/curves.png)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.set_defaults(func=run)
 
 

@@ -31,7 +31,6 @@ def register(sub) -> None:
                    help="set a protocol value, dotted key and TOML value, e.g. "
                         "training.lr=1e-3 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.set_defaults(func=run)
 
 
