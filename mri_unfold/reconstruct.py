@@ -37,7 +37,7 @@ __all__ = ["reconstruct_volume", "ReconResult", "MaskSpec", "reconstruct_fastmri
 def reconstruct_volume(measurements, model: torch.nn.Module,
                        op_factory: Callable[[list[int]], torch.nn.Module], batch_size: int = 8,
                        device: str | torch.device | None = None, progress: bool = True,
-                       desc: str = "slices") -> np.ndarray:
+                       desc: str = "slices", pad_last_batch: bool = False) -> np.ndarray:
     """Reconstruct every slice of a volume with ``model(y, op)``, in batches.
 
     Args:
@@ -51,6 +51,11 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
         batch_size: slices per forward pass.
         device: ``None`` -> CUDA when available, else CPU.
         progress: show a tqdm bar over slices.
+        pad_last_batch: when the volume has more than ``batch_size`` slices and the last
+            batch is shorter, pad it to ``batch_size`` by repeating its last slice index
+            (``op_factory`` gets the padded index list) and drop the padded outputs — every
+            forward pass then has the same batch size (no recompilation of a
+            ``torch.compile``-d model).  The result is the same as without padding.
     Returns:
         ``(S, H, W)`` numpy array: complex64 for complex-domain operators, float32 otherwise
         (the raw network output; take magnitudes/crops afterwards).
@@ -68,14 +73,17 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
                                       leave=False) as bar:
         for start in range(0, n, batch_size):
             idx = list(range(start, min(start + batch_size, n)))
+            keep = len(idx)
+            if pad_last_batch and n > batch_size:
+                idx += [idx[-1]] * (batch_size - keep)
             y = torch.stack([torch.as_tensor(measurements[i]) for i in idx]).to(dev)
             op = op_factory(idx).to(dev)
             if not y.is_complex():
                 raise ValueError(f"measurements must be complex k-space (S, C, H, W), got "
                                  f"{y.dtype}")
             x = model(y, op)
-            out.append(x[:, 0].detach().cpu().numpy())
-            bar.update(len(idx))
+            out.append(x[:keep, 0].detach().cpu().numpy())
+            bar.update(keep)
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
@@ -229,7 +237,7 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
                         complex_model: bool = True, mask: MaskSpec | None = None,
                         batch_size: int = 8, device=None, progress: bool = True,
                         espirit_cache: str | os.PathLike | None = None,
-                        espirit_crop: float = 0.95) -> ReconResult:
+                        espirit_crop: float = 0.95, pad_last_batch: bool = False) -> ReconResult:
     """Reconstruct every slice of a fastMRI ``.h5`` file.
 
     Args:
@@ -240,6 +248,7 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
         espirit_cache: folder caching ESPIRiT maps (multi-coil), or None.
         espirit_crop: ESPIRiT eigenvalue crop threshold (sigpy default 0.95; 0 keeps the
             maps everywhere, useful for tiny calibration regions).
+        pad_last_batch: see :func:`reconstruct_volume` (for compiled models).
     Returns:
         :class:`ReconResult` cropped to the file's recon size (target with metrics if the
         file has one).
@@ -293,7 +302,8 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
             return SingleCoilFourier(masks[idx])
         return MultiCoilFourier(masks[idx], maps[idx])
 
-    x = reconstruct_volume(kspace, model, op_factory, batch_size, device, progress)
+    x = reconstruct_volume(kspace, model, op_factory, batch_size, device, progress,
+                           pad_last_batch=pad_last_batch)
     scale = np.array([s.metadata.scale for s in samples], np.float32)[:, None, None]
     crop = samples[0].metadata.crop_size or tuple(kspace.shape[-2:])
     recon = center_crop(torch.from_numpy(np.abs(x)), crop).numpy() * scale
@@ -312,13 +322,15 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
 # ------------------------------------------------------------------------------ NIfTI
 def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: MaskSpec, *,
                       complex_model: bool = False, axis: int = 2, batch_size: int = 8,
-                      device=None, progress: bool = True) -> ReconResult:
+                      device=None, progress: bool = True,
+                      pad_last_batch: bool = False) -> ReconResult:
     """Retrospectively undersample every slice of a NIfTI magnitude volume and reconstruct.
 
     The volume (3-D, or the first volume of a 4-D file) is read as slices along ``axis``
     and divided by its maximum; each slice is measured with ``SingleCoilFourier`` (centred
     layout, the same seeded mask for every slice; ``real_input`` for real-domain
     networks), reconstructed, and scaled back.  This is a SIMULATION from magnitude images.
+    ``pad_last_batch``: see :func:`reconstruct_volume` (for compiled models).
 
     Returns:
         :class:`ReconResult` with arrays ``(S, H, W)`` in slice order along ``axis`` (use
@@ -346,7 +358,8 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
     op = SingleCoilFourier(m, real_input=not complex_model)
     x = torch.from_numpy(vol / peak)[:, None]
     y = op(x if not complex_model else x.to(torch.complex64))
-    rec = reconstruct_volume(y, model, lambda idx: op, batch_size, device, progress)
+    rec = reconstruct_volume(y, model, lambda idx: op, batch_size, device, progress,
+                             pad_last_batch=pad_last_batch)
     rec = np.abs(rec) * peak
     zf = zero_filled(y, op).numpy() * peak
     info = {"input": str(path), "slices": int(vol.shape[0]), "axis": axis,

@@ -88,6 +88,7 @@ SCHEMA: dict[str, Any] = {
         "grad_clip": (float, 0.0),         # max gradient norm; 0 = off
         "precision": (str, "fp32"),        # fp32 | bf16 | fp16
         "grad_checkpoint": (bool, False),
+        "compile": (bool, False),          # torch.compile the network (eager fallback + warning)
         "checkpoint_every": (int, 0),      # steps; 0 = at the end of every epoch
         "max_steps": (int, 0),             # stop after this many optimizer steps; 0 = no limit
         "deterministic": (bool, False),

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write_text
 from ..errors import UserError
+from ..fastpath import Fp32Operator, compile_with_fallback
 from . import checkpoint as ckpt
 from .components import (autocast_context, build_loss, build_model, build_scheduler,
                          enable_grad_checkpoint, make_scaler)
@@ -99,6 +100,11 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DDP(self.model, device_ids=ids)
+        if self.tcfg["compile"]:  # the loop calls the compiled net; checkpoints use self.model
+            self.net = compile_with_fallback(self.net)
+        # under autocast the network sees the operator through Fp32Operator (one wrapper for
+        # the task's fixed operator; per-batch operators are wrapped per batch)
+        self._fp32_op = Fp32Operator(self.task.op) if self.tcfg["precision"] != "fp32" else None
         self.epoch = self.batch_in_epoch = self.step = 0
         self.best = -math.inf
         if state:
@@ -170,12 +176,24 @@ class Trainer:
                 **extra}
 
     # ------------------------------------------------------------------ one step
+    def network_operator(self, op):
+        """The operator as the network sees it: ``op`` itself in fp32, else wrapped in
+        :class:`~mri_unfold.fastpath.Fp32Operator` (Φ products and FFTs stay in
+        fp32/complex64 inside autocast; gradients still reach a learned Φ)."""
+        if self._fp32_op is None:
+            return op
+        return self._fp32_op if op is self.task.op else Fp32Operator(op)
+
     def train_step(self, batch) -> float:
-        """Forward, loss, backward, (clip), optimizer step; returns the loss value."""
-        self.net.train()
+        """Forward, loss, backward, (clip), optimizer step; returns the loss value.
+
+        The measurements ``y`` are computed outside autocast (exactly the fp32 ``y``); only
+        the network runs under ``training.precision``'s autocast.
+        """
+        self.model.train()
+        y, op, target = self.task.prepare(batch, self.device)
         with autocast_context(self.tcfg["precision"], self.device):
-            y, op, target = self.task.prepare(batch, self.device)
-            x, aux = self.net(y, op, return_aux=True)
+            x, aux = self.net(y, self.network_operator(op), return_aux=True)
             x, target, aux = self.task.loss_inputs(x, target, aux)
             loss = self.loss_fn(x.float() if not x.is_complex() else x, target, aux)
         self.opt.zero_grad(set_to_none=True)
