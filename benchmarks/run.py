@@ -4,11 +4,16 @@ Usage (from the repository root)::
 
     python benchmarks/run.py --suite inference|training|data|all [--quick] [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
-        [--workers N] [--threads N] [--compile] [--device cpu|cuda]
+        [--workers N] [--threads N] [--compile|--no-compile]
+        [--memory subprocess|inprocess|off] [--allocator default|retain] [--device cpu|cuda]
 
 Each suite measures the straightforward reference layout (``benchmarks/reference_layout.py``)
 and the package's paths in the same process run and reports their ratio; timings are
 medians of ``--reps`` runs after ``--warmup`` runs.  ``--quick`` uses tiny sizes (seconds).
+``torch.compile`` (inductor) variants are measured by default except with ``--quick``
+(their first call compiles for 20-60 s on CPU; it is part of the warm-up).  Peak memory is
+measured per row in a fresh process by default (``--memory subprocess``, see
+``benchmarks/memory_probe.py``).
 The JSON (default ``benchmarks/results/<suite>[-quick].json``) holds the environment
 (torch version, threads, load average), the measured matmul ceilings and one row per
 measurement.
@@ -44,9 +49,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=0, help="training batch (default 64, quick 4)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (data suite)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--compile", action="store_true", help="also measure torch.compile paths")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure the torch.compile (inductor) variants (default: on, off "
+                        "with --quick)")
+    p.add_argument("--memory", choices=("subprocess", "inprocess", "off"), default=None,
+                   help="peak memory per row: in a fresh child process (default; exact), "
+                        "in this process (quick default; deltas read low after the first "
+                        "variant), or not at all")
+    p.add_argument("--allocator", choices=("default", "retain"), default="default",
+                   help="'retain': mri_unfold.cpu_allocator.retain_freed_memory() before "
+                        "measuring (glibc keeps freed memory; no page faults per tensor)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
+    if args.compile is None:
+        args.compile = not args.quick
+    if args.memory is None:
+        args.memory = "inprocess" if args.quick else "subprocess"
     if args.reps is None:
         args.reps = 2 if args.quick else 5
     if args.reps < 1 or args.warmup < 0:
@@ -60,6 +78,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.allocator == "retain":
+        from mri_unfold.cpu_allocator import retain_freed_memory
+
+        if not retain_freed_memory():
+            print("error: --allocator retain needs glibc (mallopt)", file=sys.stderr)
+            return 2
     device = torch.device(args.device)
     names = list(SUITES) if args.suite == "all" else [args.suite]
     for name in names:  # validate the name filters before measuring anything
@@ -73,8 +97,14 @@ def main(argv=None) -> int:
     n = 512 if args.quick else 2048
     ceilings = {"fp32": measure.matmul_ceiling(device, torch.float32, n)}
     ceilings["bf16"] = measure.matmul_ceiling(device, torch.bfloat16, n)
+    side = 64 if args.quick else 264
+    conv = {k: measure.conv_ceiling(device, dt, 32, side)
+            for k, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    ceilings.update({f"conv_{k}": v["best"] for k, v in conv.items()})
     print(f"matmul ceiling ({n}x{n}): fp32 {ceilings['fp32']:.1f} GFLOP/s, "
           f"bf16 {ceilings['bf16']:.1f} GFLOP/s")
+    print(f"conv ceiling (3x3, 32->32, {side}x{side}, best of NCHW/channels-last): fp32 "
+          f"{ceilings['conv_fp32']:.1f} GFLOP/s, bf16 {ceilings['conv_bf16']:.1f} GFLOP/s")
     rows = []
     for name in names:
         suite = SUITES[name]
@@ -85,7 +115,8 @@ def main(argv=None) -> int:
     out = args.out or ROOT / "benchmarks" / "results" / (
         f"{args.suite}{'-quick' if args.quick else ''}.json")
     result = {"suite": args.suite, "quick": args.quick, "environment": measure.environment(device),
-              "matmul_ceiling_gflops": ceilings, "args": {k: (str(v) if isinstance(v, Path) else v)
+              "matmul_ceiling_gflops": {k: ceilings[k] for k in ("fp32", "bf16")},
+              "conv_ceiling_gflops": conv, "args": {k: (str(v) if isinstance(v, Path) else v)
                                                          for k, v in vars(args).items()},
               "rows": rows}
     print(f"\nwrote {measure.write_json(result, out)}")

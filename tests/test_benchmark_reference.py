@@ -117,17 +117,40 @@ def test_quick_benchmark_writes_side_by_side_rows(tmp_path, capsys):
                      "block_cs_264", "--reps", "1", "--warmup", "0", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     rows = res["rows"]
-    assert [r["variant"] for r in rows] == ["reference", "plain", "fp32", "fp32_cl", "bf16"]
+    assert [r["variant"] for r in rows] == ["reference", "plain", "fp32", "fp32_cl", "bf16",
+                                            "bf16_cl"]
     assert {r["model"] for r in rows} == {"madun_small"} and rows[0]["speedup_vs_reference"] == 1
     by = {r["variant"]: r for r in rows}
     for v in ("plain", "fp32", "fp32_cl"):
         assert by[v]["max_abs_diff_vs_reference"] <= 1e-5
-    assert 0 < by["bf16"]["max_abs_diff_vs_reference"] <= 0.05
+    for v in ("bf16", "bf16_cl"):
+        assert 0 < by[v]["max_abs_diff_vs_reference"] <= 0.05
     for r in rows:
         assert abs(r["speedup_vs_reference"] - by["reference"]["time_s"] / r["time_s"]) <= 1e-9
-        ceiling = res["matmul_ceiling_gflops"]["bf16" if r["variant"] == "bf16" else "fp32"]
+        kind = "bf16" if r["variant"].startswith("bf16") else "fp32"
+        ceiling = res["matmul_ceiling_gflops"][kind]
         assert abs(r["fraction_of_matmul_ceiling"] * ceiling - r["gflops"]) <= 1e-6 * r["gflops"]
+        conv = res["conv_ceiling_gflops"][kind]
+        assert conv["best"] == max(conv["nchw"], conv["channels_last"]) > 0
+        assert abs(r["fraction_of_conv_ceiling"] * conv["best"] - r["gflops"]) \
+            <= 1e-6 * r["gflops"]
+        assert r["mem_method"] in ("inprocess-vmhwm", "inprocess-sampled")
+        assert r["peak_mem_mb"] >= r["mem_delta_mb"] >= 0
     assert "madun_small" in capsys.readouterr().out
     assert run.main(["--suite", "inference", "--quick", "--models", "resnet"]) == 2
     assert "unknown name(s) ['resnet']; valid: ista_net_plus, fista_net, madun_25x32, " \
            "madun_small" in capsys.readouterr().err
+
+
+def test_memory_probe_measures_one_variant_in_a_fresh_process():
+    import argparse
+
+    from benchmarks.memory_probe import probe_memory
+
+    args = argparse.Namespace(warmup=1, quick=True, compile=False, threads=0)
+    spec = {"suite": "training", "model": "madun_small", "variant": "plain", "batch": 16}
+    res = probe_memory(spec, args, torch.device("cpu"), timeout=300)
+    assert res["mem_method"] == "subprocess-vmhwm", res
+    assert res["peak_mem_mb"] > res["mem_delta_mb"] > 0
+    bad = probe_memory(dict(spec, model="resnet"), args, torch.device("cpu"), timeout=300)
+    assert set(bad) == {"mem_error"} and "resnet" in bad["mem_error"]

@@ -138,6 +138,30 @@ def test_compiled_path_agrees():
     assert fast._call.compiled
 
 
+def test_inductor_paths_agree_with_plain_madun():
+    """The real inductor compilation (the benchmark's fastest paths), fp32 and bf16, on a
+    tiny MADUN (~20-40 s of compilation on CPU)."""
+    op, y = _problem("block_cs")
+    model = build("madun", num_stages=2, channels=4, seed=0).eval()
+    model.materialize(op)
+    with torch.no_grad():
+        ref = model(y, op)
+    scale = ref.abs().max().item()
+    for path, tol in ((FastPath(inference_mode=True, compile=True), 1e-5),
+                      (FastPath(inference_mode=True, autocast="bf16", compile=True),
+                       0.03 * scale)):
+        fast = accelerate(copy.deepcopy(model), path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # a fallback would be a failure
+            out = fast(y, op)
+        assert fast._call.compiled, path.describe()
+        assert out.dtype == torch.float32 and out.shape == (2, 1, 16, 16)
+        err = (out - ref).abs().max().item()
+        assert err <= tol, (path.describe(), err, tol)
+        if path.autocast:
+            assert err > 0  # really ran in bf16
+
+
 def test_bf16_really_runs_the_cnn_in_bf16():
     op, y = _problem("block_cs")
     model = _model("madun", op)

@@ -1,0 +1,41 @@
+"""mri_unfold.cpu_allocator: glibc keeps freed memory after retain_freed_memory().
+
+Each case runs in a child process: the setting is process-wide and cannot be undone."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import torch
+{setup}
+def rss():
+    import os
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+base = rss()
+a = torch.ones(16 * 2 ** 20)   # 64 MiB of float32
+a.add_(1)
+del a
+print((rss() - base) / 2 ** 20)
+"""
+
+
+def _retained_mb(setup: str) -> float:
+    res = subprocess.run([sys.executable, "-c", PROBE.format(setup=setup)], capture_output=True,
+                         text=True, check=True, timeout=120)
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def test_default_allocator_returns_a_freed_64_mib_tensor_to_the_os():
+    assert _retained_mb("") < 8
+
+
+def test_retain_freed_memory_keeps_it_resident_and_reports_its_settings():
+    setup = ("from mri_unfold.cpu_allocator import retain_freed_memory, allocator_settings\n"
+             "assert allocator_settings() is None\n"
+             "assert retain_freed_memory() is True and retain_freed_memory() is True\n"
+             "s = allocator_settings()\n"
+             "assert s['M_MMAP_MAX'] == 0 and s['M_TRIM_THRESHOLD'] == 2 ** 31 - 1, s\n"
+             "assert s['libc'].startswith('glibc '), s\n")
+    assert _retained_mb(setup) >= 63
