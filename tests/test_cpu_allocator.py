@@ -39,3 +39,18 @@ def test_retain_freed_memory_keeps_it_resident_and_reports_its_settings():
              "assert s['M_MMAP_MAX'] == 0 and s['M_TRIM_THRESHOLD'] == 2 ** 31 - 1, s\n"
              "assert s['libc'].startswith('glibc '), s\n")
     assert _retained_mb(setup) >= 63
+
+
+def test_cli_retain_memory_flag_applies_the_setting(monkeypatch, tmp_path, capsys):
+    from mri_unfold import cli, cpu_allocator
+
+    calls = []
+    monkeypatch.setattr(cpu_allocator, "retain_freed_memory", lambda: calls.append(1) or True)
+    missing = str(tmp_path / "missing.h5")
+    assert cli.main(["recon", missing, "--model", "m.safetensors"]) == 2
+    assert calls == []
+    for argv in (["--retain-memory", "recon", missing, "--model", "m.safetensors"],
+                 ["recon", missing, "--model", "m.safetensors", "--retain-memory"]):
+        assert cli.main(argv) == 2
+    assert calls == [1, 1]
+    assert "missing.h5" in capsys.readouterr().err
