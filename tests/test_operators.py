@@ -469,3 +469,24 @@ def test_center_crop_errors():
     with pytest.raises(ValueError, match=r"complex_center_crop: x must have shape \(\.\.\., H, W, "
                                          r"2\), got \(1, 4, 5\)"):
         complex_center_crop(x, (2, 2))
+
+
+def test_multicoil_normal_closed_form_per_sample_centred_and_cache_refresh():
+    """The shift-folded normal of MultiCoilFourier: per-sample maps on odd sizes (fftshift !=
+    ifftshift), and its cached shifted maps follow in-place changes of the buffer."""
+    g = torch.Generator().manual_seed(90)
+    maps = torch.randn(2, 3, 7, 9, dtype=torch.complex128, generator=g)
+    mask = torch.rand(7, 9, generator=g) < 0.5
+    op = MultiCoilFourier(mask, maps).to(torch.float64)
+    x = torch.randn(2, 1, 7, 9, dtype=torch.complex128, generator=g)
+    assert op.layout == "centered"
+    assert torch.allclose(op.normal(x), op.adjoint(op(x)), rtol=0, atol=1e-12)
+    with torch.no_grad():
+        op.coil_maps_ri.mul_(-2.0)  # in place: same storage, new version
+    assert torch.allclose(op.normal(x), op.adjoint(op(x)), rtol=0, atol=1e-12)
+    assert torch.allclose(op.normal(x), 4 * MultiCoilFourier(mask, maps).to(torch.float64).normal(x),
+                          rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"coil_maps"):
+        op.normal(torch.zeros(2, 1, 7, 8, dtype=torch.complex128))
+    with pytest.raises(ValueError, match=r"coil_maps"):
+        op.normal(torch.zeros(3, 1, 7, 9, dtype=torch.complex128))

@@ -231,11 +231,41 @@ class MultiCoilFourier(_MaskedFourier):
         return (s.conj() * ifft2(self._apply_mask(y), self.layout)).sum(dim=1, keepdim=True)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
-        """``S^H F^H B F S x`` for complex ``(N, 1, H, W)``, same shape out."""
+        """``S^H F^H B F S x`` for complex ``(N, 1, H, W)``, same shape out.
+
+        Closed form without per-coil shifts: with ``P = ifftshift`` and ``Q = fftshift =
+        P^-1`` the centred transforms are ``F_c = Q F P``, ``F_c^H = Q F^-1 P``, so
+        ``S^H F_c^H B F_c S x = Q Σ_c conj(P s_c) · F^-1[(P b) · F[(P s_c) · (P x)]]``: two
+        shifts of the one-channel image instead of four of the C-coil arrays, and the
+        shifted maps ``P s`` are cached (per device/dtype, refreshed when the buffer
+        changes).  ``Σ_c conj(·)·`` is one :func:`torch.linalg.vecdot`.
+        """
         x = self._check_x(x)
-        s = self._maps_for(x, "x")
-        k = self._apply_mask_(fft2(x * s, self.layout))
-        return (s.conj() * ifft2(k, self.layout)).sum(dim=1, keepdim=True)
+        centered = self.layout == "centered"
+        shift = (lambda t: torch.fft.ifftshift(t, dim=(-2, -1))) if centered else (lambda t: t)
+        s = self._shifted_maps(x, shift)
+        k = torch.fft.fft2(shift(x) * s, norm="ortho")
+        k = k.masked_fill_(~shift(self._mask_for(k)), 0)
+        v = torch.linalg.vecdot(s, torch.fft.ifft2(k, norm="ortho"), dim=1).unsqueeze(1)
+        return torch.fft.fftshift(v, dim=(-2, -1)) if centered else v
+
+    def _shifted_maps(self, x: torch.Tensor, shift) -> torch.Tensor:
+        """``shift(coil maps)`` ``(N or 1, C, H, W)`` for ``x``; cached unless the maps need
+        gradients or are an inference tensor (no version counter to detect changes)."""
+        ri = self.coil_maps_ri
+        if ri.requires_grad or ri.is_inference():
+            return shift(self._maps_for(x, "x"))
+        key = (x.device, x.dtype, self.layout)
+        stamp = (ri.data_ptr(), ri._version, tuple(ri.shape))
+        cache = self.__dict__.setdefault("_normal_cache", {})
+        hit = cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            s = hit[1]
+            if s.shape[-2:] == x.shape[-2:] and s.shape[0] in (1, x.shape[0]):
+                return s
+        s = shift(self._maps_for(x, "x")).contiguous()
+        cache[key] = (stamp, s)
+        return s
 
     def extra_repr(self) -> str:
         return f"{self._fourier_extra_repr()}, coil_maps={tuple(self.coil_maps.shape)}"
