@@ -4,8 +4,8 @@ PyTorch's CPU tensors come from the C library's ``malloc``.  glibc serves large 
 (above an adaptive threshold of 128 KiB-32 MiB) with a fresh ``mmap`` and gives them back
 with ``munmap`` when freed, so every large activation of a network — MADUN's 4C-channel
 gate tensor is 36 MB for one 264x264 image — is page-faulted and zeroed again at every
-stage.  On this project's 2-core CPU that costs 10-20 % of MADUN's inference time
-(measured in ``docs/performance.md``).  :func:`retain_freed_memory` tells glibc to serve
+stage.  On this project's 2-core CPU that costs 10-28 % of MADUN's eager fp32 inference
+time (measured in ``docs/performance.md``).  :func:`retain_freed_memory` tells glibc to serve
 everything from its heap and never trim it (``mallopt``: ``M_MMAP_MAX = 0``,
 ``M_TRIM_THRESHOLD`` = max, ``M_TOP_PAD`` = 512 MiB), the effect that jemalloc/tcmalloc
 (``LD_PRELOAD``) or ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` give from outside.
