@@ -162,6 +162,19 @@ def test_inductor_paths_agree_with_plain_madun():
             assert err > 0  # really ran in bf16
 
 
+@pytest.mark.parametrize("op_name", ["block_cs", "multi_coil"])
+def test_models_trace_into_one_graph_without_breaks(op_name):
+    """torch.compile sees each model over each operator as one graph (a graph break, e.g.
+    from a Python-side cache check in an operator, silently costs most of the speed-up)."""
+    op, y = _problem(op_name)
+    for name in sorted(MODELS):
+        model = _model(name, op)
+        with torch.inference_mode():
+            ex = torch._dynamo.explain(model)(y, op)
+        assert (ex.graph_count, ex.graph_break_count) == (1, 0), \
+            (name, [str(b.reason)[:120] for b in ex.break_reasons])
+
+
 def test_bf16_really_runs_the_cnn_in_bf16():
     op, y = _problem("block_cs")
     model = _model("madun", op)

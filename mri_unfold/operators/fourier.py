@@ -251,9 +251,10 @@ class MultiCoilFourier(_MaskedFourier):
 
     def _shifted_maps(self, x: torch.Tensor, shift) -> torch.Tensor:
         """``shift(coil maps)`` ``(N or 1, C, H, W)`` for ``x``; cached unless the maps need
-        gradients or are an inference tensor (no version counter to detect changes)."""
+        gradients or are an inference tensor (no version counter to detect changes), and
+        not while ``torch.compile`` traces (the shift is then part of the graph)."""
         ri = self.coil_maps_ri
-        if ri.requires_grad or ri.is_inference():
+        if torch.compiler.is_compiling() or ri.requires_grad or ri.is_inference():
             return shift(self._maps_for(x, "x"))
         key = (x.device, x.dtype, self.layout)
         stamp = (ri.data_ptr(), ri._version, tuple(ri.shape))
