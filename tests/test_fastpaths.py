@@ -162,15 +162,18 @@ def test_inductor_paths_agree_with_plain_madun():
             assert err > 0  # really ran in bf16
 
 
+@pytest.mark.parametrize("bf16", [False, True])
 @pytest.mark.parametrize("op_name", ["block_cs", "multi_coil"])
-def test_models_trace_into_one_graph_without_breaks(op_name):
+def test_models_trace_into_one_graph_without_breaks(op_name, bf16):
     """torch.compile sees each model over each operator as one graph (a graph break, e.g.
-    from a Python-side cache check in an operator, silently costs most of the speed-up)."""
+    from a Python-side cache check in an operator, silently costs most of the speed-up);
+    also under bf16 autocast with the operator behind Fp32Operator."""
     op, y = _problem(op_name)
+    net_op = Fp32Operator(op) if bf16 else op
     for name in sorted(MODELS):
         model = _model(name, op)
-        with torch.inference_mode():
-            ex = torch._dynamo.explain(model)(y, op)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            ex = torch._dynamo.explain(model)(y, net_op)
         assert (ex.graph_count, ex.graph_break_count) == (1, 0), \
             (name, [str(b.reason)[:120] for b in ex.break_reasons])
 
