@@ -154,3 +154,22 @@ def test_memory_probe_measures_one_variant_in_a_fresh_process():
     assert res["peak_mem_mb"] > res["mem_delta_mb"] > 0
     bad = probe_memory(dict(spec, model="resnet"), args, torch.device("cpu"), timeout=300)
     assert set(bad) == {"mem_error"} and "resnet" in bad["mem_error"]
+
+
+def test_quick_volume_suite_compares_batched_and_slice_by_slice(tmp_path):
+    import json
+
+    from benchmarks import run
+
+    out = tmp_path / "vol.json"
+    assert run.main(["--suite", "volume", "--quick", "--models", "ista_net_plus", "--operators",
+                     "multi15_320", "--reps", "1", "--warmup", "0", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["variant"], r["batch"]) for r in rows] == [
+        ("reference_batch1", 1), ("plain_batch1", 1), ("plain_batch2", 2), ("bf16_batch2", 2)]
+    by = {r["variant"]: r for r in rows}
+    assert by["plain_batch1"]["max_abs_diff_vs_reference"] <= 1e-6
+    assert by["plain_batch2"]["max_abs_diff_vs_reference"] <= 1e-5
+    assert 0 < by["bf16_batch2"]["max_abs_diff_vs_reference"] <= 0.05
+    for r in rows:
+        assert r["slices"] == 5 and abs(r["slices_per_s"] * r["time_s"] - 5) <= 1e-9
