@@ -17,8 +17,10 @@ switches (all off by default, combine freely) are gathered in :class:`FastPath`:
 
 Two more fast paths live with the code they speed up: the block-CS operator's cheapest
 ``normal`` form (``GaussianBlockCS.normal_form``) and batched slice reconstruction
-(``mri_unfold.reconstruct.reconstruct_volume(batch_size=...)``); MADUN's ConvLSTM gates
-are fused natively (one convolution per input).
+(``mri_unfold.reconstruct.reconstruct_volume(batch_size=..., pad_last_batch=...)``);
+MADUN's ConvLSTM gates are fused natively (one convolution over ``[s, h]``).  The
+process-wide allocator setting is :func:`mri_unfold.cpu_allocator.retain_freed_memory`.
+Measured speed-ups and which combination to use: ``docs/performance.md``.
 
 Example:
     >>> import torch
