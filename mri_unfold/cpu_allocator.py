@@ -12,7 +12,9 @@ everything from its heap and never trim it (``mallopt``: ``M_MMAP_MAX = 0``,
 
 Trade-off: the process keeps its peak heap resident until it exits (memory freed by one
 large step is reused by the next, never returned).  This is a process-wide setting that
-cannot be undone; it is off unless called.
+cannot be undone.  Importing the package never applies it; the ``mri-unfold`` command
+applies it at start (``--no-retain-memory`` opts out), because a CLI run is one job in its
+own process.
 
 Example:
     >>> from mri_unfold.cpu_allocator import retain_freed_memory
@@ -45,9 +47,11 @@ def _libc():
         return None
 
 
-def retain_freed_memory() -> bool:
+def retain_freed_memory(warn: bool = True) -> bool:
     """Make glibc keep freed memory for reuse (no ``mmap``/``munmap`` per large tensor).
 
+    Args:
+        warn: issue a :class:`RuntimeWarning` when the setting cannot be applied.
     Returns:
         True when the settings were applied (glibc), False otherwise (a
         :class:`RuntimeWarning` says why; nothing is changed).
@@ -57,16 +61,18 @@ def retain_freed_memory() -> bool:
         return True
     libc = _libc()
     if libc is None:
-        warnings.warn("retain_freed_memory: the C library is not glibc (no mallopt); "
-                      "allocator unchanged — use jemalloc/tcmalloc via LD_PRELOAD instead",
-                      RuntimeWarning, stacklevel=2)
+        if warn:
+            warnings.warn("retain_freed_memory: the C library is not glibc (no mallopt); "
+                          "allocator unchanged — use jemalloc/tcmalloc via LD_PRELOAD instead",
+                          RuntimeWarning, stacklevel=2)
         return False
     settings = {"M_MMAP_MAX": (M_MMAP_MAX, 0), "M_TRIM_THRESHOLD": (M_TRIM_THRESHOLD, _TRIM_MAX),
                 "M_TOP_PAD": (M_TOP_PAD, _TOP_PAD)}
     failed = [name for name, (param, value) in settings.items() if libc.mallopt(param, value) != 1]
     if failed:
-        warnings.warn(f"retain_freed_memory: mallopt rejected {failed}", RuntimeWarning,
-                      stacklevel=2)
+        if warn:
+            warnings.warn(f"retain_freed_memory: mallopt rejected {failed}", RuntimeWarning,
+                          stacklevel=2)
         return False
     _applied = {"libc": "glibc " + libc.gnu_get_libc_version().decode(),
                 **{name: value for name, (_, value) in settings.items()}}

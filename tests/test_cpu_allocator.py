@@ -41,16 +41,27 @@ def test_retain_freed_memory_keeps_it_resident_and_reports_its_settings():
     assert _retained_mb(setup) >= 63
 
 
-def test_cli_retain_memory_flag_applies_the_setting(monkeypatch, tmp_path, capsys):
+def test_cli_applies_the_setting_unless_no_retain_memory(monkeypatch, tmp_path, capsys):
     from mri_unfold import cli, cpu_allocator
 
     calls = []
-    monkeypatch.setattr(cpu_allocator, "retain_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cpu_allocator, "retain_freed_memory",
+                        lambda warn=True: calls.append(warn) or True)
     missing = str(tmp_path / "missing.h5")
     assert cli.main(["recon", missing, "--model", "m.safetensors"]) == 2
-    assert calls == []
-    for argv in (["--retain-memory", "recon", missing, "--model", "m.safetensors"],
-                 ["recon", missing, "--model", "m.safetensors", "--retain-memory"]):
+    assert calls == [False]  # on by default, silently skipped without glibc
+    for argv in (["--no-retain-memory", "recon", missing, "--model", "m.safetensors"],
+                 ["recon", missing, "--model", "m.safetensors", "--no-retain-memory"]):
         assert cli.main(argv) == 2
-    assert calls == [1, 1]
+    assert calls == [False]
     assert "missing.h5" in capsys.readouterr().err
+
+
+def test_cli_subprocess_runs_with_the_setting_applied():
+    code = ("import sys\n"
+            "from mri_unfold import cli, cpu_allocator\n"
+            "rc = cli.main(['plot-log', 'nope.csv'])\n"
+            "print(rc, cpu_allocator.allocator_settings()['M_MMAP_MAX'])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert res.stdout.split() == ["2", "0"], res.stdout + res.stderr

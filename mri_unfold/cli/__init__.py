@@ -54,16 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _load_commands():
         mod.register(sub)
-    p.add_argument("--retain-memory", action="store_true", help=RETAIN_HELP)
+    p.add_argument("--no-retain-memory", action="store_true", help=RETAIN_HELP)
     for cmd in sub.choices.values():  # every subcommand also accepts these after its name
         cmd.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-        cmd.add_argument("--retain-memory", action="store_true", help=RETAIN_HELP)
+        cmd.add_argument("--no-retain-memory", action="store_true", help=RETAIN_HELP)
     return p
 
 
-RETAIN_HELP = ("keep freed memory for reuse instead of returning it to the OS (glibc; "
-               "mri_unfold.cpu_allocator.retain_freed_memory): faster eager CPU runs, the "
-               "process stays at its peak memory")
+RETAIN_HELP = ("return freed memory to the OS as glibc does by default. Without this flag "
+               "the command keeps freed memory for reuse "
+               "(mri_unfold.cpu_allocator.retain_freed_memory): 1.2-3x faster on CPU, and the "
+               "process stays at its peak memory until it exits")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(getattr(args, "debug", False)) or "--debug" in argv
-    if getattr(args, "retain_memory", False) or "--retain-memory" in argv:
+    if not (getattr(args, "no_retain_memory", False) or "--no-retain-memory" in argv):
         from .. import cpu_allocator
 
-        cpu_allocator.retain_freed_memory()  # warns (and changes nothing) without glibc
+        cpu_allocator.retain_freed_memory(warn=False)  # a no-op without glibc
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
