@@ -59,6 +59,22 @@ def probe_memory(spec: dict, args, device: torch.device, timeout: float = 3600) 
     return json.loads(lines[-1])
 
 
+def row_memory(args, device: torch.device, fn, spec: dict) -> dict:
+    """Peak-memory columns of one benchmark row, as ``args.memory`` asks: ``{}`` (off),
+    :func:`probe_memory` (subprocess), or one more call of ``fn`` measured in this process
+    (inprocess; later variants read low, see :class:`benchmarks.measure.PeakMemory`)."""
+    from benchmarks.measure import PeakMemory
+
+    if args.memory == "off":
+        return {}
+    if args.memory == "subprocess":
+        return probe_memory(spec, args, device)
+    with PeakMemory(device) as mem:
+        fn()
+    return {"peak_mem_mb": mem.peak_mb, "mem_delta_mb": mem.delta_mb,
+            "mem_method": f"inprocess-{mem.method}"}
+
+
 def measure_in_this_process(spec: dict, quick: bool, compile_: bool, warmup: int,
                             device: torch.device) -> dict:
     """Build ``spec``'s case and variant, warm it up, and measure one run's peak memory."""
@@ -74,12 +90,10 @@ def measure_in_this_process(spec: dict, quick: bool, compile_: bool, warmup: int
         fn = training.make_step(spec["variant"], case, training.variants_for(ns, case[3]))
     else:
         raise ValueError(f"unknown suite {spec['suite']!r}; expected inference or training")
-    grad = torch.enable_grad() if spec["suite"] == "training" else torch.no_grad()
-    with grad:
-        for _ in range(warmup):
-            fn()
-        with PeakMemory(device) as mem:
-            fn()
+    for _ in range(warmup):  # inference calls run without autograd by themselves
+        fn()
+    with PeakMemory(device) as mem:
+        fn()
     return {"peak_mem_mb": mem.peak_mb, "mem_delta_mb": mem.delta_mb,
             "mem_method": f"subprocess-{mem.method}"}
 

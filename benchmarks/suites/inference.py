@@ -8,8 +8,8 @@ import torch
 
 from mri_unfold.fastpath import FastPath, accelerate
 
-from ..measure import PeakMemory, count_flops, median_time
-from ..memory_probe import probe_memory
+from ..measure import count_flops, median_time
+from ..memory_probe import row_memory
 from ..reference_layout import reference_for
 from .cases import MODELS, OPERATORS, make_model, make_operator, select
 
@@ -92,7 +92,7 @@ def run(args, device: torch.device, ceilings: dict) -> list[dict]:
                     "fraction_of_matmul_ceiling": flops / t / 1e9 / ceilings[kind],
                     "fraction_of_conv_ceiling": flops / t / 1e9 / ceilings[f"conv_{kind}"],
                 }
-                row.update(_memory(args, device, fn, dict(suite="inference", model=model_name,
+                row.update(row_memory(args, device, fn, dict(suite="inference", model=model_name,
                                                           operator=op_name, variant=name)))
                 rows.append(row)
             if op.block_size:  # the operator share matters for MRI
@@ -109,18 +109,6 @@ def run(args, device: torch.device, ceilings: dict) -> list[dict]:
                     r["operator_time_s"] = t_op
                     r["operator_fraction"] = t_op / r["time_s"]
     return rows
-
-
-def _memory(args, device, fn, spec: dict) -> dict:
-    """Peak-memory columns of one measurement (see ``--memory``)."""
-    if args.memory == "off":
-        return {}
-    if args.memory == "subprocess":
-        return probe_memory(spec, args, device)
-    with PeakMemory(device) as mem, torch.no_grad():
-        fn()
-    return {"peak_mem_mb": mem.peak_mb, "mem_delta_mb": mem.delta_mb,
-            "mem_method": f"inprocess-{mem.method}"}
 
 
 def _no_grad(net, y, op):

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from mri_unfold.fastpath import FastPath, accelerate
 from mri_unfold.operators import GaussianBlockCS
 
-from ..measure import PeakMemory, count_flops, median_time
-from ..memory_probe import probe_memory
+from ..measure import count_flops, median_time
+from ..memory_probe import row_memory
 from ..reference_layout import reference_for
 from .cases import MODELS, make_model, select
 
@@ -97,7 +97,7 @@ def run(args, device: torch.device, ceilings: dict) -> list[dict]:
                 "fraction_of_matmul_ceiling": flops / t / 1e9 / ceilings[kind],
                 "fraction_of_conv_ceiling": flops / t / 1e9 / ceilings[f"conv_{kind}"],
             }
-            row.update(_memory(args, device, step, dict(suite="training", model=model_name,
+            row.update(row_memory(args, device, step, dict(suite="training", model=model_name,
                                                         variant=name, batch=batch)))
             here.append(row)
         by = {r["variant"]: r for r in here}
@@ -110,17 +110,6 @@ def run(args, device: torch.device, ceilings: dict) -> list[dict]:
                 r["mem_vs_unckpt"] = r["mem_delta_mb"] / b["mem_delta_mb"]
         rows += here
     return rows
-
-
-def _memory(args, device, step, spec: dict) -> dict:
-    if args.memory == "off":
-        return {}
-    if args.memory == "subprocess":
-        return probe_memory(spec, args, device)
-    with PeakMemory(device) as mem:
-        step()
-    return {"peak_mem_mb": mem.peak_mb, "mem_delta_mb": mem.delta_mb,
-            "mem_method": f"inprocess-{mem.method}"}
 
 
 COLUMNS = ["model", "variant", "batch", "time_s", "patches_per_s", "speedup_vs_reference",

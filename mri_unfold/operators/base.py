@@ -61,3 +61,16 @@ class LinearOperator(nn.Module, abc.ABC):
 
     def extra_repr(self) -> str:
         return f"complex_domain={self.complex_domain}, block_size={self.block_size}"
+
+    def _cached(self, slot: str, key, source: torch.Tensor, compute):
+        """``compute()`` cached per ``key`` (e.g. device and dtype) in the plain attribute
+        ``slot`` (not a buffer: never saved), recomputed whenever ``source`` changes — new
+        storage, an in-place write (version counter) or a new shape.  ``source`` must be a
+        normal tensor (inference tensors have no version counter)."""
+        stamp = (source.data_ptr(), source._version, tuple(source.shape))
+        cache = self.__dict__.setdefault(slot, {})
+        hit = cache.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, compute())
+            cache[key] = hit
+        return hit[1]

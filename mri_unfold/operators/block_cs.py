@@ -301,15 +301,12 @@ class GaussianBlockCS(LinearOperator):
     def _gram(self, like: torch.Tensor) -> torch.Tensor:
         """Cached ``Φ^TΦ`` ``(B², B²)`` on ``like``'s device, in ``like``'s dtype."""
         phi = self.phi
-        key = (phi.device, like.dtype)
-        stamp = (phi.data_ptr(), phi._version)
-        cache = self.__dict__.setdefault("_gram_cache", {})
-        hit = cache.get(key)
-        if hit is None or hit[0] != stamp:
+
+        def gram():
             g = phi.detach().double()
-            hit = (stamp, self._mat(g.T @ g, like))
-            cache[key] = hit
-        return hit[1]
+            return self._mat(g.T @ g, like)
+
+        return self._cached("_gram_cache", (phi.device, like.dtype), phi, gram)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """``Φ^TΦ x`` per block, ``(N, 1, H, W)`` -> same; the form follows ``normal_form``."""

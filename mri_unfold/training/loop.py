@@ -102,9 +102,6 @@ class Trainer:
             self.net = DDP(self.model, device_ids=ids)
         if self.tcfg["compile"]:  # the loop calls the compiled net; checkpoints use self.model
             self.net = compile_with_fallback(self.net)
-        # under autocast the network sees the operator through Fp32Operator (one wrapper for
-        # the task's fixed operator; per-batch operators are wrapped per batch)
-        self._fp32_op = Fp32Operator(self.task.op) if self.tcfg["precision"] != "fp32" else None
         self.epoch = self.batch_in_epoch = self.step = 0
         self.best = -math.inf
         if state:
@@ -180,9 +177,7 @@ class Trainer:
         """The operator as the network sees it: ``op`` itself in fp32, else wrapped in
         :class:`~mri_unfold.fastpath.Fp32Operator` (Φ products and FFTs stay in
         fp32/complex64 inside autocast; gradients still reach a learned Φ)."""
-        if self._fp32_op is None:
-            return op
-        return self._fp32_op if op is self.task.op else Fp32Operator(op)
+        return op if self.tcfg["precision"] == "fp32" else Fp32Operator(op)
 
     def train_step(self, batch) -> float:
         """Forward, loss, backward, (clip), optimizer step; returns the loss value.
