@@ -86,14 +86,16 @@ def main(argv=None) -> int:
             return 2
     device = torch.device(args.device)
     names = list(SUITES) if args.suite == "all" else [args.suite]
-    for name in names:  # validate the name filters before measuring anything
-        if name != "data":
-            try:
-                inference.select(args.models, inference.MODELS)
-                inference.select(args.operators, inference.OPERATORS)
-            except ValueError as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
+    try:  # validate the name filters before measuring anything
+        inference.select(args.models, inference.MODELS)
+        inference.select(args.operators, inference.OPERATORS)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.suite == "volume" and not volume.select_operators(args.operators):
+        print(f"error: --operators {args.operators} has no k-space operator for the volume "
+              f"suite; use one of {', '.join(volume.VOLUME_OPERATORS)}", file=sys.stderr)
+        return 2
     n = 512 if args.quick else 2048
     ceilings = {"fp32": measure.matmul_ceiling(device, torch.float32, n)}
     ceilings["bf16"] = measure.matmul_ceiling(device, torch.bfloat16, n)

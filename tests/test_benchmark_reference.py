@@ -173,3 +173,28 @@ def test_quick_volume_suite_compares_batched_and_slice_by_slice(tmp_path):
     assert 0 < by["bf16_batch2"]["max_abs_diff_vs_reference"] <= 0.05
     for r in rows:
         assert r["slices"] == 5 and abs(r["slices_per_s"] * r["time_s"] - 5) <= 1e-9
+
+
+def test_benchmark_cli_errors_exit_2_before_measuring(monkeypatch, capsys):
+    from benchmarks import run
+    from mri_unfold import cpu_allocator
+
+    assert run.main(["--suite", "volume", "--quick", "--operators", "block_cs_264"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --operators block_cs_264 has no k-space operator for the volume suite; use "
+        "one of single_256, single_320, multi15_320")
+    monkeypatch.setattr(cpu_allocator, "retain_freed_memory", lambda: False)
+    assert run.main(["--suite", "inference", "--quick", "--allocator", "retain"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --allocator retain needs glibc (mallopt)"
+
+
+def test_memory_probe_reports_an_unknown_suite():
+    import argparse
+
+    from benchmarks.memory_probe import probe_memory
+
+    args = argparse.Namespace(warmup=0, quick=True, compile=False, threads=0)
+    res = probe_memory({"suite": "nope", "model": "madun_small"}, args, torch.device("cpu"),
+                       timeout=120)
+    assert res == {"mem_error": "ValueError: unknown suite 'nope'; expected inference or "
+                                "training"}

@@ -65,3 +65,30 @@ def test_cli_subprocess_runs_with_the_setting_applied():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True)
     assert res.stdout.split() == ["2", "0"], res.stdout + res.stderr
+
+
+def test_without_glibc_or_when_mallopt_refuses_nothing_is_applied(monkeypatch):
+    import warnings
+
+    import pytest
+
+    from mri_unfold import cpu_allocator
+
+    monkeypatch.setattr(cpu_allocator, "_applied", None)
+    monkeypatch.setattr(cpu_allocator, "_libc", lambda: None)
+    with pytest.warns(RuntimeWarning, match=r"the C library is not glibc \(no mallopt\); "
+                                            r"allocator unchanged"):
+        assert cpu_allocator.retain_freed_memory() is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cpu_allocator.retain_freed_memory(warn=False) is False
+
+    class Refusing:
+        @staticmethod
+        def mallopt(param, value):
+            return 0 if param == cpu_allocator.M_MMAP_MAX else 1
+
+    monkeypatch.setattr(cpu_allocator, "_libc", lambda: Refusing)
+    with pytest.warns(RuntimeWarning, match=r"mallopt rejected \['M_MMAP_MAX'\]"):
+        assert cpu_allocator.retain_freed_memory() is False
+    assert cpu_allocator.allocator_settings() is None

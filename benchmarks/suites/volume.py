@@ -24,6 +24,12 @@ from .cases import MODELS, OPERATORS, make_model, make_operator, select
 VOLUME_OPERATORS = ("single_256", "single_320", "multi15_320")
 
 
+def select_operators(names: str | None) -> list[str]:
+    """The ``--operators`` selection restricted to :data:`VOLUME_OPERATORS` (may be empty:
+    ``--suite all`` then has no volume rows)."""
+    return [o for o in select(names, OPERATORS) if o in VOLUME_OPERATORS]
+
+
 def _variants(args, batch: int) -> list[tuple[str, int, FastPath | None, bool]]:
     """(name, batch size, FastPath or None for the plain model, pad_last_batch)."""
     out = [("plain_batch1", 1, None, False), (f"plain_batch{batch}", batch, None, False),
@@ -37,10 +43,8 @@ def _variants(args, batch: int) -> list[tuple[str, int, FastPath | None, bool]]:
 def run(args, device: torch.device, ceilings: dict) -> list[dict]:
     batch = args.batch or (2 if args.quick else 8)
     num_slices = 5 if args.quick else 16
-    ops = [o for o in select(args.operators, OPERATORS) if o in VOLUME_OPERATORS] \
-        or ["single_256"]
     rows = []
-    for op_name in ops:
+    for op_name in select_operators(args.operators):
         op, _ = make_operator(op_name, args.quick, device)
         side = op.mask.shape[-1]
         g = torch.Generator().manual_seed(7)
