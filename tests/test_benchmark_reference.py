@@ -2,17 +2,22 @@
 and the package models, so the speed ratios compare like with like."""
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from mri_unfold import cpu_allocator
 from mri_unfold.models import build
 from mri_unfold.models.official import convert_official_state_dict, infer_arch
 from mri_unfold.operators import GaussianBlockCS, MultiCoilFourier, SingleCoilFourier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import run  # noqa: E402
+from benchmarks.memory_probe import probe_memory  # noqa: E402
 from benchmarks.reference_layout import (ConvBlockSampling, ReferenceISTA,  # noqa: E402
                                          ReferenceMADUN, reference_for)
 
@@ -97,8 +102,7 @@ def test_reference_matches_package_model_on_multicoil(arch):
     maps = torch.randn(3, 16, 16, dtype=torch.complex64, generator=_gen(4))
     op = MultiCoilFourier(torch.rand(16, 16, generator=_gen(5)) < 0.4, maps)
     cfg = dict(num_phases=3) if arch == "fista_net" else dict(num_stages=3)
-    model = build(arch, channels=5, seed=0, **cfg).eval()
-    model.materialize(op)
+    model = build(arch, channels=5, image_channels=2, seed=0, **cfg).eval()
     y = op(torch.randn(2, 1, 16, 16, dtype=torch.complex64, generator=_gen(6)))
     net, ref_op = reference_for(model, op)
     with torch.no_grad():
@@ -108,10 +112,6 @@ def test_reference_matches_package_model_on_multicoil(arch):
 
 
 def test_quick_benchmark_writes_side_by_side_rows(tmp_path, capsys):
-    import json
-
-    from benchmarks import run
-
     out = tmp_path / "bench.json"
     assert run.main(["--suite", "inference", "--quick", "--models", "madun_small", "--operators",
                      "block_cs_264", "--reps", "1", "--warmup", "0", "--out", str(out)]) == 0
@@ -143,10 +143,6 @@ def test_quick_benchmark_writes_side_by_side_rows(tmp_path, capsys):
 
 
 def test_memory_probe_measures_one_variant_in_a_fresh_process():
-    import argparse
-
-    from benchmarks.memory_probe import probe_memory
-
     args = argparse.Namespace(warmup=1, quick=True, compile=False, threads=0)
     spec = {"suite": "training", "model": "madun_small", "variant": "plain", "batch": 16}
     res = probe_memory(spec, args, torch.device("cpu"), timeout=300)
@@ -157,10 +153,6 @@ def test_memory_probe_measures_one_variant_in_a_fresh_process():
 
 
 def test_quick_volume_suite_compares_batched_and_slice_by_slice(tmp_path):
-    import json
-
-    from benchmarks import run
-
     out = tmp_path / "vol.json"
     assert run.main(["--suite", "volume", "--quick", "--models", "ista_net_plus", "--operators",
                      "multi15_320", "--reps", "1", "--warmup", "0", "--out", str(out)]) == 0
@@ -176,9 +168,6 @@ def test_quick_volume_suite_compares_batched_and_slice_by_slice(tmp_path):
 
 
 def test_benchmark_cli_errors_exit_2_before_measuring(monkeypatch, capsys):
-    from benchmarks import run
-    from mri_unfold import cpu_allocator
-
     assert run.main(["--suite", "volume", "--quick", "--operators", "block_cs_264"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: --operators block_cs_264 has no k-space operator for the volume suite; use "
@@ -189,10 +178,6 @@ def test_benchmark_cli_errors_exit_2_before_measuring(monkeypatch, capsys):
 
 
 def test_memory_probe_reports_an_unknown_suite():
-    import argparse
-
-    from benchmarks.memory_probe import probe_memory
-
     args = argparse.Namespace(warmup=0, quick=True, compile=False, threads=0)
     res = probe_memory({"suite": "nope", "model": "madun_small"}, args, torch.device("cpu"),
                        timeout=120)

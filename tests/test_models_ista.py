@@ -1,14 +1,21 @@
 """ISTA-Net / ISTA-Net+ / FISTA-Net: shapes per operator, gradients, blockwise, seeds,
-FISTA momentum definition."""
+FISTA momentum definition; ``resolve_config`` and the legacy (``image_channels: null``)
+checkpoint fixtures of every family."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
-from mri_unfold.models import build
+from mri_unfold.models import build, resolve_config
+from mri_unfold.models.common import image_channels_for
 from mri_unfold.models.ista import fista_momenta
 from mri_unfold.operators import GaussianBlockCS, LinearOperator
 from mri_unfold.operators.fourier import MultiCoilFourier, SingleCoilFourier
+from mri_unfold.operators.learned_block_cs import LearnedBlockCS
 
 ARCHS = ("ista_net", "ista_net_plus", "fista_net")
 SMALL = dict(num_phases=2, channels=4, seed=0)
@@ -38,12 +45,12 @@ OPS = _operators()
 @pytest.mark.parametrize("opname", sorted(OPS))
 def test_shapes_and_aux_for_every_operator(arch, opname):
     op, x = OPS[opname]
-    model = build(arch, **SMALL)
+    ic = 2 if op.complex_domain else 1
+    model = build(arch, image_channels=ic, **SMALL)
     y = op(x)
     with torch.no_grad():
         out, aux = model(y, op, return_aux=True)
     assert out.shape == x.shape and out.dtype == x.dtype
-    ic = 2 if op.complex_domain else 1
     assert model.image_channels == ic
     sym_ch = 4 if arch == "ista_net_plus" else ic
     assert [tuple(s.shape) for s in aux["sym"]] == [(2, sym_ch, x.shape[-2], x.shape[-1])] * 2
@@ -56,7 +63,7 @@ def test_gradients_reach_every_parameter(arch):
     # not a masked single-coil operator: there Φ^HΦ Φ^H y = Φ^H y, so phase 0's step has
     # no effect with init="adjoint" (a true zero gradient)
     op, x = OPS["multi_coil"]
-    model = build(arch, num_phases=3, channels=4, seed=0)
+    model = build(arch, num_phases=3, channels=4, image_channels=2, seed=0)
     out, aux = model(op(x), op, return_aux=True)
     loss = (out - x).abs().pow(2).mean() + sum(s.pow(2).mean() for s in aux["sym"])
     loss.backward()
@@ -104,20 +111,101 @@ def test_seed_none_draws_from_global_rng_without_reseeding():
     assert torch.equal(a.phases[0].conv_f1, c.phases[0].conv_f1)
 
 
-def test_lazy_image_channels_from_first_operator_and_from_state_dict():
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_parameter_exists_after_construction(arch):
+    # the lazy form (image_channels=None, weights created at the first call) was removed by
+    # issue 10: models build all their weights at construction
     op, x = OPS["multi_coil"]
-    lazy = build("ista_net_plus", **SMALL)
-    assert lazy.image_channels is None and len(list(lazy.parameters())) == 0
+    model = build(arch, image_channels=2, **SMALL)
+    n_params = {"ista_net": 12, "ista_net_plus": 16, "fista_net": 13}[arch]
+    assert len(list(model.parameters())) == n_params
+    first = model.phases[0].conv_d if arch == "ista_net_plus" else model.phases[0].conv_f1
+    assert first.shape == (4, 2, 3, 3)
+    assert model.config["image_channels"] == 2 and build(arch, **SMALL).image_channels == 1
+    other = build(arch, **model.config)  # the config round-trips: same weights
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters()))
     with torch.no_grad():
-        out = lazy(op(x), op)
-    assert lazy.phases[0].conv_d.shape == (4, 2, 3, 3)
-    other = build("ista_net_plus", num_phases=2, channels=4)
-    other.load_state_dict(lazy.state_dict())
+        out = model(op(x), op)
+    assert [p.shape for p in model.parameters()] == [p.shape for p in other.parameters()]
+    other.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert torch.equal(other(op(x), op), out)
-    eager = build("ista_net_plus", image_channels=2, **SMALL)
-    assert torch.equal(eager.phases[1].conv_out, lazy.phases[1].conv_out)
-    assert build("ista_net", num_phases=1).materialize(OPS["single_real"][0]).image_channels == 1
+    with pytest.raises(ValueError, match="image_channels must be 1 .*got None.*resolve_config"):
+        build(arch, image_channels=None)
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError, match=r"image_channels must be 1 \(real\) or 2"):
+            build(arch, image_channels=bad)
+
+
+def test_resolve_config_reads_image_channels_from_the_weights():
+    sd = build("ista_net_plus", image_channels=2, **SMALL).state_dict()
+    stored = dict(SMALL, image_channels=None, init="adjoint", blockwise=False)
+    resolved = resolve_config("ista_net_plus", stored, sd)
+    assert resolved == {**stored, "image_channels": 2} and stored["image_channels"] is None
+    given = {**SMALL, "image_channels": 2}
+    assert resolve_config("ista_net_plus", given, sd) == given
+    assert resolve_config("ista_net_plus", SMALL, sd) == given  # a config without the key
+    fista = build("fista_net", image_channels=1, **SMALL).state_dict()
+    assert resolve_config("fista_net", stored, fista)["image_channels"] == 1
+    with pytest.raises(ValueError, match=r"cannot determine image_channels of a 'ista_net_plus' "
+                                         r"checkpoint: .*'phases\.0\.conv_d' is missing"):
+        resolve_config("ista_net_plus", stored, {"phases.0.conv_f1": sd["phases.0.conv_f1"]})
+    with pytest.raises(ValueError, match=r"'phases\.0\.conv_f1' has shape \(4, 4, 3, 3\)"):
+        resolve_config("ista_net", stored, sd)  # ISTA-Net+ weights: conv_f1 takes C channels
+    with pytest.raises(ValueError, match=r"config says image_channels=1 but weight "
+                                         r"'phases\.0\.conv_d' of shape \(4, 2, 3, 3\) has 2"):
+        resolve_config("ista_net_plus", {**stored, "image_channels": 1}, sd)
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        resolve_config("resnet", stored, sd)
+
+
+# ---------------------------------------------------------------------- legacy checkpoints
+LEGACY = Path(__file__).parent / "data" / "legacy_v1"
+LEGACY_CASES = sorted(json.loads((LEGACY / "cases.json").read_text())) if LEGACY.is_dir() else []
+
+
+def _legacy_operator(name: str, kind: str, tensors: dict, io: dict):
+    """The operator a legacy fixture was written with (``<name>.io.pt`` holds ``y``/``x``)."""
+    if kind in ("block_cs", "learned_block_cs"):
+        cls = GaussianBlockCS if kind == "block_cs" else LearnedBlockCS
+        return cls.from_matrix(tensors["operator/phi"], qinit=tensors.get("operator/qinit"))
+    if kind == "single_coil":
+        return SingleCoilFourier(tensors["operator/mask"], layout="centered", real_input=True)
+    assert kind == "fastmri", kind
+    # the fastMRI fixtures share the one mask/maps file the fixture writer saved
+    op_file = LEGACY / f"{name}.op.pt"
+    if not op_file.is_file():
+        op_file = LEGACY / "fastmri_ista_net_plus.op.pt"
+    saved = torch.load(op_file, map_location="cpu", weights_only=True)
+    mask = saved["mask"]
+    n, coils, h, w = io["y"].shape
+    if coils == 1:
+        return SingleCoilFourier(mask[None, None])
+    return MultiCoilFourier(mask[None, None].expand(n, 1, h, w),
+                            saved["maps"][None].expand(n, coils, h, w))
+
+
+@pytest.mark.parametrize("name", LEGACY_CASES)
+def test_legacy_checkpoint_resolves_builds_and_reproduces(name):
+    with safe_open(str(LEGACY / f"{name}.safetensors"), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    arch, stored = meta["arch"], json.loads(meta["model_config"])
+    state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    io = torch.load(LEGACY / f"{name}.io.pt", map_location="cpu", weights_only=True)
+    op = _legacy_operator(name, json.loads(meta["operator"])["kind"], tensors, io)
+    config = resolve_config(arch, stored, state)
+    assert config == {**stored, "image_channels": image_channels_for(op)}
+    model = build(arch, **config).eval()
+    model.load_state_dict(state)  # strict
+    with torch.no_grad():
+        x = model(io["y"], op)
+    assert x.dtype == io["x"].dtype and x.shape == io["x"].shape
+    assert (x - io["x"]).abs().max().item() <= 1e-6
+
+
+def test_legacy_fixtures_present():
+    assert {"block_cs_ista_net_plus", "fastmri_madun_single"} <= set(LEGACY_CASES)
 
 
 def test_blockwise_single_block_identical_multi_block_differs():
@@ -250,8 +338,8 @@ def test_grad_checkpoint_switch_gives_the_plain_gradients(arch, opname):
     blockwise = opname == "block_cs"
     results = []
     for ckpt in (False, True):
-        model = build(arch, num_phases=3, channels=4, seed=0, blockwise=blockwise).train()
-        model.materialize(op)
+        model = build(arch, num_phases=3, channels=4, image_channels=image_channels_for(op),
+                      seed=0, blockwise=blockwise).train()
         assert model.grad_checkpoint is False  # off by default
         model.grad_checkpoint = ckpt
         out, aux = model(y, op, return_aux=True)
@@ -265,4 +353,5 @@ def test_grad_checkpoint_switch_gives_the_plain_gradients(arch, opname):
     assert saved1 < saved0 / 2  # activations of the phases are recomputed, not kept
     with torch.no_grad():  # inference: the switch changes nothing
         assert torch.equal(model(y, op), build(arch, num_phases=3, channels=4, seed=0,
+                                               image_channels=image_channels_for(op),
                                                blockwise=blockwise).train()(y, op))

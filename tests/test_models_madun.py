@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mri_unfold.models import available_models, build
+from mri_unfold.models import available_models, build, load_official, resolve_config
 from mri_unfold.models.madun import RHO_INIT, convert_official_state_dict
 from mri_unfold.models.madun_blocks import ConvLSTMCell
 from mri_unfold.operators import GaussianBlockCS, MultiCoilFourier, SingleCoilFourier
@@ -60,11 +60,14 @@ def test_golden_vector_matches_authors_release(golden):
     assert x.shape == golden["x_out"].shape == (1, 1, 66, 99)
     assert (x - golden["x_out"]).abs().max().item() <= 1e-5
     assert aux["sym"] == [] and len(aux["phases"]) == 3 and aux["phases"][-1] is x
-    # lazily built model (image_channels=None) loads the same weights
-    lazy = build("madun", num_stages=3, channels=32)
-    lazy.load_state_dict(sd)
+    # a legacy config (image_channels=None, the removed lazy form) resolved from the weights
+    # builds a model that loads the same weights
+    legacy = resolve_config("madun", {"num_stages": 3, "channels": 32, "image_channels": None}, sd)
+    assert legacy["image_channels"] == 1
+    resolved = build("madun", **legacy)
+    resolved.load_state_dict(sd)
     with torch.no_grad():
-        assert torch.equal(lazy(golden["y"], op), x)
+        assert torch.equal(resolved(golden["y"], op), x)
 
 
 def test_converter_fuses_gates_and_maps_keys(golden):
@@ -145,11 +148,30 @@ def test_key_sets_differ_exactly_where_the_paper_says():
     assert _keys("madun", image_channels=2)["stages.1.conv_G.weight"] == (2, c, 3, 3)
 
 
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_parameter_exists_after_construction_and_config_resolves(name):
+    # the lazy head (image_channels=None, fe/conv_D/conv_G created at the first call or the
+    # load, the removed `materialize`) was removed by issue 10
+    model = build(name, **SMALL, image_channels=2)
+    assert model.stages[1].conv_G.weight.shape == (2, 4, 3, 3)
+    assert (model.fe is not None) == model.HSM and model.config["image_channels"] == 2
+    assert all(p.abs().sum() > 0 for k, p in model.named_parameters() if "conv" in k)
+    again = build(name, **model.config)  # config round-trip: bit-identical weights
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    sd = model.state_dict()
+    assert resolve_config(name, {**SMALL, "image_channels": None}, sd) == {**SMALL,
+                                                                          "image_channels": 2}
+    with pytest.raises(ValueError, match=r"cannot determine image_channels of a '\w+' checkpoint: "
+                                         r".*'stages\.0\.conv_G\.weight' is missing"):
+        resolve_config(name, {**SMALL, "image_channels": None},
+                       {k: v for k, v in sd.items() if "conv_G" not in k})
+
+
 def test_plus_memory_is_the_only_difference_from_pmm():
     op, dt = _ops()["block_cs"]
     y = _measure(op, dt)
     pmm, plus = build("madun_pmm", **SMALL, image_channels=1), build("madun_plus", **SMALL)
-    plus.load_state_dict(pmm.state_dict())  # same key set; the lazy head is built by the load
+    plus.load_state_dict(pmm.state_dict())  # same key set (default image_channels=1)
     with torch.no_grad():
         a, aux_a = pmm(y, op, return_aux=True)
         b, aux_b = plus(y, op, return_aux=True)
@@ -185,7 +207,7 @@ def test_shapes_for_every_variant_and_operator(op_name):
     op, dt = _ops()[op_name]
     y = _measure(op, dt)
     for name in VARIANTS:
-        model = build(name, **SMALL)
+        model = build(name, **SMALL, image_channels=2 if dt.is_complex else 1)
         with torch.no_grad():
             x, aux = model(y, op, return_aux=True)
         assert x.shape == (2, 1, 16, 16) and x.dtype == dt, (name, op_name)
@@ -219,7 +241,7 @@ def test_deterministic_seeds_and_global_rng_untouched():
     op, dt = _ops()["single_real"]
     y = _measure(op, dt)
     state = torch.get_rng_state()
-    a, b = build("madun", **SMALL), build("madun", **SMALL, image_channels=1)  # lazy vs eager
+    a, b = build("madun", **SMALL), build("madun", **SMALL, image_channels=1)  # default vs given
     with torch.no_grad():
         xa, xb = a(y, op), b(y, op)
     c = build("madun", **{**SMALL, "seed": 1}, image_channels=1)
@@ -257,7 +279,7 @@ def test_grad_checkpoint_and_float64_agree():
         outs.append((x.detach(), m.stages[0].rb1.conv1.weight.grad.clone()))
     assert torch.equal(outs[0][0], outs[1][0])
     torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-5, atol=1e-6)
-    m64 = build("madun_hsm", **SMALL).double()  # lazy head follows the model's dtype
+    m64 = build("madun_hsm", **SMALL, image_channels=2).double()  # the head follows .double()
     x64 = m64(y.to(torch.complex128), op)
     assert x64.dtype == torch.complex128 and m64.fe.weight.dtype == torch.float64
 
@@ -265,7 +287,8 @@ def test_grad_checkpoint_and_float64_agree():
 def test_bad_config_and_mismatched_operator():
     for kw, msg in [(dict(num_stages=0), "num_stages must be a positive integer, got 0"),
                     (dict(channels="32"), "channels must be a positive integer, got '32'"),
-                    (dict(image_channels=3), "image_channels must be None, 1 .* got 3"),
+                    (dict(image_channels=3), "image_channels must be 1 .* got 3"),
+                    (dict(image_channels=None), "image_channels must be 1 .* got None"),
                     (dict(init="zero"), r"init must be one of \('adjoint', 'linear'\), got 'zero'"),
                     (dict(seed=-1), "seed must be None or a non-negative integer, got -1"),
                     (dict(stages=3), r"unknown config key\(s\) \['stages'\] for model 'madun'")]:
@@ -281,8 +304,6 @@ def test_bad_config_and_mismatched_operator():
 
 
 def test_load_official_dispatches_madun_checkpoints(golden, tmp_path):
-    from mri_unfold.models import load_official
-
     path = tmp_path / "net_params_1.pkl"
     torch.save(golden["state_dict"], path)
     model = load_official(path)

@@ -2,9 +2,12 @@
 
 Contract shared by every model:
 
+* built complete: ``build(name, **config)`` creates every parameter (float32, CPU);
+  ``config["image_channels"]`` is 1 (real images, default) or 2 (complex images, seen by
+  the CNN as ``complex_to_channels`` — real and imaginary channels).
 * ``model(y, op)`` -> reconstruction ``x`` in ``op``'s image domain: real ``(N, 1, H, W)``
-  float for real-domain operators, complex ``(N, 1, H, W)`` for complex-domain ones
-  (the CNN sees ``complex_to_channels`` of it, 2 channels).
+  float for real-domain operators, complex ``(N, 1, H, W)`` for complex-domain ones.  An
+  operator whose domain does not match ``image_channels`` raises ``ValueError``.
 * ``model(y, op, return_aux=True)`` -> ``(x, aux)`` with ``aux`` a dict:
   ``aux["sym"]`` — list (one per phase) of symmetry residuals ``G(F(x)) - x`` (ISTA family;
   empty for MADUN), ``aux["phases"]`` — list of per-phase outputs (image domain).
@@ -12,73 +15,14 @@ Contract shared by every model:
   reproduces it); ``model.arch`` — its registered name.
 
 ``build(name, **config)`` creates a model by registered name; unknown names and unknown
-config keys raise ``ValueError`` listing the valid ones.
+config keys raise ``ValueError`` listing the valid ones.  ``resolve_config(arch, config,
+state_dict)`` fills in the ``image_channels: null`` of configs stored by older checkpoints.
 """
 from __future__ import annotations
 
-import importlib
-import inspect
-from typing import Callable
+# the architecture modules register themselves on import
+from . import ista, madun  # noqa: F401
+from .official import load_official
+from .registry import available_models, build, register_model, resolve_config
 
-from torch import nn
-
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-# modules whose import registers architectures
-_ARCH_MODULES = ("ista", "madun")
-
-
-def register_model(name: str):
-    """Class decorator registering an architecture under ``name``."""
-
-    def deco(cls):
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def _load_arch_modules() -> None:
-    for m in _ARCH_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{m}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{m}":
-                raise
-
-
-def available_models() -> list[str]:
-    """Registered architecture names."""
-    _load_arch_modules()
-    return sorted(_REGISTRY)
-
-
-def build(name: str, **config) -> nn.Module:
-    """Build a registered model.
-
-    Raises:
-        ValueError: unknown ``name`` or config key (the message lists the valid ones).
-    """
-    _load_arch_modules()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(_REGISTRY))}")
-    cls = _REGISTRY[name]
-    params = inspect.signature(cls.__init__).parameters
-    valid = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
-    unknown = [k for k in config if k not in valid]
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown} for model {name!r}; valid keys: "
-                         f"{', '.join(valid)}")
-    model = cls(**config)
-    model.arch = name
-    return model
-
-
-def __getattr__(attr):  # lazy: load_official lives in its own module
-    if attr == "load_official":
-        from .official import load_official
-
-        return load_official
-    raise AttributeError(attr)
-
-
-__all__ = ["build", "available_models", "register_model", "load_official"]
+__all__ = ["build", "available_models", "register_model", "resolve_config", "load_official"]

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from ..complex_channels import channels_to_complex, complex_to_channels
 
 INITS = ("adjoint", "linear")
+#: Valid ``image_channels``: 1 = real images, 2 = complex images as (real, imag) channels.
+IMAGE_CHANNELS = (1, 2)
 
 
 def soft_threshold(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
@@ -41,6 +43,37 @@ def from_cnn(t: torch.Tensor, complex_domain: bool) -> torch.Tensor:
 def image_channels_for(op) -> int:
     """CNN channels an operator's image needs: 2 for complex domains, else 1."""
     return 2 if getattr(op, "complex_domain", False) else 1
+
+
+def check_image_channels(image_channels) -> int:
+    """Validate a model's ``image_channels`` config value (1 or 2) and return it.
+
+    Raises:
+        ValueError: anything else; ``None`` (the config of checkpoints written before the
+            models built their weights at construction) points to ``resolve_config``.
+    """
+    if image_channels is None:
+        raise ValueError("image_channels must be 1 (real) or 2 (complex), got None (configs of "
+                         "older checkpoints store null: fill it in from the weights with "
+                         "mri_unfold.models.resolve_config)")
+    if isinstance(image_channels, bool) or image_channels not in IMAGE_CHANNELS:
+        raise ValueError(f"image_channels must be 1 (real) or 2 (complex), got "
+                         f"{image_channels!r}")
+    return int(image_channels)
+
+
+def check_operator_fits(model, op) -> None:
+    """Raise ``ValueError`` unless ``op``'s image domain needs ``model.image_channels``
+    CNN channels (:func:`image_channels_for`); the message names the model class, its
+    ``image_channels``, the operator class and what it needs."""
+    need = image_channels_for(op)
+    have = model.image_channels
+    if need != have:
+        kind = "complex" if need == 2 else "real"
+        raise ValueError(f"{type(model).__name__} model expects {have}-channel images but the "
+                         f"operator gives {need}: built with image_channels={have} but "
+                         f"{type(op).__name__} has a {kind} image domain (needs "
+                         f"image_channels={need})")
 
 
 def to_blocks(t: torch.Tensor, b: int) -> torch.Tensor:

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from . import register_model
-from .common import (INITS, from_blocks, from_cnn, image_channels_for, initial_estimate,
-                     soft_threshold, to_blocks, to_cnn)
+from .common import (INITS, check_image_channels, check_operator_fits, from_blocks, from_cnn,
+                     initial_estimate, soft_threshold, to_blocks, to_cnn)
+from .registry import register_model
 
 #: Initial values of the authors' code.
 STEP_INIT = 0.5
@@ -58,7 +58,12 @@ def _conv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 class IstaPhase(nn.Module):
-    """One ISTA-Net phase.  CNN tensors are real ``(B, C_img, h, w)`` float."""
+    """One ISTA-Net phase.  CNN tensors are real ``(B, C_img, h, w)`` float.
+
+    Parameters (float32): ``step`` ρ ``(1,)``, ``threshold`` θ ``(1,)``, ``conv_f1``
+    ``(C, C_img, 3, 3)``, ``conv_f2`` / ``conv_g1`` ``(C, C, 3, 3)``, ``conv_g2``
+    ``(C_img, C, 3, 3)``; the conv weights are drawn from ``generator`` in that order.
+    """
 
     #: name of the conv weight whose input channels are the image channels
     input_conv = "conv_f1"
@@ -94,7 +99,12 @@ class IstaPhase(nn.Module):
 
 
 class IstaPlusPhase(IstaPhase):
-    """One ISTA-Net+ phase (residual form with the extra ``D`` and output convolutions)."""
+    """One ISTA-Net+ phase (residual form with the extra ``D`` and output convolutions).
+
+    Conv weights (float32, drawn in this order): ``conv_d`` ``(C, C_img, 3, 3)``,
+    ``conv_f1``, ``conv_f2``, ``conv_g1``, ``conv_g2`` ``(C, C, 3, 3)``, ``conv_out``
+    ``(C_img, C, 3, 3)``.
+    """
 
     input_conv = "conv_d"
 
@@ -133,10 +143,9 @@ class _UnfoldedIsta(nn.Module):
     Args:
         num_phases: number of unfolded iterations N_p (9 in the papers).
         channels: feature maps C of the learned transforms (32).
-        image_channels: CNN channels of the image; ``None`` -> taken from the first
-            operator seen (1 real, 2 complex; :func:`image_channels_for`).  The
-            parameters are then created at the first call, at ``load_state_dict`` or at
-            :meth:`materialize` — call ``materialize(op)`` before building an optimizer.
+        image_channels: CNN channels of the image: 1 for real-domain operators (default),
+            2 for complex-domain ones (real and imaginary parts).  Every parameter is
+            created in ``__init__``; an operator of the other kind raises ``ValueError``.
         init: ``"adjoint"`` (``x(0) = Φ^H y``) or ``"linear"`` (``x(0) = Qinit y``).
         blockwise: run the CNN on each ``op.block_size`` block as an independent image.
         seed: seed of a private generator for the initial conv weights (xavier-normal);
@@ -153,15 +162,14 @@ class _UnfoldedIsta(nn.Module):
 
     phase_class = IstaPhase
 
-    def __init__(self, num_phases: int = 9, channels: int = 32, image_channels: int | None = None,
+    def __init__(self, num_phases: int = 9, channels: int = 32, image_channels: int = 1,
                  init: str = "adjoint", blockwise: bool = False, seed: int | None = None):
         super().__init__()
         if not isinstance(num_phases, int) or num_phases < 1:
             raise ValueError(f"num_phases must be a positive integer, got {num_phases!r}")
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels must be a positive integer, got {channels!r}")
-        if image_channels is not None and (not isinstance(image_channels, int) or image_channels < 1):
-            raise ValueError(f"image_channels must be None or a positive integer, got {image_channels!r}")
+        check_image_channels(image_channels)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.config = dict(num_phases=num_phases, channels=channels, image_channels=image_channels,
@@ -169,46 +177,26 @@ class _UnfoldedIsta(nn.Module):
         self.num_phases, self.channels, self.init = num_phases, channels, init
         self.blockwise = bool(blockwise)
         self.seed = seed
-        self.image_channels: int | None = None
+        self.image_channels = image_channels
         self.grad_checkpoint = False
-        self.phases = nn.ModuleList()
-        if image_channels is not None:
-            self._build_phases(image_channels)
+        # one private generator draws every phase's convs in phase order (seed=None: torch's
+        # default RNG, never reseeded)
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        self.phases = nn.ModuleList(self._new_phase(k, gen) for k in range(num_phases))
 
     # ------------------------------------------------------------------ parameters
-    def _new_phase(self, k: int, image_channels: int, generator) -> IstaPhase:
-        return self.phase_class(image_channels, self.channels, generator)
+    def _new_phase(self, k: int, generator) -> IstaPhase:
+        return self.phase_class(self.image_channels, self.channels, generator)
 
-    def _build_phases(self, image_channels: int, device=None) -> None:
-        gen = torch.Generator().manual_seed(int(self.seed)) if self.seed is not None else None
-        self.phases.extend(self._new_phase(k, image_channels, gen) for k in range(self.num_phases))
-        if device is not None:
-            self.phases.to(device)
-        self.image_channels = image_channels
-
-    def materialize(self, op_or_channels) -> "_UnfoldedIsta":
-        """Create the parameters for an operator (or a channel count) if not done yet."""
-        c = (op_or_channels if isinstance(op_or_channels, int)
-             else image_channels_for(op_or_channels))
-        if self.image_channels is None:
-            self._build_phases(c)
-        elif c != self.image_channels:
-            raise ValueError(f"model has image_channels={self.image_channels}, operator needs {c}")
-        return self
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        if self.image_channels is None:  # lazy model: size the phases from the checkpoint
-            key = prefix + "phases.0." + self.phase_class.input_conv
-            if key in state_dict:
-                self._build_phases(int(state_dict[key].shape[1]), device=state_dict[key].device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    @classmethod
+    def image_channels_source(cls) -> tuple[str, int]:
+        """``(state-dict key, axis)`` whose size is ``image_channels`` (the input channels of
+        phase 0's input convolution); used by :func:`~mri_unfold.models.resolve_config`."""
+        return f"phases.0.{cls.phase_class.input_conv}", 1
 
     # ------------------------------------------------------------------ forward
     def _prox(self, phase: IstaPhase, r: torch.Tensor, op, need_sym: bool):
         t = to_cnn(r)
-        if t.shape[1] != self.image_channels:
-            raise ValueError(f"model expects {self.image_channels}-channel images but the operator "
-                             f"gives {t.shape[1]} (complex_domain={op.complex_domain})")
         n, _, h, w = t.shape
         if self.blockwise:
             t = to_blocks(t, op.block_size)
@@ -233,12 +221,15 @@ class _UnfoldedIsta(nn.Module):
 
         The symmetry residuals cost two extra convolutions per phase; they are computed
         only when ``return_aux`` is True or the model is in training mode.
+
+        Raises:
+            ValueError: ``blockwise`` with an operator without blocks, or an operator whose
+                image domain needs the other ``image_channels`` (real 1, complex 2).
         """
         if self.blockwise and not op.block_size:
             raise ValueError(f"blockwise=True needs a block-based operator; "
                              f"{type(op).__name__} has block_size=None")
-        if self.image_channels is None:
-            self._build_phases(image_channels_for(op), device=y.device)
+        check_operator_fits(self, op)
         atb = op.adjoint(y)
         x = atb if self.init == "adjoint" else initial_estimate(y, op, self.init)
         need_sym = bool(return_aux or self.training)
@@ -288,7 +279,7 @@ class FISTANet(_UnfoldedIsta):
 
     phase_class = IstaPhase
 
-    def __init__(self, num_phases: int = 9, channels: int = 32, image_channels: int | None = None,
+    def __init__(self, num_phases: int = 9, channels: int = 32, image_channels: int = 1,
                  init: str = "adjoint", blockwise: bool = False, seed: int | None = None,
                  momentum_init: str | float = "fista"):
         if not (momentum_init == "fista" or isinstance(momentum_init, (int, float))):
@@ -297,8 +288,8 @@ class FISTANet(_UnfoldedIsta):
         super().__init__(num_phases, channels, image_channels, init, blockwise, seed)
         self.config["momentum_init"] = momentum_init
 
-    def _new_phase(self, k: int, image_channels: int, generator) -> IstaPhase:
-        phase = super()._new_phase(k, image_channels, generator)
+    def _new_phase(self, k: int, generator) -> IstaPhase:
+        phase = super()._new_phase(k, generator)
         if k > 0:
             mu = (fista_momenta(self.num_phases)[k] if self.momentum_init == "fista"
                   else float(self.momentum_init))

@@ -36,9 +36,11 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from . import register_model
-from .common import INITS, from_cnn, image_channels_for, initial_estimate, to_cnn
-from .madun_blocks import GATE_ORDER, MEMORY_KINDS, ResidualBlock, make_memory, seeded_conv
+from .common import (INITS, check_image_channels, check_operator_fits, from_cnn,
+                     initial_estimate, to_cnn)
+from .madun_blocks import (GATE_ORDER, MEMORY_KINDS, ResidualBlock, init_conv_, make_memory,
+                           zero_conv)
+from .registry import register_model
 
 __all__ = ["MADUNFamily", "MADUN", "MADUNPMM", "MADUNHSM", "MADUNCLM", "MADUNPlus",
            "MADUNConcat", "convert_official_state_dict"]
@@ -50,28 +52,29 @@ RHO_INIT = 0.5
 class MADUNStage(nn.Module):
     """One unfolded stage (GDM + (MA)PMM).
 
-    Parameters: ``rho`` ``(1,)``; ``conv_D`` ``(C, I[+C], 3, 3)``; ``rb1``, ``rb2``;
-    ``memory`` (or none); ``conv_G`` ``(I, C, 3, 3)``.  ``conv_D``/``conv_G`` depend on the
-    image channel count ``I`` and are created by :meth:`materialize`.
+    Parameters (float32): ``rho`` ``(1,)``; ``conv_D`` ``(C, I[+C], 3, 3)``; ``rb1``,
+    ``rb2``; ``memory`` (or none); ``conv_G`` ``(I, C, 3, 3)`` (``I`` = image channels).
+    ``rb1``, ``memory`` and ``rb2`` are drawn from ``generator``; ``conv_D`` / ``conv_G``
+    start at zero and get their Xavier-normal values from :meth:`init_head_`, which
+    :class:`MADUNFamily` calls with its separate head stream.
     """
 
-    def __init__(self, channels: int, hsm: bool, memory: str, generator: torch.Generator,
-                 first: bool):
+    def __init__(self, channels: int, image_channels: int, hsm: bool, memory: str,
+                 generator: torch.Generator, first: bool):
         super().__init__()
         self.channels, self.hsm = channels, hsm
         self.rho = nn.Parameter(torch.tensor([RHO_INIT]))
-        self.register_module("conv_D", None)
+        cin = image_channels + (channels if hsm else 0)
+        self.conv_D = zero_conv(cin, channels, bias=False)
         self.rb1 = ResidualBlock(channels, generator)
         self.memory = make_memory(memory, channels, generator, first=first)
         self.rb2 = ResidualBlock(channels, generator)
-        self.register_module("conv_G", None)
+        self.conv_G = zero_conv(channels, image_channels, bias=False)
 
-    def materialize(self, image_channels: int, generator: torch.Generator) -> None:
-        """Create ``conv_D`` and ``conv_G`` (Xavier-normal, as the authors) for ``I`` channels."""
-        cin = image_channels + (self.channels if self.hsm else 0)
-        self.conv_D = seeded_conv(cin, self.channels, generator, bias=False, init="xavier")
-        self.conv_G = seeded_conv(self.channels, image_channels, generator, bias=False,
-                                  init="xavier")
+    def init_head_(self, generator: torch.Generator) -> None:
+        """Draw ``conv_D`` then ``conv_G`` (Xavier-normal, as the authors) from ``generator``."""
+        init_conv_(self.conv_D, generator, "xavier")
+        init_conv_(self.conv_G, generator, "xavier")
 
     def forward(self, x, pty, z, state, op):
         """``x``, ``pty``: images ``(N, 1, H, W)`` in ``op``'s domain; ``z``: ``(N, C, H, W)``
@@ -93,14 +96,16 @@ class MADUNFamily(nn.Module):
     Args:
         num_stages: K, the number of stages (25 in the paper).
         channels: C, feature maps (32 in the paper).
-        image_channels: CNN channels of the image, 1 (real) or 2 (complex).  ``None`` takes
-            it from the first operator seen (``forward`` or ``load_state_dict``): the
-            channel-dependent convolutions (``fe``, ``conv_D``, ``conv_G``) are created then —
-            run one forward pass (or :meth:`materialize`) before building an optimizer.
+        image_channels: CNN channels of the image, 1 (real, default) or 2 (complex).  Every
+            parameter is created in ``__init__``; an operator of the other kind raises
+            ``ValueError``.
         init: ``"adjoint"`` — ``x(0) = Φ^H y`` (the paper); ``"linear"`` — ``op.linear_init(y)``.
             ``z(0) = fe(Φ^H y)`` in both cases (Eq. 16).
         seed: seed of the private generators initialising the weights (``None``: random).
-            The global RNG is never used.
+            The global RNG is never used.  One generator draws the stages' ``rb1``, memory
+            and ``rb2``, then the seed of a second "head" stream that draws the
+            image-channel-dependent ``fe``, then each stage's ``conv_D`` and ``conv_G``
+            (so the other weights do not depend on ``image_channels``).
 
     Attributes:
         grad_checkpoint (bool): recompute each stage in backward (``torch.utils.checkpoint``).
@@ -112,7 +117,7 @@ class MADUNFamily(nn.Module):
     HSM: bool = True
     MEMORY: str = "convlstm"
 
-    def __init__(self, num_stages: int = 25, channels: int = 32, image_channels: int | None = None,
+    def __init__(self, num_stages: int = 25, channels: int = 32, image_channels: int = 1,
                  init: str = "adjoint", seed: int | None = None):
         super().__init__()
         _check_config(num_stages, channels, image_channels, init, seed)
@@ -127,36 +132,25 @@ class MADUNFamily(nn.Module):
             gen.seed()  # non-deterministic, private generator
         else:
             gen.manual_seed(int(seed))
-        self.register_module("fe", None)
+        self.image_channels = image_channels
+        # Conv0 (Eq. 16), HSM variants only
+        self.register_module("fe", zero_conv(image_channels, self.channels) if self.HSM else None)
         self.stages = nn.ModuleList(
-            MADUNStage(self.channels, self.HSM, self.MEMORY, gen, first=(k == 0))
+            MADUNStage(self.channels, image_channels, self.HSM, self.MEMORY, gen,
+                       first=(k == 0))
             for k in range(self.num_stages))
-        # the channel-dependent part uses its own stream so lazy and eager builds agree
-        self._head_seed = int(torch.randint(0, 2 ** 62, (1,), generator=gen))
-        self.image_channels: int | None = None
-        if image_channels is not None:
-            self.materialize(image_channels)
-        self.register_load_state_dict_pre_hook(_materialize_from_state_dict)
-
-    # ------------------------------------------------------------------ lazy head
-    def materialize(self, image_channels) -> None:
-        """Create the image-channel-dependent convolutions for ``image_channels`` (an int, or
-        an operator: 2 for complex domains, else 1) on the model's device and dtype.  A no-op
-        when already built for that count."""
-        ic = image_channels if isinstance(image_channels, int) else image_channels_for(image_channels)
-        if self.image_channels is not None:
-            if ic != self.image_channels:
-                raise ValueError(f"this {type(self).__name__} was built for image_channels="
-                                 f"{self.image_channels}, got {ic}")
-            return
-        ref = self.stages[0].rb1.conv1.weight
-        gen = torch.Generator().manual_seed(self._head_seed)
-        if self.HSM:
-            self.fe = seeded_conv(ic, self.channels, gen).to(ref.device, ref.dtype)
+        # the image-channel-dependent convs use their own stream (seeded from the main one)
+        head = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+        if self.fe is not None:
+            init_conv_(self.fe, head)
         for stage in self.stages:
-            stage.materialize(ic, gen)
-            stage.to(ref.device, ref.dtype)
-        self.image_channels = ic
+            stage.init_head_(head)
+
+    @classmethod
+    def image_channels_source(cls) -> tuple[str, int]:
+        """``(state-dict key, axis)`` whose size is ``image_channels`` (the output channels of
+        stage 0's ``conv_G``); used by :func:`~mri_unfold.models.resolve_config`."""
+        return "stages.0.conv_G.weight", 0
 
     # ------------------------------------------------------------------ forward
     def forward(self, y: torch.Tensor, op, return_aux: bool = False):
@@ -164,15 +158,11 @@ class MADUNFamily(nn.Module):
 
         Returns ``x`` ``(N, 1, H, W)`` (real float for real-domain ``op``, complex otherwise),
         or ``(x, aux)`` with ``return_aux=True``.
+
+        Raises:
+            ValueError: ``op``'s image domain needs the other ``image_channels``.
         """
-        need = image_channels_for(op)
-        if self.image_channels is None:
-            self.materialize(need)
-        elif need != self.image_channels:
-            kind = "complex" if need == 2 else "real"
-            raise ValueError(f"model has image_channels={self.image_channels} but "
-                             f"{type(op).__name__} has a {kind} image domain (needs "
-                             f"image_channels={need})")
+        check_operator_fits(self, op)
         pty = op.adjoint(y)
         x = pty if self.init == "adjoint" else initial_estimate(y, op, self.init)
         z = self.fe(to_cnn(pty)) if self.HSM else None
@@ -187,13 +177,6 @@ class MADUNFamily(nn.Module):
         return (x, {"sym": [], "phases": phases}) if return_aux else x
 
 
-def _materialize_from_state_dict(module, state_dict, prefix, *_):
-    """load_state_dict pre-hook: build the lazy convolutions from the stored ``conv_G``."""
-    w = state_dict.get(prefix + "stages.0.conv_G.weight")
-    if module.image_channels is None and w is not None and w.ndim == 4:
-        module.materialize(int(w.shape[0]))
-
-
 def _check_config(num_stages, channels, image_channels, init, seed) -> None:
     def pos_int(v):
         return isinstance(v, int) and not isinstance(v, bool) and v >= 1
@@ -202,9 +185,7 @@ def _check_config(num_stages, channels, image_channels, init, seed) -> None:
         raise ValueError(f"num_stages must be a positive integer, got {num_stages!r}")
     if not pos_int(channels):
         raise ValueError(f"channels must be a positive integer, got {channels!r}")
-    if image_channels is not None and image_channels not in (1, 2):
-        raise ValueError(f"image_channels must be None, 1 (real) or 2 (complex), got "
-                         f"{image_channels!r}")
+    check_image_channels(image_channels)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):

@@ -27,19 +27,34 @@ GATE_ORDER = ("f", "i", "o", "j")
 MEMORY_KINDS = ("none", "convlstm", "plus", "concat")
 
 
+def zero_conv(cin: int, cout: int, *, bias: bool = True) -> nn.Conv2d:
+    """A 3x3 ``nn.Conv2d(cin, cout, padding=1)`` with all-zero float32 CPU parameters
+    (weight ``(cout, cin, 3, 3)``, bias ``(cout,)``), for :func:`init_conv_` to fill."""
+    # built on the meta device so the constructor's own init draws nothing from the global RNG
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias, device="meta").to_empty(device="cpu")
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.zero_()
+    return conv
+
+
 def seeded_conv(cin: int, cout: int, generator: torch.Generator, *, bias: bool = True,
                 init: str = "default") -> nn.Conv2d:
-    """A 3x3 ``nn.Conv2d(cin, cout, padding=1)`` initialised from ``generator``.
+    """A 3x3 ``nn.Conv2d(cin, cout, padding=1)`` initialised from ``generator``
+    (:func:`init_conv_`); a float32 CPU module (move it with ``.to``)."""
+    return init_conv_(zero_conv(cin, cout, bias=bias), generator, init)
+
+
+def init_conv_(conv: nn.Conv2d, generator: torch.Generator, init: str = "default") -> nn.Conv2d:
+    """(Re)initialise ``conv`` in place from ``generator`` and return it.
 
     Args:
         init: ``"default"`` — PyTorch's Conv2d default (Kaiming-uniform with ``a=sqrt(5)``,
             bias uniform in ``±1/sqrt(fan_in)``); ``"xavier"`` — Xavier-normal weight
             (the authors' ``conv_D`` / ``conv_G``), bias (if any) zero.
-    Returns:
-        a float32 CPU module (move it with ``.to``).
     """
-    # built on the meta device so the constructor's own init draws nothing from the global RNG
-    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias, device="meta").to_empty(device="cpu")
+    bias = conv.bias is not None
+    cin = conv.in_channels
     with torch.no_grad():
         if init == "xavier":
             nn.init.xavier_normal_(conv.weight, generator=generator)

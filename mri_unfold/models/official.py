@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from . import build
+from .madun import convert_official_state_dict as convert_madun_state_dict
+from .registry import build
 
 #: authors' per-phase parameter name -> ours
 ISTA_KEY_MAP = {
@@ -72,9 +73,7 @@ def convert_official_state_dict(sd: dict, arch: str | None = None) -> tuple[dict
     """
     arch = arch or infer_arch(sd)
     if arch == "madun":
-        from .madun import convert_official_state_dict as madun_convert
-
-        return madun_convert(sd)
+        return convert_madun_state_dict(sd)
     if arch not in ISTA_ARCHS:
         raise ValueError(f"arch must be one of {ISTA_ARCHS + ('madun',)}, got {arch!r}")
     out, phases = {}, set()
@@ -127,18 +126,36 @@ def read_official(path: str | Path) -> dict:
     return sd
 
 
+def _lacks(source: str, key: str) -> ValueError:
+    return ValueError(f"{source}: checkpoint lacks parameter {key!r}")
+
+
+def _check_no_extra_keys(ours, sd: dict, source: str) -> None:
+    extra = [k for k in sd if k not in ours]
+    if extra:
+        raise ValueError(f"{source}: unexpected checkpoint key {extra[0]!r} for this model")
+
+
+def check_keys(model: torch.nn.Module, sd: dict, source: str) -> None:
+    """Raise ``ValueError`` naming the first key of ``model`` missing from ``sd``, else the
+    first key of ``sd`` the model does not have (shapes are not compared)."""
+    ours = model.state_dict()
+    missing = next((key for key in ours if key not in sd), None)
+    if missing is not None:
+        raise _lacks(source, missing)
+    _check_no_extra_keys(ours, sd, source)
+
+
 def check_shapes(model: torch.nn.Module, sd: dict, source: str) -> None:
     """Raise ``ValueError`` naming the first missing/unexpected/mismatching key."""
     ours = model.state_dict()
     for key, t in ours.items():
         if key not in sd:
-            raise ValueError(f"{source}: checkpoint lacks parameter {key!r}")
+            raise _lacks(source, key)
         if tuple(sd[key].shape) != tuple(t.shape):
             raise ValueError(f"{source}: shape mismatch for {key!r}: checkpoint "
                              f"{tuple(sd[key].shape)}, model {tuple(t.shape)}")
-    extra = [k for k in sd if k not in ours]
-    if extra:
-        raise ValueError(f"{source}: unexpected checkpoint key {extra[0]!r} for this model")
+    _check_no_extra_keys(ours, sd, source)
 
 
 def load_official(path: str | Path, arch: str | None = None, **config) -> torch.nn.Module:
@@ -163,11 +180,16 @@ def load_official(path: str | Path, arch: str | None = None, **config) -> torch.
     if arch in ISTA_ARCHS:
         cfg.update(task_config(task))
     cfg.update(config)
-    model = build(arch, **cfg)
+    # key names do not depend on image_channels: check them first, so that weights of
+    # another architecture (whose inferred channel count may be no valid one, e.g. ISTA-Net+
+    # weights read as ISTA-Net) are reported by key
+    probe = build(arch, **{**cfg, "image_channels": 1})
+    check_keys(probe, ours, str(path))
+    model = probe if cfg["image_channels"] == 1 else build(arch, **cfg)
     check_shapes(model, ours, str(path))
     model.load_state_dict(ours)
     return model.eval()
 
 
 __all__ = ["load_official", "convert_official_state_dict", "infer_arch", "official_task",
-           "task_config", "read_official", "check_shapes", "strip_module_prefix", "ISTA_KEY_MAP"]
+           "task_config", "read_official", "check_keys", "check_shapes", "strip_module_prefix", "ISTA_KEY_MAP"]
