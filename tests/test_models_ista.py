@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mri_unfold.models import build, resolve_config
+from mri_unfold.models import build, model_options, resolve_config
 from mri_unfold.models.common import image_channels_for
 from mri_unfold.models.ista import fista_momenta
 from mri_unfold.operators import GaussianBlockCS, LinearOperator
@@ -230,6 +230,14 @@ def test_blockwise_matches_per_block_reconstruction():
         whole = m(op(x), op)
         top, bottom = m(op(x[..., :8, :]), op), m(op(x[..., 8:, :]), op)
     torch.testing.assert_close(whole, torch.cat([top, bottom], dim=-2), rtol=0, atol=1e-6)
+
+
+def test_model_options_list_the_config_keys():
+    assert model_options("fista_net") == ["num_phases", "channels", "image_channels", "init",
+                                          "blockwise", "seed", "momentum_init"]
+    assert set(model_options("ista_net")) == set(build("ista_net").config)
+    with pytest.raises(ValueError, match="unknown model 'resnet'; valid models: "):
+        model_options("resnet")
 
 
 def test_errors():

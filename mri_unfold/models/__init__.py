@@ -15,7 +15,8 @@ Contract shared by every model:
   reproduces it); ``model.arch`` — its registered name.
 
 ``build(name, **config)`` creates a model by registered name; unknown names and unknown
-config keys raise ``ValueError`` listing the valid ones.  ``resolve_config(arch, config,
+config keys raise ``ValueError`` listing the valid ones (``model_options(name)`` lists the
+keys).  ``resolve_config(arch, config,
 state_dict)`` fills in the ``image_channels: null`` of configs stored by older checkpoints.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 # the architecture modules register themselves on import
 from . import ista, madun  # noqa: F401
 from .official import load_official
-from .registry import available_models, build, register_model, resolve_config
+from .registry import available_models, build, model_options, register_model, resolve_config
 
-__all__ = ["build", "available_models", "register_model", "resolve_config", "load_official"]
+__all__ = ["build", "available_models", "model_options", "register_model", "resolve_config",
+           "load_official"]

@@ -38,6 +38,17 @@ def _model_class(name: str):
     return _REGISTRY[name]
 
 
+def model_options(name: str) -> list[str]:
+    """The config keys ``build(name, ...)`` accepts, in signature order.
+
+    Raises:
+        ValueError: unknown ``name`` (the message lists the registered models).
+    """
+    params = inspect.signature(_model_class(name).__init__).parameters
+    return [p for p in params
+            if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
+
+
 def build(name: str, **config) -> nn.Module:
     """Build a registered model with all its weights (float32, CPU).
 
@@ -48,14 +59,12 @@ def build(name: str, **config) -> nn.Module:
         ValueError: unknown ``name`` or config key (the message lists the valid ones), or an
             invalid config value (raised by the model).
     """
-    cls = _model_class(name)
-    params = inspect.signature(cls.__init__).parameters
-    valid = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
+    valid = model_options(name)
     unknown = [k for k in config if k not in valid]
     if unknown:
         raise ValueError(f"unknown config key(s) {unknown} for model {name!r}; valid keys: "
                          f"{', '.join(valid)}")
-    model = cls(**config)
+    model = _model_class(name)(**config)
     model.arch = name
     return model
 
@@ -110,4 +119,4 @@ def resolve_config(arch: str, config: Mapping, state_dict: Mapping) -> dict:
     return out
 
 
-__all__ = ["register_model", "available_models", "build", "resolve_config"]
+__all__ = ["register_model", "available_models", "model_options", "build", "resolve_config"]
