@@ -44,13 +44,13 @@ import torch
 from torch import nn
 
 from .operators.base import LinearOperator
+from .operators.precision import Fp32Operator
+from .operators.precision import full_precision as _full_precision
 
 __all__ = ["FastPath", "Fp32Operator", "accelerate", "AcceleratedModel", "autocast_dtype",
            "compile_with_fallback", "set_grad_checkpoint"]
 
 AUTOCAST_KINDS = (None, "bf16", "fp16")
-_REDUCED = {torch.bfloat16: torch.float32, torch.float16: torch.float32,
-            torch.complex32: torch.complex64}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,55 +108,6 @@ def autocast_dtype(kind: str | None, device: torch.device | str) -> torch.dtype 
             raise ValueError(f"autocast='fp16' needs a CUDA device, got {device}; use 'bf16'")
         return torch.float16
     raise ValueError(f"autocast must be one of {AUTOCAST_KINDS}, got {kind!r}")
-
-
-def _full_precision(t: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 -> float32, complex32 -> complex64; anything else unchanged."""
-    target = _REDUCED.get(t.dtype)
-    return t if target is None else t.to(target)
-
-
-class Fp32Operator(LinearOperator):
-    """Wrap an operator so that Φ, Φ^H, Φ^HΦ and ``linear_init`` run with autocast disabled
-    on inputs promoted to fp32/complex64 (bf16/fp16 inputs are cast up; fp32, fp64 and
-    complex inputs pass unchanged).
-
-    Attributes ``complex_domain``, ``block_size`` and any other attribute are those of the
-    wrapped operator ``op``.  Shapes and dtypes: as ``op``.
-    """
-
-    def __init__(self, op: LinearOperator):
-        super().__init__()
-        if isinstance(op, Fp32Operator):
-            op = op.op
-        self.op = op
-        self.complex_domain = op.complex_domain
-        self.block_size = op.block_size
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("op"), name)
-
-    def _run(self, fn, t: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=t.device.type, enabled=False):
-            return fn(_full_precision(t))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self.op.forward, x)
-
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return self._run(self.op.adjoint, y)
-
-    def normal(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self.op.normal, x)
-
-    def linear_init(self, y: torch.Tensor) -> torch.Tensor:
-        return self._run(self.op.linear_init, y)
-
-    def extra_repr(self) -> str:
-        return "autocast disabled inside"
 
 
 def set_grad_checkpoint(model: nn.Module, enabled: bool = True) -> nn.Module:

@@ -65,6 +65,8 @@ CASES = {
                        (2, 1, 7, 9)),
     "mc_per_sample_unshifted": (lambda s: MultiCoilFourier(
         _mask((1, 5), 8, 0.6), _maps((2, 4, 6, 5), 9), "unshifted"), (2, 1, 6, 5)),
+    "mc_per_sample_masks_and_maps": (lambda s: MultiCoilFourier(
+        torch.from_numpy(_mask((3, 6, 5), 10)), _maps((3, 2, 6, 5), 11)), (3, 1, 6, 5)),
 }
 
 

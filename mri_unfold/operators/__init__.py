@@ -1,5 +1,15 @@
-"""Linear measurement operators Φ behind one interface (:class:`LinearOperator`)."""
-from .base import LinearOperator
+"""Linear measurement operators Φ behind one interface (:class:`LinearOperator`).
+
+* :mod:`.base` — :class:`LinearOperator` (declared domain/range, algebra ``@ + - * .H .N``)
+  and the algebra's operators; :mod:`.shapes` — shape declarations and :class:`ShapeError`;
+* :mod:`.parts` — sampling mask, FFT, coil expansion, real->complex embedding, identity;
+* :mod:`.fourier` — single- and multi-coil Cartesian MRI built from the parts;
+* :mod:`.block_cs`, :mod:`.learned_block_cs`, :mod:`.overlap_block_cs` — block CS;
+* :mod:`.precision` — :class:`Fp32Operator` (full precision under autocast);
+* :mod:`.contract` — :func:`check_operator`; :mod:`.registry` — :func:`register_operator`.
+"""
+from . import examples as _examples  # noqa: F401  (registers the algebra's examples)
+from .base import Adjoint, Composed, LinearOperator, Normal, Scaled, Sum
 from .block_cs import (
     GaussianBlockCS,
     compute_qinit,
@@ -9,28 +19,31 @@ from .block_cs import (
     measurements_for_ratio,
     pad_to_blocks,
 )
+from .contract import OperatorContractError, OperatorReport, check_operator
+from .fourier import MultiCoilFourier, SingleCoilFourier
+from .learned_block_cs import LearnedBlockCS
+from .overlap_block_cs import OverlapBlockCS
+from .parts import FFT2, CoilExpansion, Identity, RealToComplex, SamplingMask
+from .precision import Fp32Operator
+from .registry import (
+    OperatorEntry,
+    OperatorExample,
+    operator_examples,
+    operator_kinds,
+    register_operator,
+    registered_operators,
+)
+from .shapes import ShapeError
 
 __all__ = [
-    "LinearOperator",
-    "GaussianBlockCS",
-    "compute_qinit",
-    "crop_to",
-    "gaussian_orthonormal_matrix",
-    "load_mat_variable",
-    "measurements_for_ratio",
-    "pad_to_blocks",
+    "LinearOperator", "Composed", "Sum", "Scaled", "Adjoint", "Normal", "ShapeError",
+    "SamplingMask", "FFT2", "CoilExpansion", "RealToComplex", "Identity",
+    "SingleCoilFourier", "MultiCoilFourier",
+    "GaussianBlockCS", "LearnedBlockCS", "OverlapBlockCS",
+    "compute_qinit", "crop_to", "gaussian_orthonormal_matrix", "load_mat_variable",
+    "measurements_for_ratio", "pad_to_blocks",
+    "Fp32Operator",
+    "check_operator", "OperatorReport", "OperatorContractError",
+    "register_operator", "registered_operators", "operator_examples", "operator_kinds",
+    "OperatorExample", "OperatorEntry",
 ]
-
-# Operators in their own modules (each module lists its public names in __all__).
-import importlib as _importlib
-
-for _mod in ("fourier", "learned_block_cs", "overlap_block_cs"):
-    try:
-        _m = _importlib.import_module(f"{__name__}.{_mod}")
-    except ModuleNotFoundError as _e:  # module not written yet
-        if _e.name != f"{__name__}.{_mod}":
-            raise
-        continue
-    for _name in getattr(_m, "__all__", ()):
-        globals()[_name] = getattr(_m, _name)
-        __all__.append(_name)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
+import scipy.io
 import torch
 
 from .base import LinearOperator
+from .registry import OperatorExample, register_operator
+from .shapes import ShapeError
 
 #: Measurement counts M of the papers' tables for B = 33 (ratio -> M).
 PAPER_M = {0.01: 10, 0.04: 43, 0.10: 109, 0.25: 272, 0.30: 327, 0.40: 436, 0.50: 545}
@@ -76,15 +80,11 @@ def load_mat_variable(path: str | Path, name: str) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such MATLAB file")
-    import h5py
-
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
             if name not in f:
                 raise KeyError(f"{path}: variable {name!r} not found (has: {sorted(f.keys())})")
             return np.asarray(f[name]).T
-    import scipy.io
-
     try:
         d = scipy.io.loadmat(path)
     except Exception as e:  # noqa: BLE001 - re-raised with context
@@ -161,6 +161,12 @@ def compute_qinit(phi: torch.Tensor | np.ndarray, x_blocks: torch.Tensor | np.nd
     return q.to(torch.float32)
 
 
+@register_operator("block_cs", examples=(
+    OperatorExample("b33_r10", lambda: GaussianBlockCS(0.10, 33, seed=0), (1, 33, 66)),
+    OperatorExample("b8_r25", lambda: GaussianBlockCS(0.25, 8, seed=1), (1, 16, 24)),
+    OperatorExample("b5_r50_gram", lambda: GaussianBlockCS(0.5, 5, seed=2), (1, 15, 10)),
+    OperatorExample("b4_r60_qinit", lambda: GaussianBlockCS(
+        0.6, 4, seed=3, qinit=torch.eye(16)[:, :10]), (1, 8, 4))))
 class GaussianBlockCS(LinearOperator):
     """Block-based CS with a Gaussian orthonormal-row matrix Φ ``(M, B²)``.
 
@@ -174,6 +180,9 @@ class GaussianBlockCS(LinearOperator):
         ``(N, M, H/B, W/B)`` of the same dtype.  ``adjoint``: the reverse.
 
     Buffers: ``phi`` ``(M, B²)`` float32; ``qinit`` ``(B², M)`` float32 or ``None``.
+
+    Declared: domain ``(1, *, *)`` real (complex images are measured as real and imaginary
+    parts), range ``(M, *, *)``; image sides must be multiples of B.
 
     Attribute ``normal_form`` (``"auto"``, ``"gram"`` or ``"two_step"``) selects how
     :meth:`normal` applies ``Φ^TΦ``; ``"auto"`` takes :func:`cheapest_normal_form` of M.
@@ -258,6 +267,12 @@ class GaussianBlockCS(LinearOperator):
     def ratio(self) -> float:
         return self.num_measurements / self.block_size ** 2
 
+    domain_shape = (1, None, None)
+
+    @property
+    def range_shape(self) -> tuple:
+        return (self.num_measurements, None, None)
+
     def _mat(self, mat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         if like.is_complex():
             return mat.to(like.dtype)
@@ -265,11 +280,11 @@ class GaussianBlockCS(LinearOperator):
 
     def _check_image(self, x: torch.Tensor) -> None:
         b = self.block_size
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"GaussianBlockCS expects images (N, 1, H, W), got {tuple(x.shape)}")
+        self.check_domain(x, "x", lambda: f"{type(self).__name__} expects images (N, 1, H, W), "
+                                          f"got {tuple(x.shape)}")
         if x.shape[-2] % b or x.shape[-1] % b:
-            raise ValueError(f"image sides {tuple(x.shape[-2:])} are not multiples of the block "
-                             f"size {b}; pad with pad_to_blocks() first")
+            raise ShapeError(f"{type(self).__name__}: image sides {tuple(x.shape[-2:])} are not "
+                             f"multiples of the block size {b}; pad with pad_to_blocks() first")
 
     # ------------------------------------------------------------------ Φ, Φ^T
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,9 +296,9 @@ class GaussianBlockCS(LinearOperator):
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``(N, M, H/B, W/B)`` -> ``(N, 1, H, W)``: ``x_b = Φ^T y_b`` per block."""
-        if y.ndim != 4 or y.shape[1] != self.num_measurements:
-            raise ValueError(f"GaussianBlockCS.adjoint expects (N, {self.num_measurements}, "
-                             f"H/B, W/B), got {tuple(y.shape)}")
+        self.check_range(y, "y", lambda: f"{type(self).__name__}.adjoint expects "
+                                         f"(N, {self.num_measurements}, H/B, W/B), got "
+                                         f"{tuple(y.shape)}")
         v = y.permute(0, 2, 3, 1) @ self._mat(self.phi, y)  # (N, hb, wb, B²)
         return blocks_to_image(v.unsqueeze(1), self.block_size)
 

@@ -1,14 +1,18 @@
-"""Cartesian Fourier sampling operators for MRI: single-coil and SENSE multi-coil.
+"""Cartesian Fourier sampling operators for MRI, built from parts (:mod:`.parts`):
 
-Both operators use the project's one FFT convention (:mod:`mri_unfold.fft`: orthonormal
-2-D DFT over the last two dims) in either k-space layout:
+* :class:`SingleCoilFourier` ``= SamplingMask @ FFT2`` (``@ RealToComplex`` for real images);
+* :class:`MultiCoilFourier` ``= SamplingMask @ FFT2 @ CoilExpansion`` (SENSE).
 
-* ``"centered"`` — DC at ``(H // 2, W // 2)`` (fastMRI, ``fastmri.fft2c``, sigpy);
-* ``"unshifted"`` — DC at ``[0, 0]`` (``numpy.fft.fft2(x, norm="ortho")``; the layout of
-  the radial CS-MRI masks ``radial_*.mat``).
+Both use the project's one FFT convention (:mod:`mri_unfold.fft`: orthonormal 2-D DFT over
+the last two dims) in either k-space layout: ``"centered"`` (DC at ``(H // 2, W // 2)``:
+fastMRI, ``fastmri.fft2c``, sigpy) or ``"unshifted"`` (DC at ``[0, 0]``:
+``numpy.fft.fft2(x, norm="ortho")``, the radial CS-MRI masks ``radial_*.mat``).  The mask
+must be given in the operator's layout.  Masking uses :func:`torch.where` /
+``masked_fill``, so unsampled entries are exactly ``+0`` (no ``-0.0``).
 
-The sampling mask ``B`` must be given in the same layout as the operator.  Masking is done
-with :func:`torch.where`, so unsampled k-space entries are exactly ``+0`` (no ``-0.0``).
+Batched parameters: one operator holds a mask per sample (``(N, H, W)`` or
+``(N, 1, H, W)``) and coil maps per sample (``(N, C, H, W)``), so a batch with different
+masks and maps is one operator (see :func:`~mri_unfold.operators.kspace_operator`).
 
 Shapes (``N`` batch, ``C`` coils):
 
@@ -17,107 +21,91 @@ Shapes (``N`` batch, ``C`` coils):
 
 Dtypes: complex64 or complex128 images (float32/float64 are promoted to the matching
 complex dtype); buffers are cast to the input's precision and device on every call.
+
+``forward``/``adjoint`` check the input once and run the parts' kernels; ``normal`` keeps
+its closed forms.  The ``state_dict`` keeps the flat keys of earlier versions (``mask``,
+``coil_maps_ri``); the nested keys of the parts (``sampling.mask``, ``coils.maps_ri``) are
+accepted when loading too.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..fft import _check_layout, fft2, ifft2
-from .base import LinearOperator
+from ..fft import fft2, ifft2
+from .base import Composed
+from .parts import FFT2, CoilExpansion, RealToComplex, SamplingMask, complex_dtype
+from .registry import OperatorExample, register_operator
+from .shapes import format_shape, unify_shapes
 
 __all__ = ["SingleCoilFourier", "MultiCoilFourier"]
 
-_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128,
-               torch.complex64: torch.complex64, torch.complex128: torch.complex128}
+#: Flat state_dict keys of earlier versions <-> the parts' keys.
+_FLAT_KEYS = {"sampling.mask": "mask", "coils.maps_ri": "coil_maps_ri"}
 
 
-def _to_tensor(value, name: str) -> torch.Tensor:
-    if torch.is_tensor(value):
-        return value.detach()
-    try:
-        return torch.as_tensor(np.asarray(value))
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a numpy array or torch tensor, got "
-                        f"{type(value).__name__} ({e})") from e
+def _flatten_keys(module, state_dict, prefix, local_metadata) -> None:
+    for nested, flat in _FLAT_KEYS.items():
+        if prefix + nested in state_dict:
+            state_dict[prefix + flat] = state_dict.pop(prefix + nested)
 
 
-def _binary_mask(mask) -> torch.Tensor:
-    """Validate a 0/1 (or bool) mask and return it as a bool tensor of the same shape."""
-    m = _to_tensor(mask, "mask")
-    if m.ndim == 0 or m.ndim > 4:
-        raise ValueError(f"mask must be (H, W) or broadcastable to (N, C, H, W), got shape "
-                         f"{tuple(m.shape)}")
-    if m.dtype == torch.bool:
-        return m.clone()
-    if m.is_complex():
-        raise ValueError(f"mask must be real and binary (0/1 or bool), got dtype {m.dtype}")
-    is_binary = (m == 0) | (m == 1)
-    if not bool(is_binary.all()):
-        bad = torch.unique(m[~is_binary])[:5].tolist()
-        raise ValueError(f"mask must be binary (values 0/1 or bool); found other values, "
-                         f"e.g. {bad}")
-    return m != 0
+def _nest_keys(module, state_dict, prefix, *args) -> None:
+    for nested, flat in _FLAT_KEYS.items():
+        if prefix + flat in state_dict:
+            state_dict[prefix + nested] = state_dict.pop(prefix + flat)
 
 
-def _complex_dtype(t: torch.Tensor, name: str) -> torch.dtype:
-    """Complex dtype matching ``t``'s precision (float32/complex64 -> complex64, ...)."""
-    try:
-        return _COMPLEX_OF[t.dtype]
-    except KeyError:
-        raise TypeError(f"{name} must be complex64/complex128 (or float32/float64), got "
-                        f"{t.dtype}") from None
+def _nchw(name: str, channels: int, t: torch.Tensor) -> str:
+    return f"{name} must have shape (N, {channels}, H, W), got {tuple(t.shape)}"
 
 
-def _check_nchw(t: torch.Tensor, name: str, expected: str, channels: int | None) -> None:
-    if not torch.is_tensor(t):
-        raise TypeError(f"{name} must be a torch tensor {expected}, got {type(t).__name__}")
-    if t.ndim != 4 or (channels is not None and t.shape[1] != channels):
-        raise ValueError(f"{name} must have shape {expected}, got {tuple(t.shape)}")
+class _MaskedFourier(Composed):
+    """Shared part of the Cartesian Fourier operators: parts ``sampling`` (mask) and
+    ``fft``, declarations, flat state_dict keys."""
 
+    def __init__(self, parts: dict, domain: tuple, range_: tuple):
+        super().__init__(*parts.values(), names=tuple(parts))
+        self.domain_shape, self.range_shape = domain, range_
+        self.register_state_dict_post_hook(_flatten_keys)
+        self.register_load_state_dict_pre_hook(_nest_keys)
 
-class _MaskedFourier(LinearOperator):
-    """Shared mask handling of the Cartesian Fourier operators (buffer ``mask``, bool)."""
+    @property
+    def mask(self) -> torch.Tensor:
+        """The bool mask buffer (as given, 3-D masks as ``(N, 1, H, W)``)."""
+        return self.sampling.mask
 
-    def __init__(self, mask, layout: str):
-        super().__init__()
-        _check_layout(layout)
-        self.layout = layout
-        self.register_buffer("mask", _binary_mask(mask))
+    @property
+    def layout(self) -> str:
+        return self.fft.layout
 
-    def _mask_for(self, k: torch.Tensor) -> torch.Tensor:
-        """The bool mask on ``k``'s device, checked to broadcast to ``k``'s shape."""
-        m = self.mask.to(k.device)
-        try:
-            ok = torch.broadcast_shapes(m.shape, k.shape) == k.shape
-        except RuntimeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"mask of shape {tuple(m.shape)} does not broadcast to the k-space "
-                             f"shape {tuple(k.shape)} (N, C, H, W)")
-        return m
+    def label(self) -> str:
+        return type(self).__name__
 
-    def _apply_mask(self, k: torch.Tensor) -> torch.Tensor:
-        """``B k`` as a new tensor: unsampled entries are exactly ``+0`` (``torch.where``)."""
-        zero = torch.zeros((), dtype=k.dtype, device=k.device)
-        return torch.where(self._mask_for(k), k, zero)
-
-    def _apply_mask_(self, k: torch.Tensor) -> torch.Tensor:
-        """``B k`` in place (for intermediate k-space only; fills with exact ``+0``)."""
-        return k.masked_fill_(~self._mask_for(k), 0)
+    def _mask_detail(self, t: torch.Tensor) -> str:
+        return f"mask of shape {tuple(self.mask.shape)} does not broadcast to the k-space " \
+               f"shape {tuple(t.shape)} (N, C, H, W)"
 
     def _fourier_extra_repr(self) -> str:
-        return f"layout={self.layout!r}, mask={tuple(self.mask.shape)}, " \
-               f"sampled={float(self.mask.float().mean()):.4f}"
+        return f"layout={self.layout!r}, {self.sampling.extra_repr()}"
 
 
+@register_operator("single_coil", examples=(
+    OperatorExample("centered_odd", lambda: SingleCoilFourier(_mask(7, 9, seed=1))),
+    OperatorExample("unshifted", lambda: SingleCoilFourier(_mask(8, 5, seed=2), "unshifted")),
+    OperatorExample("columns", lambda: SingleCoilFourier(_mask(1, 9, seed=3)), (1, 6, 9)),
+    OperatorExample("per_sample", lambda: SingleCoilFourier(_mask(3, 5, 7, seed=4))),
+    OperatorExample("real_input", lambda: SingleCoilFourier(_mask(9, 7, seed=5),
+                                                            real_input=True))))
 class SingleCoilFourier(_MaskedFourier):
-    """Single-coil Cartesian MRI sampling ``Φ = B F``.
+    """Single-coil Cartesian MRI sampling ``Φ = B F`` (``B F E`` with the real embedding
+    ``E`` when ``real_input``).
 
     Args:
-        mask: binary sampling mask (numpy array or tensor, bool or 0/1), shape ``(H, W)`` or
-            anything broadcastable to ``(N, 1, H, W)`` (e.g. ``(1, W)`` columns, per-sample
-            ``(N, 1, H, W)``), in the k-space ``layout``.  Stored as bool buffer ``mask``.
+        mask: binary sampling mask (numpy array or tensor, bool or 0/1) in the k-space
+            ``layout``: ``(H, W)`` shared; broadcastable forms such as ``(1, W)`` columns;
+            ``(N, H, W)`` or ``(N, 1, H, W)`` one per sample.  Stored as the bool buffer
+            ``mask`` (3-D as ``(N, 1, H, W)``).
         layout: ``"centered"`` (fastMRI, default) or ``"unshifted"`` (DC at ``[0, 0]``).
         real_input: if True the image domain is real: ``forward`` takes real images,
             ``adjoint`` returns ``Re(F^H B y)`` (the exact adjoint of the real-linear map
@@ -130,52 +118,76 @@ class SingleCoilFourier(_MaskedFourier):
     """
 
     def __init__(self, mask, layout: str = "centered", real_input: bool = False):
-        super().__init__(mask, layout)
+        sampling = SamplingMask(mask)
+        parts = {"sampling": sampling, "fft": FFT2(layout)}
+        if real_input:
+            parts["embed"] = RealToComplex()
+        c_h_w = sampling.domain_shape
+        if c_h_w[0] is not None and c_h_w[0] != 1:
+            raise ValueError(f"SingleCoilFourier: mask of shape {tuple(sampling.mask.shape)} "
+                             "has several coils; use MultiCoilFourier")
+        shape = (1,) + c_h_w[1:]
+        super().__init__(parts, shape, shape)
         self.real_input = bool(real_input)
         self.complex_domain = not self.real_input
+        self.complex_range = True
+
+    def _detail(self, t: torch.Tensor, name: str) -> str:
+        if t.ndim != 4 or t.shape[1] != 1:
+            return _nchw(name, 1, t)
+        return self._mask_detail(t)
 
     def _check_x(self, x: torch.Tensor) -> None:
-        _check_nchw(x, "x", "(N, 1, H, W)", 1)
+        self.check_domain(x, "x", lambda: self._detail(x, "x"))
         if self.real_input and x.dtype not in (torch.float32, torch.float64):
             raise TypeError(f"SingleCoilFourier(real_input=True) expects a real x (float32/"
                             f"float64) of shape (N, 1, H, W), got {x.dtype}")
-        _complex_dtype(x, "x")
+        complex_dtype(x, "x")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``y = B F x``: ``(N, 1, H, W)`` image -> ``(N, 1, H, W)`` complex k-space."""
+        """``y = B F x``: ``(N, 1, H, W)`` image -> ``(N, 1, H, W)`` complex k-space (a real
+        image goes straight into the FFT, which embeds it)."""
         self._check_x(x)
-        return self._apply_mask(fft2(x, self.layout))
+        return self.sampling.apply(fft2(x, self.layout))
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``F^H B y`` (its real part if ``real_input``): ``(N, 1, H, W)`` -> ``(N, 1, H, W)``."""
-        _check_nchw(y, "y", "(N, 1, H, W)", 1)
-        _complex_dtype(y, "y")
-        x = ifft2(self._apply_mask(y), self.layout)
+        self.check_range(y, "y", lambda: self._detail(y, "y"))
+        complex_dtype(y, "y")
+        x = ifft2(self.sampling.apply(y), self.layout)
         return x.real.contiguous() if self.real_input else x
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """``F^H B F x`` (real part if ``real_input``), masking the one k-space array in place."""
         self._check_x(x)
-        out = ifft2(self._apply_mask_(fft2(x, self.layout)), self.layout)
+        out = ifft2(self.sampling.apply_(fft2(x, self.layout)), self.layout)
         return out.real.contiguous() if self.real_input else out
 
     def extra_repr(self) -> str:
         return f"{self._fourier_extra_repr()}, real_input={self.real_input}"
 
 
+@register_operator("multi_coil", examples=(
+    OperatorExample("shared_maps", lambda: MultiCoilFourier(_mask(7, 9, seed=6),
+                                                            _maps(3, 7, 9, seed=7)), (1, 7, 9)),
+    OperatorExample("per_sample_unshifted", lambda: MultiCoilFourier(
+        _mask(1, 5, seed=8), _maps(2, 4, 6, 5, seed=9), "unshifted")),
+    OperatorExample("per_sample_masks_and_maps", lambda: MultiCoilFourier(
+        _mask(3, 6, 5, seed=10), _maps(3, 2, 6, 5, seed=11)))))
 class MultiCoilFourier(_MaskedFourier):
     """SENSE multi-coil Cartesian sampling ``Φ = B F S``.
 
     ``forward``: ``y_c = B F (S_c x)``; ``adjoint``: ``Σ_c conj(S_c) F^H B y_c``.
 
     Args:
-        mask: binary mask ``(H, W)`` or broadcastable to ``(N, C, H, W)``, in ``layout``.
+        mask: binary mask in ``layout``: ``(H, W)`` (or broadcastable, e.g. ``(1, W)``),
+            ``(N, H, W)`` / ``(N, 1, H, W)`` per sample, ``(N | 1, C, H, W)`` per coil.
         coil_maps: complex sensitivities ``(C, H, W)`` (shared by the batch) or
             ``(N, C, H, W)`` (per sample); numpy or tensor; real arrays are promoted.
-            Stored as the float buffer ``coil_maps_ri`` of shape ``(..., 2)`` (real and
-            imaginary parts, :func:`torch.view_as_real`) so that ``.to(torch.float64)``
-            changes its precision without discarding the imaginary part; the property
-            :attr:`coil_maps` returns the complex view.
+            Stored (in the part ``coils``) as a float buffer of shape ``(..., 2)`` (real and
+            imaginary parts) so that ``.to(torch.float64)`` changes its precision without
+            discarding the imaginary part; :attr:`coil_maps` is the complex view and
+            :attr:`coil_maps_ri` the buffer.
         layout: ``"centered"`` (default) or ``"unshifted"``.
 
     Shapes:
@@ -185,50 +197,55 @@ class MultiCoilFourier(_MaskedFourier):
     complex_domain = True
 
     def __init__(self, mask, coil_maps, layout: str = "centered"):
-        super().__init__(mask, layout)
-        s = _to_tensor(coil_maps, "coil_maps")
-        if s.ndim not in (3, 4):
-            raise ValueError(f"coil_maps must have shape (C, H, W) or (N, C, H, W), got "
-                             f"{tuple(s.shape)}")
-        s = s.to(_complex_dtype(s, "coil_maps"))
-        self.register_buffer("coil_maps_ri", torch.view_as_real(s).clone())
+        sampling, coils = SamplingMask(mask), CoilExpansion(coil_maps)
+        try:
+            rng = unify_shapes(sampling.range_shape, coils.range_shape)
+        except ValueError:
+            raise ValueError(f"MultiCoilFourier: mask of shape {tuple(sampling.mask.shape)} does "
+                             f"not broadcast to the coil images {format_shape(coils.range_shape)}"
+                             f" of coil_maps {tuple(coils.maps.shape)}") from None
+        super().__init__({"sampling": sampling, "fft": FFT2(layout), "coils": coils},
+                         coils.domain_shape, rng)
+
+    @property
+    def coil_maps_ri(self) -> torch.Tensor:
+        """The coil maps' float buffer ``(C, H, W, 2)`` or ``(N, C, H, W, 2)``."""
+        return self.coils.maps_ri
 
     @property
     def coil_maps(self) -> torch.Tensor:
         """Complex coil maps ``(C, H, W)`` or ``(N, C, H, W)`` (a view of the buffer)."""
-        return torch.view_as_complex(self.coil_maps_ri)
+        return self.coils.maps
 
     @property
     def num_coils(self) -> int:
-        return int(self.coil_maps_ri.shape[-4])
+        return self.coils.num_coils
 
-    def _maps_for(self, t: torch.Tensor, name: str) -> torch.Tensor:
-        """Coil maps as ``(N or 1, C, H, W)`` in ``t``'s complex precision and device."""
-        ri = self.coil_maps_ri.to(device=t.device, dtype=t.real.dtype)
-        s = torch.view_as_complex(ri.contiguous())
-        if s.ndim == 3:
-            s = s.unsqueeze(0)
-        if s.shape[-2:] != t.shape[-2:] or s.shape[0] not in (1, t.shape[0]):
-            raise ValueError(f"{name} of shape {tuple(t.shape)} does not match coil_maps "
-                             f"{tuple(s.shape)}: expected (N, *, {s.shape[-2]}, {s.shape[-1]})"
-                             f" with N == {s.shape[0]} or maps shared by the batch")
-        return s
+    def _detail(self, t: torch.Tensor, name: str, channels: int) -> str:
+        if t.ndim != 4 or t.shape[1] != channels:
+            return _nchw(name, channels, t)
+        s = tuple(self.coils.maps_ri.shape[:-1])
+        s = s if len(s) == 4 else (1,) + s
+        if tuple(t.shape[-2:]) != s[-2:] or s[0] not in (1, t.shape[0]):
+            return (f"{name} of shape {tuple(t.shape)} does not match coil_maps {s}: expected "
+                    f"(N, *, {s[-2]}, {s[-1]}) with N == {s[0]} or maps shared by the batch")
+        return self._mask_detail(t)
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        _check_nchw(x, "x", "(N, 1, H, W)", 1)
-        return x.to(_complex_dtype(x, "x"))
+        self.check_domain(x, "x", lambda: self._detail(x, "x", 1))
+        return x.to(complex_dtype(x, "x"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = B F S x``: complex ``(N, 1, H, W)`` -> ``(N, C, H, W)`` k-space."""
         x = self._check_x(x)
-        return self._apply_mask(fft2(x * self._maps_for(x, "x"), self.layout))
+        return self.sampling.apply(fft2(x * self.coils.maps_for(x), self.layout))
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``Σ_c conj(S_c) F^H B y_c``: ``(N, C, H, W)`` -> complex ``(N, 1, H, W)``."""
-        _check_nchw(y, "y", f"(N, {self.num_coils}, H, W)", self.num_coils)
-        y = y.to(_complex_dtype(y, "y"))
-        s = self._maps_for(y, "y")
-        return (s.conj() * ifft2(self._apply_mask(y), self.layout)).sum(dim=1, keepdim=True)
+        self.check_range(y, "y", lambda: self._detail(y, "y", self.num_coils))
+        y = y.to(complex_dtype(y, "y"))
+        s = self.coils.maps_for(y)
+        return (s.conj() * ifft2(self.sampling.apply(y), self.layout)).sum(dim=1, keepdim=True)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """``S^H F^H B F S x`` for complex ``(N, 1, H, W)``, same shape out.
@@ -245,7 +262,7 @@ class MultiCoilFourier(_MaskedFourier):
         shift = (lambda t: torch.fft.ifftshift(t, dim=(-2, -1))) if centered else (lambda t: t)
         s = self._shifted_maps(x, shift)
         k = torch.fft.fft2(shift(x) * s, norm="ortho")
-        k = k.masked_fill_(~shift(self._mask_for(k)), 0)
+        k = k.masked_fill_(~shift(self.mask.to(k.device)), 0)
         v = torch.linalg.vecdot(s, torch.fft.ifft2(k, norm="ortho"), dim=1).unsqueeze(1)
         return torch.fft.fftshift(v, dim=(-2, -1)) if centered else v
 
@@ -253,14 +270,22 @@ class MultiCoilFourier(_MaskedFourier):
         """``shift(coil maps)`` ``(N or 1, C, H, W)`` for ``x``; cached unless the maps need
         gradients or are an inference tensor (no version counter to detect changes), and
         not while ``torch.compile`` traces (the shift is then part of the graph)."""
-        ri = self.coil_maps_ri
+        ri = self.coils.maps_ri
         if torch.compiler.is_compiling() or ri.requires_grad or ri.is_inference():
-            return shift(self._maps_for(x, "x"))
-        s = self._cached("_normal_cache", (x.device, x.dtype, self.layout), ri,
-                         lambda: shift(self._maps_for(x, "x")).contiguous())
-        if s.shape[-2:] != x.shape[-2:] or s.shape[0] not in (1, x.shape[0]):
-            self._maps_for(x, "x")  # raises the shape error
-        return s
+            return shift(self.coils.maps_for(x))
+        return self._cached("_normal_cache", (x.device, x.dtype, self.layout), ri,
+                            lambda: shift(self.coils.maps_for(x)).contiguous())
 
     def extra_repr(self) -> str:
         return f"{self._fourier_extra_repr()}, coil_maps={tuple(self.coil_maps.shape)}"
+
+
+def _mask(*shape: int, seed: int) -> torch.Tensor:
+    """Seeded random bool mask for the registered examples."""
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < 0.5
+
+
+def _maps(*shape: int, seed: int) -> np.ndarray:
+    """Seeded random complex128 coil maps for the registered examples."""
+    return torch.randn(*shape, dtype=torch.complex128,
+                       generator=torch.Generator().manual_seed(seed)).numpy()

@@ -19,10 +19,14 @@ import torch
 from torch import nn
 
 from .block_cs import GaussianBlockCS
+from .registry import OperatorExample, register_operator
 
 __all__ = ["LearnedBlockCS"]
 
 
+@register_operator("learned_block_cs", examples=(
+    OperatorExample("b11_r25", lambda: LearnedBlockCS(0.25, block_size=11, seed=0), (1, 22, 33)),
+    OperatorExample("b33_r04", lambda: LearnedBlockCS(0.04, seed=3), (1, 33, 33))))
 class LearnedBlockCS(GaussianBlockCS):
     """Block CS whose ``(M, B²)`` matrix Φ is a trainable parameter.
 

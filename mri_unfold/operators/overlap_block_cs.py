@@ -31,10 +31,20 @@ import torch.nn.functional as F
 
 from .base import LinearOperator
 from .block_cs import GaussianBlockCS
+from .learned_block_cs import LearnedBlockCS
+from .registry import OperatorExample, register_operator
+from .shapes import ShapeError
 
 __all__ = ["OverlapBlockCS"]
 
 
+@register_operator("overlap_block_cs", examples=(
+    OperatorExample("b8_s3", lambda: OverlapBlockCS(GaussianBlockCS(0.25, 8, seed=0), 3),
+                    (1, 14, 17)),
+    OperatorExample("b8_s8", lambda: OverlapBlockCS(GaussianBlockCS(0.25, 8, seed=1), 8),
+                    (1, 16, 8)),
+    OperatorExample("learned_b11_s5", lambda: OverlapBlockCS(
+        LearnedBlockCS(0.25, block_size=11, seed=0), 5), (1, 21, 26))))
 class OverlapBlockCS(LinearOperator):
     """Block CS measured on overlapping ``B x B`` blocks with a given stride.
 
@@ -62,6 +72,7 @@ class OverlapBlockCS(LinearOperator):
 
     complex_domain = False
     block_size = None
+    domain_shape = (1, None, None)
 
     def __init__(self, phi, stride: int):
         super().__init__()
@@ -89,17 +100,21 @@ class OverlapBlockCS(LinearOperator):
     def num_measurements(self) -> int:
         return self.block_op.num_measurements
 
+    @property
+    def range_shape(self) -> tuple:
+        return (self.num_measurements, None, None)
+
     def grid_shape(self, h: int, w: int) -> tuple[int, int]:
         """``(nb_h, nb_w)`` for an ``H x W`` image.
 
         Raises:
-            ValueError: a side smaller than B or not on the stride grid.
+            ShapeError (a ValueError): a side smaller than B or not on the stride grid.
         """
         b, s = self.measure_block, self.stride
         if h < b or w < b or (h - b) % s or (w - b) % s:
-            raise ValueError(
-                f"image size {(h, w)} does not fit {b}x{b} blocks with stride {s}: each side "
-                f"must be {b} + k*{s} (e.g. {b}, {b + s}, {b + 2 * s}, ...)")
+            raise ShapeError(
+                f"OverlapBlockCS: image size {(h, w)} does not fit {b}x{b} blocks with stride "
+                f"{s}: each side must be {b} + k*{s} (e.g. {b}, {b + s}, {b + 2 * s}, ...)")
         return (h - b) // s + 1, (w - b) // s + 1
 
     def image_shape(self, nb_h: int, nb_w: int) -> tuple[int, int]:
@@ -110,8 +125,8 @@ class OverlapBlockCS(LinearOperator):
     # ------------------------------------------------------------------ Φ, Φ^T
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 1, H, W)`` -> ``(N, M, nb_h, nb_w)``: ``y_b = Φ x_b`` for every block."""
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"OverlapBlockCS expects images (N, 1, H, W), got {tuple(x.shape)}")
+        self.check_domain(x, "x", lambda: f"OverlapBlockCS expects images (N, 1, H, W), got "
+                                          f"{tuple(x.shape)}")
         nb_h, nb_w = self.grid_shape(*x.shape[-2:])
         b = self.measure_block
         # (N, 1, nb_h, nb_w, B, B) view -> contiguous row-major block vectors
@@ -127,9 +142,9 @@ class OverlapBlockCS(LinearOperator):
         return F.fold(cols, self.image_shape(nb_h, nb_w), self.measure_block, stride=self.stride)
 
     def _check_measurements(self, y: torch.Tensor) -> None:
-        if y.ndim != 4 or y.shape[1] != self.num_measurements:
-            raise ValueError(f"OverlapBlockCS expects measurements (N, {self.num_measurements}, "
-                             f"nb_h, nb_w), got {tuple(y.shape)}")
+        self.check_range(y, "y", lambda: f"OverlapBlockCS expects measurements "
+                                         f"(N, {self.num_measurements}, nb_h, nb_w), got "
+                                         f"{tuple(y.shape)}")
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``(N, M, nb_h, nb_w)`` -> ``(N, 1, H, W)``: overlap-add of ``Φ^T y_b``."""
