@@ -6,7 +6,9 @@
 * :mod:`.fourier` — single- and multi-coil Cartesian MRI built from the parts;
 * :mod:`.block_cs`, :mod:`.learned_block_cs`, :mod:`.overlap_block_cs` — block CS;
 * :mod:`.precision` — :class:`Fp32Operator` (full precision under autocast);
-* :mod:`.contract` — :func:`check_operator`; :mod:`.registry` — :func:`register_operator`.
+* :mod:`.contract` — :func:`check_operator`; :mod:`.registry` — :func:`register_operator`;
+* :mod:`.factory` — :func:`build_operator` (protocol config), :func:`fit_qinit`,
+  :func:`kspace_operator` (a batch's masks and coil maps).
 """
 from . import examples as _examples  # noqa: F401  (registers the algebra's examples)
 from .base import Adjoint, Composed, LinearOperator, Normal, Scaled, Sum
@@ -20,6 +22,7 @@ from .block_cs import (
     pad_to_blocks,
 )
 from .contract import OperatorContractError, OperatorReport, check_operator
+from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_operator
 from .fourier import MultiCoilFourier, SingleCoilFourier
 from .learned_block_cs import LearnedBlockCS
 from .overlap_block_cs import OverlapBlockCS
@@ -46,4 +49,5 @@ __all__ = [
     "check_operator", "OperatorReport", "OperatorContractError",
     "register_operator", "registered_operators", "operator_examples", "operator_kinds",
     "OperatorExample", "OperatorEntry",
+    "build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path",
 ]
