@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from benchmarks.measure import write_json  # noqa: E402
 from mri_unfold.fastpath import accelerate  # noqa: E402
@@ -27,13 +28,12 @@ from mri_unfold.models import load_official  # noqa: E402
 from mri_unfold.operators import GaussianBlockCS, SingleCoilFourier  # noqa: E402
 from mri_unfold.operators.block_cs import load_mat_variable  # noqa: E402
 from mri_unfold.shared_data import shared_root  # noqa: E402
+from natural_cs.evaluate import evaluate_folder  # noqa: E402
 
 REF = "reference/ista_net_pytorch"
 
 
 def set11(shared: Path) -> dict:
-    from natural_cs.evaluate import evaluate_folder
-
     model = load_official(shared / REF / "model/CS_ISTA_Net_plus_layer_9_group_1_ratio_25_lr_0.0001"
                           / "net_params_200.pkl")
     op = GaussianBlockCS.from_mat_files(shared / REF / "sampling_matrix/phi_0_25_1089.mat",
@@ -46,8 +46,6 @@ def set11(shared: Path) -> dict:
 
 
 def brain(shared: Path, max_images: int) -> dict:
-    from PIL import Image
-
     model = load_official(shared / REF / "model/MRI_CS_ISTA_Net_plus_layer_9_group_1_ratio_20"
                           / "net_params_200.pkl")
     mask = load_mat_variable(shared / "data/mri/masks/radial_20.mat", "mask_matrix")

@@ -14,6 +14,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mri_unfold.atomic import atomic_write_text
+from mri_unfold.cpu_allocator import allocator_settings
+from mri_unfold.tables import Column, format_table
 
 
 def _sync(device: torch.device) -> None:
@@ -161,8 +163,6 @@ def conv_ceiling(device: torch.device, dtype: torch.dtype, channels: int = 32, s
 def environment(device: torch.device) -> dict:
     """What the numbers were measured on."""
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    from mri_unfold.cpu_allocator import allocator_settings
-
     return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
             "allocator": allocator_settings() or "default",
             "cpu_count": os.cpu_count(), "loadavg": [float(v) for v in load],
@@ -176,15 +176,8 @@ def write_json(obj: dict, path: str | Path) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=1))
 
 
-def format_table(rows: list[dict], columns: list[str]) -> str:
-    """Plain-text table of ``rows`` (dicts) over ``columns`` (missing values blank)."""
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return "" if v is None else str(v)
-
-    body = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c)
-              for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(b) for b in body])
+def benchmark_table(rows: list[dict], columns: list[str]) -> str:
+    """Plain-text table of ``rows`` (dicts) over ``columns`` (floats to 4 significant digits,
+    missing values blank, a rule under the heading): :func:`mri_unfold.tables.format_table`."""
+    return format_table(rows, [Column(c, fmt=".4g", align="<", missing="") for c in columns],
+                        sep="  ", rule=True)

@@ -31,6 +31,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks import measure  # noqa: E402
+from mri_unfold import cpu_allocator  # noqa: E402
 from benchmarks.suites import data, inference, training, volume  # noqa: E402
 
 SUITES = {"inference": inference, "training": training, "volume": volume, "data": data}
@@ -79,9 +80,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.allocator == "retain":
-        from mri_unfold.cpu_allocator import retain_freed_memory
-
-        if not retain_freed_memory():
+        if not cpu_allocator.retain_freed_memory():
             print("error: --allocator retain needs glibc (mallopt)", file=sys.stderr)
             return 2
     device = torch.device(args.device)
@@ -112,7 +111,7 @@ def main(argv=None) -> int:
         suite = SUITES[name]
         suite_rows = suite.run(args, device, ceilings)
         print(f"\n== {name} ==")
-        print(measure.format_table(suite_rows, suite.COLUMNS))
+        print(measure.benchmark_table(suite_rows, suite.COLUMNS))
         rows += suite_rows
     out = args.out or ROOT / "benchmarks" / "results" / (
         f"{args.suite}{'-quick' if args.quick else ''}.json")

@@ -112,9 +112,7 @@ def sigpy_recon(kspace: np.ndarray, mask: np.ndarray, coil_maps: np.ndarray | No
         raise ValueError(f"kspace must have shape (C, H, W), got {ksp.shape}")
     weights = np.broadcast_to(np.asarray(mask, dtype=np.float32), ksp.shape).copy()
     mps = np.ones((1, *ksp.shape[1:]), ksp.dtype) if coil_maps is None else np.asarray(coil_maps)
-    zf = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(ksp * weights, axes=(-2, -1)),
-                                      norm="ortho"), axes=(-2, -1))
-    scale = float(np.sqrt((np.abs(zf) ** 2).sum(0)).max())
+    scale = float(rss(ifft2(torch.from_numpy(ksp * weights), "centered"), dim=0).max())
     if scale == 0.0:
         return np.zeros(ksp.shape[1:], ksp.dtype)
     cls = app.L1WaveletRecon if method == "l1-wavelet" else app.TotalVariationRecon

@@ -1,8 +1,17 @@
-"""Exceptions meant for users: their message is shown as one line by the CLI."""
+"""Exceptions meant for users: their message is shown as one line by the CLI (exit status 2).
+
+Anything else that escapes to the command line is a bug and is reported as an internal error
+(:mod:`mri_unfold.cli`).
+"""
 
 
 class UserError(Exception):
     """A problem with the user's input (file, argument, configuration)."""
+
+
+class InvalidValue(UserError, ValueError):
+    """A value given by the user (an option, a setting, a mask parameter) is not allowed; the
+    message names it and what is allowed.  Also a ``ValueError`` for Python callers."""
 
 
 class DataFileError(UserError, ValueError):

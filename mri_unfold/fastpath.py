@@ -46,11 +46,14 @@ from torch import nn
 from .operators.base import LinearOperator
 from .operators.precision import Fp32Operator
 from .operators.precision import full_precision as _full_precision
+from .precision import AUTOCAST_DTYPES, needs_cuda
 
 __all__ = ["FastPath", "Fp32Operator", "accelerate", "AcceleratedModel", "autocast_dtype",
            "compile_with_fallback", "set_grad_checkpoint"]
 
-AUTOCAST_KINDS = (None, "bf16", "fp16")
+#: ``FastPath.autocast`` values: ``None`` (fp32) or a reduced precision of
+#: :data:`mri_unfold.precision.PRECISIONS`.
+AUTOCAST_KINDS = (None, *AUTOCAST_DTYPES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +104,11 @@ def autocast_dtype(kind: str | None, device: torch.device | str) -> torch.dtype 
     device = torch.device(device)
     if kind is None:
         return None
-    if kind == "bf16":
-        return torch.bfloat16
-    if kind == "fp16":
-        if device.type != "cuda":
-            raise ValueError(f"autocast='fp16' needs a CUDA device, got {device}; use 'bf16'")
-        return torch.float16
-    raise ValueError(f"autocast must be one of {AUTOCAST_KINDS}, got {kind!r}")
+    if kind not in AUTOCAST_DTYPES:
+        raise ValueError(f"autocast must be one of {AUTOCAST_KINDS}, got {kind!r}")
+    if needs_cuda(kind, device):
+        raise ValueError(f"autocast='fp16' needs a CUDA device, got {device}; use 'bf16'")
+    return AUTOCAST_DTYPES[kind]
 
 
 def set_grad_checkpoint(model: nn.Module, enabled: bool = True) -> nn.Module:

@@ -24,19 +24,21 @@ def _check_layout(layout: str) -> None:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
-def fft2(x: torch.Tensor, layout: str = "centered") -> torch.Tensor:
-    """Orthonormal 2-D DFT over the last two dims in the given k-space layout."""
+def _transform(t: torch.Tensor, layout: str, dft) -> torch.Tensor:
+    """``dft`` (``torch.fft.fft2`` or ``ifft2``), orthonormal, in ``layout``: centred is
+    ``fftshift(dft(ifftshift(t)))`` over the last two dims."""
     _check_layout(layout)
     if layout == "unshifted":
-        return torch.fft.fft2(x, norm="ortho")
-    x = torch.fft.ifftshift(x, dim=(-2, -1))
-    return torch.fft.fftshift(torch.fft.fft2(x, norm="ortho"), dim=(-2, -1))
+        return dft(t, norm="ortho")
+    return torch.fft.fftshift(dft(torch.fft.ifftshift(t, dim=(-2, -1)), norm="ortho"),
+                              dim=(-2, -1))
+
+
+def fft2(x: torch.Tensor, layout: str = "centered") -> torch.Tensor:
+    """Orthonormal 2-D DFT over the last two dims in the given k-space layout."""
+    return _transform(x, layout, torch.fft.fft2)
 
 
 def ifft2(k: torch.Tensor, layout: str = "centered") -> torch.Tensor:
     """Orthonormal inverse 2-D DFT (the exact adjoint of :func:`fft2`)."""
-    _check_layout(layout)
-    if layout == "unshifted":
-        return torch.fft.ifft2(k, norm="ortho")
-    k = torch.fft.ifftshift(k, dim=(-2, -1))
-    return torch.fft.fftshift(torch.fft.ifft2(k, norm="ortho"), dim=(-2, -1))
+    return _transform(k, layout, torch.fft.ifft2)

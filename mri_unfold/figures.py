@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import metrics
 from .atomic import atomic_output
+from .masks import psf
 
 __all__ = ["comparison_grid", "image_metrics"]
 
@@ -36,15 +38,22 @@ def _as_image(a, name: str) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def image_metrics(target, pred, data_range: float | None = None) -> dict[str, float]:
-    """``{"psnr", "ssim", "nmse"}`` of one 2-D image against the target (``mri_unfold.metrics``)."""
-    from . import metrics  # noqa: PLC0415
+def _figure_class():
+    """``matplotlib.figure.Figure`` (no pyplot state) with the Agg backend; matplotlib is a
+    heavy import, so it is imported when a figure is drawn."""
+    import matplotlib  # noqa: PLC0415  (heavy; imported when used)
 
-    t, p = _as_image(target, "target"), _as_image(pred, "prediction")
-    dr = float(t.max()) if data_range is None else float(data_range)
-    return {"psnr": float(metrics.psnr(t, p, data_range=dr)),
-            "ssim": float(metrics.ssim(t, p, data_range=dr)),
-            "nmse": float(metrics.nmse(t, p))}
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    return Figure
+
+
+def image_metrics(target, prediction, data_range: float | None = None) -> dict[str, float]:
+    """``{"psnr", "ssim", "nmse"}`` of one 2-D image against the target
+    (:func:`mri_unfold.metrics.quality`; ``data_range`` None -> the target's maximum)."""
+    return metrics.quality(_as_image(target, "target"), _as_image(prediction, "prediction"),
+                           data_range)
 
 
 def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
@@ -66,11 +75,7 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
     Raises:
         ValueError: no reconstructions, or an image whose shape differs from the target's.
     """
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure  # noqa: PLC0415  (no pyplot state)
-
+    Figure = _figure_class()
     if not recons:
         raise ValueError("comparison_grid: recons is empty (give at least one reconstruction)")
     t = _as_image(target, "target")
@@ -109,4 +114,33 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
     out = Path(out_png)
     with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png")
-    return out
+    return Path(out)
+
+
+def mask_psf_figure(results, out: str | os.PathLike, dpi: int = 100) -> Path:
+    """Draw each mask (top) and its PSF in dB (bottom, -40..0 dB); write ``out`` atomically.
+
+    Args:
+        results: ``[(MaskResult, mask_stats dict), ...]`` (:func:`mri_unfold.masks.make_mask`,
+            :func:`mri_unfold.masks.mask_stats`).
+        out: the PNG path.
+    """
+    Figure = _figure_class()
+    n = len(results)
+    fig = Figure(figsize=(3.2 * n, 6.6), dpi=dpi, layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False)
+    for j, (res, stats) in enumerate(results):
+        axes[0, j].imshow(res.mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[0, j].set_title(f"{res.kind}: {stats['ratio']:.1%} (x{stats['acceleration']:.2f})",
+                             fontsize=10)
+        db = 20 * np.log10(np.maximum(psf(res.mask), 1e-6))
+        im = axes[1, j].imshow(db, cmap="magma", vmin=-40, vmax=0, interpolation="nearest")
+        psr = stats["psr_db"]
+        axes[1, j].set_title(f"PSF, peak/side lobe {psr:.1f} dB", fontsize=10)
+    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="PSF (dB)")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(out)

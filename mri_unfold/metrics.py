@@ -1,6 +1,6 @@
 """Image-quality metrics: PSNR, SSIM and NMSE.
 
-All three take ``target`` (the reference) first and ``pred`` second, as numpy arrays or torch
+Every metric takes ``target`` (the reference) first and ``prediction`` second, as numpy arrays or torch
 tensors (any real dtype, any device; computed in float64 on the CPU) of shape
 
 * ``(H, W)`` — one image,
@@ -23,7 +23,7 @@ Definitions:
 * ``ssim`` = :func:`skimage.metrics.structural_similarity` with a 7x7 uniform window
   (skimage's defaults: K1 = 0.01, K2 = 0.03, sample covariance), computed per slice and averaged
   over slices, all with the same ``data_range`` (as ``fastmri.evaluate.ssim``);
-* ``nmse = ||target - pred||^2 / ||target||^2`` over the whole input.
+* ``nmse = ||target - prediction||^2 / ||target||^2`` over the whole input.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-__all__ = ["psnr", "ssim", "nmse"]
+__all__ = ["psnr", "ssim", "nmse", "quality", "psnr_255", "ssim_255"]
 
 SSIM_WINDOW = 7
 
@@ -57,10 +57,10 @@ def _as_array(x, name: str) -> np.ndarray:
     return x
 
 
-def _pair(target, pred) -> tuple[np.ndarray, np.ndarray]:
-    t, p = _as_array(target, "target"), _as_array(pred, "pred")
+def _pair(target, prediction) -> tuple[np.ndarray, np.ndarray]:
+    t, p = _as_array(target, "target"), _as_array(prediction, "prediction")
     if t.shape != p.shape:
-        raise ValueError(f"target and pred shapes differ: {tuple(t.shape)} vs {tuple(p.shape)}")
+        raise ValueError(f"target and prediction shapes differ: {tuple(t.shape)} vs {tuple(p.shape)}")
     return t, p
 
 
@@ -77,18 +77,18 @@ def _data_range(t: np.ndarray, data_range) -> float:
     return dr
 
 
-def psnr(target, pred, data_range=None) -> float:
-    """Peak signal-to-noise ratio in dB: ``20 log10(data_range / sqrt(mean((target-pred)**2)))``.
+def psnr(target, prediction, data_range=None) -> float:
+    """Peak signal-to-noise ratio in dB: ``20 log10(data_range / sqrt(mean((target-prediction)**2)))``.
 
     Args:
         target: reference image(s), ``(H, W)``, ``(N, H, W)`` or ``(N, 1, H, W)``.
-        pred: same shape.
+        prediction: same shape.
         data_range: peak value; ``None`` -> ``target.max()`` (fastMRI), 255 for the CS papers.
 
     Returns:
         PSNR in dB over all pixels (``inf`` when identical).
     """
-    t, p = _pair(target, pred)
+    t, p = _pair(target, prediction)
     dr = _data_range(t, data_range)
     mse = float(np.mean((t - p) ** 2))
     if mse == 0:
@@ -96,17 +96,17 @@ def psnr(target, pred, data_range=None) -> float:
     return 20.0 * math.log10(dr / math.sqrt(mse))
 
 
-def ssim(target, pred, data_range=None) -> float:
+def ssim(target, prediction, data_range=None) -> float:
     """Mean structural similarity (7x7 window) over the slices.
 
     Args:
-        target, pred: ``(H, W)``, ``(N, H, W)`` or ``(N, 1, H, W)``; H and W at least 7.
+        target, prediction: ``(H, W)``, ``(N, H, W)`` or ``(N, 1, H, W)``; H and W at least 7.
         data_range: ``None`` -> ``target.max()`` of the whole input (fastMRI), 255 for the papers.
 
     Returns:
         SSIM averaged over slices (1.0 for identical images).
     """
-    t, p = _pair(target, pred)
+    t, p = _pair(target, prediction)
     if min(t.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
                          f"got {tuple(t.shape[-2:])}")
@@ -117,14 +117,36 @@ def ssim(target, pred, data_range=None) -> float:
     return float(np.mean(vals))
 
 
-def nmse(target, pred) -> float:
-    """Normalised mean squared error ``||target - pred||^2 / ||target||^2`` over all pixels.
+def nmse(target, prediction) -> float:
+    """Normalised mean squared error ``||target - prediction||^2 / ||target||^2`` over all pixels.
 
     Raises:
         ValueError: shape mismatch, or ``target`` identically zero.
     """
-    t, p = _pair(target, pred)
+    t, p = _pair(target, prediction)
     denom = float(np.sum(t**2))
     if denom == 0:
         raise ValueError("nmse is undefined for an all-zero target")
     return float(np.sum((t - p) ** 2)) / denom
+
+
+def quality(target, prediction, data_range=None) -> dict[str, float]:
+    """``{"psnr", "ssim", "nmse"}`` of ``prediction`` against ``target`` with one
+    ``data_range`` (``None`` -> ``target.max()``, the fastMRI per-volume convention)."""
+    t, p = _pair(target, prediction)
+    dr = _data_range(t, data_range)
+    return {"psnr": psnr(t, p, dr), "ssim": ssim(t, p, dr), "nmse": nmse(t, p)}
+
+
+def psnr_255(target, prediction) -> float:
+    """The CS papers' PSNR: :func:`psnr` with ``data_range=255`` (float64
+    ``20 log10(255 / sqrt(mean((target − prediction)²)))``), and 100 for identical images as
+    in the authors' test scripts."""
+    value = psnr(target, prediction, data_range=255)
+    return 100.0 if math.isinf(value) else value
+
+
+def ssim_255(target, prediction) -> float:
+    """:func:`ssim` with ``data_range=255`` (scikit-image, 7x7 uniform window), as the CS
+    papers' test scripts."""
+    return ssim(target, prediction, data_range=255)

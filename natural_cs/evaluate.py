@@ -32,34 +32,20 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mri_unfold.atomic import atomic_write_text
-from mri_unfold.metrics import psnr, ssim
-from mri_unfold.operators.block_cs import crop_to, pad_to_blocks
-
-from .image_cache import list_images
-from .images import read_image, recombine, save_png_atomic
+from mri_unfold.data.luma import list_images, read_image, recombine, save_png_atomic
+from mri_unfold.errors import UserError
+from mri_unfold.evaluation import register_protocol
+from mri_unfold.metrics import psnr_255, ssim_255
+from mri_unfold.operators import crop_to, pad_to_blocks
 
 CSV_FIELDS = ("image", "height", "width", "psnr", "ssim")
-
-
-def psnr_255(rec: np.ndarray, ref: np.ndarray) -> float:
-    """The authors' PSNR: :func:`mri_unfold.metrics.psnr` with ``data_range=255``
-    (float64 ``20 log10(255 / sqrt(mean((rec − ref)²)))``), and 100 for identical images as
-    in their test scripts."""
-    value = psnr(ref, rec, data_range=255)
-    return 100.0 if math.isinf(value) else value
-
-
-def ssim_255(rec: np.ndarray, ref: np.ndarray) -> float:
-    """:func:`mri_unfold.metrics.ssim` with ``data_range=255`` (scikit-image, 7x7 uniform
-    window), as the authors."""
-    return ssim(ref, rec, data_range=255)
 
 
 def reconstruct_luma(model, op, luma: np.ndarray, device="cpu",
@@ -76,11 +62,6 @@ def reconstruct_luma(model, op, luma: np.ndarray, device="cpu",
     return np.clip(rec, 0.0, 1.0)
 
 
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    """``atomic_write_text(path, text)`` (:mod:`mri_unfold.atomic`), kept for its callers."""
-    return atomic_write_text(path, text)
-
-
 def results_csv(rows: list[dict], averages: dict) -> str:
     """CSV text: one row per image and a final ``average`` row (4-decimal PSNR/SSIM)."""
     buf = io.StringIO()
@@ -93,7 +74,7 @@ def results_csv(rows: list[dict], averages: dict) -> str:
 
 def evaluate_folder(model, op, folder: str | Path, out_dir: str | Path | None = None,
                     device: str | torch.device = "cpu", pad_convention: str = "authors",
-                    progress: bool = True) -> dict:
+                    progress: bool = True, max_images: int = 0) -> dict:
     """Run the CS-NI protocol on every image of ``folder``.
 
     Args:
@@ -103,15 +84,15 @@ def evaluate_folder(model, op, folder: str | Path, out_dir: str | Path | None = 
         out_dir: if given, write ``results.csv`` and ``<stem>.png`` reconstructions there.
         pad_convention: ``"authors"`` (default) or ``"minimal"`` (see ``pad_to_blocks``).
         progress: show a tqdm progress bar.
+        max_images: only the first N images (sorted names); 0 = all.
     Returns:
         ``{"images": [{"image", "height", "width", "psnr", "ssim"}, ...],
         "psnr": mean PSNR (dB), "ssim": mean SSIM}``.
     Raises:
         FileNotFoundError: missing folder.  ValueError: a folder without images.
     """
-    from tqdm.auto import tqdm
-
     files = list_images(folder)
+    files = files[:max_images] if max_images else files
     model = model.to(device).eval()
     op = op.to(device)
     if out_dir is not None:
@@ -123,15 +104,28 @@ def evaluate_folder(model, op, folder: str | Path, out_dir: str | Path | None = 
         rec = reconstruct_luma(model, op, img.luma, device, pad_convention)
         ref = img.luma.astype(np.float64)
         rows.append(dict(image=path.name, height=ref.shape[0], width=ref.shape[1],
-                         psnr=psnr_255(rec * 255.0, ref), ssim=ssim_255(rec * 255.0, ref)))
+                         psnr=psnr_255(ref, rec * 255.0), ssim=ssim_255(ref, rec * 255.0)))
         if out_dir is not None:
             save_png_atomic(recombine(img, rec * 255.0), out_dir / f"{path.stem}.png")
     averages = dict(psnr=float(np.mean([r["psnr"] for r in rows])),
                     ssim=float(np.mean([r["ssim"] for r in rows])))
     if out_dir is not None:
-        write_text_atomic(results_csv(rows, averages), out_dir / "results.csv")
+        atomic_write_text(out_dir / "results.csv", results_csv(rows, averages))
     return dict(images=rows, **averages)
 
 
-__all__ = ["evaluate_folder", "reconstruct_luma", "psnr_255", "ssim_255", "results_csv",
-           "write_text_atomic"]
+@register_protocol("cs_ni")
+def cs_ni_protocol(model, op, folder: Path, *, device, max_images: int = 0, out_dir=None,
+                   progress: bool = True, data_cfg=None) -> dict:
+    """Evaluation protocol ``cs_ni`` (:func:`mri_unfold.evaluation.evaluate_set`): the CS-NI
+    test protocol of :func:`evaluate_folder`; rows ``image``, ``height``, ``width``,
+    ``psnr``, ``ssim``."""
+    if not getattr(op, "block_size", None):
+        raise UserError(f"evaluation protocol 'cs_ni' needs a block-based operator, got "
+                        f"{type(op).__name__}")
+    res = evaluate_folder(model, op, folder, out_dir=out_dir, device=device, progress=progress,
+                          max_images=max_images)
+    return {"rows": [dict(r) for r in res["images"]]}
+
+
+__all__ = ["evaluate_folder", "reconstruct_luma", "results_csv", "cs_ni_protocol"]

@@ -2,7 +2,7 @@
 
 The CS papers train on the luminance (Y) channel: for colour files the 8-bit BT.601 Y of
 OpenCV's ``cv2.COLOR_BGR2YCrCb`` (full range, fixed-point rounding), for grayscale files the
-gray value itself — read with :func:`natural_cs.images.read_luminance`.  Decoding 400 PNG
+gray value itself — read with :func:`mri_unfold.data.luma.read_luminance`.  Decoding 400 PNG
 files on every epoch would dominate training time, so a folder is decoded once per process
 (kept in memory, keyed by the folder's contents) and, optionally, stored as an uncompressed
 ``.npz`` file in a cache directory.
@@ -23,13 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from mri_unfold.atomic import atomic_output
-
-from .images import read_luminance
+from mri_unfold.data.luma import IMAGE_EXTENSIONS, list_images, read_luminance
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageStack", "list_images", "load_image_stack"]
-
-#: File endings (case-insensitive) treated as images.
-IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 
 _CACHE_VERSION = "1"
 _MEMORY: dict[str, "ImageStack"] = {}
@@ -66,24 +62,6 @@ class ImageStack:
         """Image ``i`` as a read-only ``(H, W)`` uint8 view (no copy)."""
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         return self.pixels[a:b].reshape(self.shape(i))
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Sorted image files (by :data:`IMAGE_EXTENSIONS`) directly inside ``folder``.
-
-    Raises:
-        FileNotFoundError: ``folder`` is not a directory.
-        ValueError: it holds no image files (message names the folder and the extensions).
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: image folder not found")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ValueError(f"{folder}: no images found (looked for files ending in "
-                         f"{', '.join(IMAGE_EXTENSIONS)}, any case)")
-    return files
 
 
 def _folder_key(files: list[Path]) -> str:

@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from mri_unfold.training import checkpoint as ckpt
+from mri_unfold.training import state as train_state
 from mri_unfold.training.config import to_toml
 from mri_unfold.training.loop import train
 
@@ -36,8 +36,8 @@ def test_two_gloo_processes_match_single_process(image_dir, tmp_path):  # noqa: 
     assert r.returncode == 0, r.stderr[-3000:]
     assert "trained micro: step 3" in r.stdout
     assert r.stdout.count("trained micro") == 1  # only rank 0 reports
-    a = ckpt.load_train_state(tmp_path / "single" / "last.state.pt")
-    b = ckpt.load_train_state(tmp_path / "ddp" / "last.state.pt")
+    a = train_state.load_train_state(tmp_path / "single" / "last.state.pt")
+    b = train_state.load_train_state(tmp_path / "ddp" / "last.state.pt")
     assert b["step"] == single["step"] == 3
     for k in a["model"]:
         if k == "phases.0.step":

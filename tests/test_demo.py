@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mri_unfold.cli import main
-from mri_unfold.demo_data import DEFAULT_SLICE, load_demo_slice, mni_template_path, pad_to_shape
+from mri_unfold.cli.demo_data import DEFAULT_SLICE, load_demo_slice, mni_template_path, pad_to_shape
 from mri_unfold.errors import UserError
 
 
@@ -64,7 +64,7 @@ def test_demo_runs_bundled_style_network(tmp_path, capsys):
 
     from mri_unfold.models import build
     from mri_unfold.operators import SingleCoilFourier
-    from mri_unfold.training.checkpoint import save_checkpoint
+    from mri_unfold.checkpoints import save_checkpoint
 
     wdir = tmp_path / "weights"
     wdir.mkdir()

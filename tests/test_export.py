@@ -7,7 +7,7 @@ import torch
 
 from mri_unfold.models import build
 from mri_unfold.operators import GaussianBlockCS
-from mri_unfold.training.checkpoint import load_checkpoint, read_checkpoint_file, save_checkpoint
+from mri_unfold.checkpoints import load_checkpoint, read_checkpoint_file, save_checkpoint
 from mri_unfold.training.export import export_checkpoint
 
 

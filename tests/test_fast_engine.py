@@ -19,7 +19,7 @@ from mri_unfold.fastpath import Fp32Operator
 from mri_unfold.models import build
 from mri_unfold.operators import SingleCoilFourier
 from mri_unfold.reconstruct import reconstruct_volume
-from mri_unfold.training import checkpoint as ckpt
+from mri_unfold import checkpoints as ckpt
 from mri_unfold.training.config import validate_protocol
 from mri_unfold.training.loop import Trainer
 
@@ -207,7 +207,7 @@ def test_recon_fp16_on_cpu_is_a_one_line_error(tmp_path, recon_complex_ckpt, cap
 
 def test_recon_compile_flag_wires_accelerate_and_padding(tmp_path, recon_complex_ckpt,
                                                           monkeypatch):
-    import mri_unfold.reconstruct as rec_mod
+    import mri_unfold.reconstruct.pipeline as rec_mod
 
     paths, pads = [], []
     real_accelerate, real_volume = fastpath.accelerate, rec_mod.reconstruct_volume

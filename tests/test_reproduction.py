@@ -14,8 +14,9 @@ from PIL import Image
 from mri_unfold.evaluation import reproduce
 from mri_unfold.models import build
 from mri_unfold.operators import GaussianBlockCS
-from natural_cs.evaluate import evaluate_folder, psnr_255, reconstruct_luma, ssim_255
-from natural_cs.images import read_image, recombine, rgb_to_ycrcb, ycrcb_to_rgb
+from mri_unfold.metrics import psnr_255, ssim_255
+from natural_cs.evaluate import evaluate_folder, reconstruct_luma
+from mri_unfold.data.luma import read_image, recombine, rgb_to_ycrcb, ycrcb_to_rgb
 
 TOL = 0.01  # dB, agreement with the published averages
 
@@ -100,7 +101,7 @@ def test_evaluate_folder_writes_csv_and_pngs(tmp_path):
     model = build("ista_net", num_phases=2, channels=4, image_channels=1, seed=0)
     res = evaluate_folder(model, op, src, out_dir=out, progress=False)
     assert [r["image"] for r in res["images"]] == ["a_gray.png", "b_col.png"]
-    expect = psnr_255(reconstruct_luma(model, op, gray) * 255, gray)
+    expect = psnr_255(gray, reconstruct_luma(model, op, gray) * 255)
     assert res["images"][0]["psnr"] == pytest.approx(expect, abs=1e-12)
     assert res["psnr"] == pytest.approx(np.mean([r["psnr"] for r in res["images"]]))
     assert sorted(p.name for p in out.iterdir()) == ["a_gray.png", "b_col.png", "results.csv"]

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from mri_unfold.errors import UserError
-from mri_unfold.training import checkpoint as ckpt
+from mri_unfold import checkpoints as ckpt
+from mri_unfold.training import state as train_state
 from mri_unfold.training.components import lr_factor
 from mri_unfold.training.config import validate_protocol
 from mri_unfold.training.data import epoch_batches
@@ -45,6 +46,8 @@ def micro_cfg(image_dir, **over):
     for k, v in over.items():
         sec, key = k.split("__")
         raw[sec][key] = v
+        if v is None:  # a key the data kind does not have
+            del raw[sec][key]
     return validate_protocol(raw, source="micro")
 
 
@@ -59,7 +62,7 @@ class Crash(RuntimeError):
 def test_resume_continues_the_identical_trajectory(image_dir, tmp_path):
     full = train(micro_cfg(image_dir, training__max_steps=6), tmp_path / "full")
     # 6 steps = 1.5 epochs: the cut at step 3 is mid-epoch, the resume crosses an epoch
-    ref = ckpt.load_train_state(tmp_path / "full" / "last.state.pt")["model"]
+    ref = train_state.load_train_state(tmp_path / "full" / "last.state.pt")["model"]
 
     def crash_at_4(tr):
         if tr.step == 4:  # step 4 happened but was not checkpointed (checkpoint_every=3)
@@ -68,11 +71,11 @@ def test_resume_continues_the_identical_trajectory(image_dir, tmp_path):
     cut = micro_cfg(image_dir, training__max_steps=6, training__checkpoint_every=3)
     with pytest.raises(Crash):
         train(cut, tmp_path / "cut", on_step=crash_at_4)
-    st = ckpt.load_train_state(tmp_path / "cut" / "last.state.pt")
+    st = train_state.load_train_state(tmp_path / "cut" / "last.state.pt")
     assert (st["step"], st["epoch"], st["batch_in_epoch"]) == (3, 0, 3)
     res = train(cut, tmp_path / "cut", resume=True)  # fresh objects, same process
     assert res["step"] == 6
-    got = ckpt.load_train_state(tmp_path / "cut" / "last.state.pt")["model"]
+    got = train_state.load_train_state(tmp_path / "cut" / "last.state.pt")["model"]
     assert got.keys() == ref.keys()
     for k in ref:
         torch.testing.assert_close(got[k], ref[k], rtol=0, atol=1e-7, msg=k)
@@ -150,7 +153,7 @@ def test_fp16_on_cpu_is_a_clear_error(image_dir, tmp_path):
 
 def test_checkpoint_round_trip_rebuilds_model_and_operator(image_dir, tmp_path):
     train(micro_cfg(image_dir, training__max_steps=2), tmp_path / "r")
-    st = ckpt.load_train_state(tmp_path / "r" / "last.state.pt")
+    st = train_state.load_train_state(tmp_path / "r" / "last.state.pt")
     c = ckpt.load_checkpoint(tmp_path / "r" / "last.safetensors")
     assert c.arch == "ista_net_plus" and c.model_config["num_phases"] == 2
     assert c.info["step"] == 2 and c.protocol["name"] == "micro"
@@ -219,7 +222,8 @@ def test_learned_phi_is_trained_and_stored(image_dir, tmp_path):
 
 
 def test_simulated_single_coil_task_on_an_image_folder(image_dir, tmp_path):
-    cfg = micro_cfg(image_dir, data__kind="images", operator__kind="single_coil",
+    cfg = micro_cfg(image_dir, data__kind="images", data__patch_size=None,
+                    data__patches_per_image=None, operator__kind="single_coil",
                     operator__mask="radial", operator__ratio=0.3, training__max_steps=2,
                     model__config={"num_phases": 2, "channels": 4, "init": "adjoint"})
     tr = Trainer(cfg, tmp_path / "r", progress=False)
@@ -240,7 +244,7 @@ def test_finetune_stage_runs_after_the_main_stage(image_dir, tmp_path):
                                         "batch_size": 8})
     res = train(cfg, tmp_path / "r")
     assert res["step"] == 4 + 2 and res["epoch"] == 2  # 16 patches: 4 batches of 4, 2 of 8
-    st = ckpt.load_train_state(tmp_path / "r" / "last.state.pt")
+    st = train_state.load_train_state(tmp_path / "r" / "last.state.pt")
     assert (st["stage"], st["epoch"]) == (1, 1) and st["optimizer"]["param_groups"][0]["lr"] == 5e-4
     lrs = [json.loads(ln)["lr"] for ln in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert lrs == [1e-3] * 4 + [5e-4] * 2
@@ -250,7 +254,8 @@ def test_resume_single_coil_with_a_mask_file(image_dir, tmp_path):
     m = np.zeros((40, 40), np.float32)
     m[0, :] = m[:, 0] = m[::3, ::2] = 1  # unshifted layout: DC at [0, 0]
     np.save(tmp_path / "mask.npy", m)
-    cfg = micro_cfg(image_dir, data__kind="images", operator__kind="single_coil",
+    cfg = micro_cfg(image_dir, data__kind="images", data__patch_size=None,
+                    data__patches_per_image=None, operator__kind="single_coil",
                     operator__mask=str(tmp_path / "mask.npy"), training__max_steps=1,
                     model__config={"num_phases": 1, "channels": 4, "init": "adjoint"})
     a = Trainer(cfg, tmp_path / "r", progress=False)

@@ -21,9 +21,10 @@ from mri_unfold.fft import ifft2
 from mri_unfold.image_ops import center_crop, rss
 from mri_unfold.operators import MultiCoilFourier
 from mri_unfold.training import load_checkpoint, load_protocol, train
-from mri_unfold.training.evaluate import evaluate_set
-from mri_unfold.training.fastmri_data import FastMRITrainingSlices, collate_fastmri
-from mri_unfold.training.fastmri_eval import reconstruct_fastmri_volume
+from mri_unfold.data import collate_samples
+from mri_unfold.data.sources.fastmri import FastMRIKSpaceSlices
+from mri_unfold.evaluation import evaluate_set
+from mri_unfold.evaluation.fastmri import reconstruct_kspace_file
 from mri_unfold.training.loop import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -82,7 +83,7 @@ def singlecoil_run(tmp_path_factory):
 # ------------------------------------------------------------------------------ data + task
 def test_items_batches_and_targets(tmp_path):
     _volumes(tmp_path, "multicoil")
-    ds = FastMRITrainingSlices(tmp_path / "train", "auto", center_fraction=0.22,
+    ds = FastMRIKSpaceSlices(tmp_path / "train", "auto", center_fraction=0.22,
                                espirit_crop=0.0, espirit_cache=tmp_path / "cache")
     assert ds.challenge == "multicoil" and len(ds) == 9
     items = [ds[i] for i in range(len(ds))]
@@ -100,7 +101,7 @@ def test_items_batches_and_targets(tmp_path):
     # the complex SENSE target's magnitude is the file's RSS target (maps: Σ|S|² = 1)
     mag = center_crop(it.image.abs(), RECON)[0]
     assert metrics.psnr(it.target, mag) > 50
-    b = collate_fastmri(items[:2])
+    b = collate_samples(items[:2])
     assert len(b) == 2 and tuple(b.mask.shape) == (2, 1, *SHAPE) and b.crop == RECON
 
 
@@ -109,18 +110,18 @@ def test_collate_refuses_mixed_sizes(tmp_path):
                        recon_size=RECON)
     write_fake_fastmri(tmp_path / "b.h5", challenge="singlecoil", num_slices=1, shape=(32, 36),
                        recon_size=RECON)
-    ds = FastMRITrainingSlices(tmp_path, "singlecoil", center_fraction=0.22)
+    ds = FastMRIKSpaceSlices(tmp_path, "singlecoil", center_fraction=0.22)
     with pytest.raises(UserError, match=r"different sizes cannot share a batch.*batch_size = 1"):
-        collate_fastmri([ds[0], ds[1]])
-    cropped = FastMRITrainingSlices(tmp_path, "singlecoil", center_fraction=0.22,
+        collate_samples([ds[0], ds[1]])
+    cropped = FastMRIKSpaceSlices(tmp_path, "singlecoil", center_fraction=0.22,
                                     crop_to_recon=True)
-    b = collate_fastmri([cropped[0], cropped[1]])
+    b = collate_samples([cropped[0], cropped[1]])
     assert tuple(b.kspace.shape) == (2, 1, *RECON) and b.crop == RECON
 
 
 def test_espirit_crop_too_strict_is_a_clear_error(tmp_path):
     _volumes(tmp_path, "multicoil")
-    ds = FastMRITrainingSlices(tmp_path / "val", "multicoil", center_fraction=0.22,
+    ds = FastMRIKSpaceSlices(tmp_path / "val", "multicoil", center_fraction=0.22,
                                espirit_crop=0.95)
     with pytest.raises(UserError, match=r"val0.h5 slice 0: ESPIRiT found no coil sensitivity.*"
                                         r"espirit_crop"):
@@ -171,7 +172,7 @@ def test_every_network_takes_a_multicoil_step(tmp_path, arch, config):
     cfg = _cfg(tmp_path, "multicoil", f"model.name={arch}",
                "model.config=" + json.dumps(config).replace(":", "=").replace('"', ""))
     tr = Trainer(cfg, tmp_path / "run", device="cpu")
-    batch = collate_fastmri([tr.dataset[0]])
+    batch = collate_samples([tr.dataset[0]])
     y, op, target = tr.task.prepare(batch)
     assert tuple(y.shape) == (1, COILS, *SHAPE) and op.num_coils == COILS
     assert tuple(target.shape) == (1, 1, *RECON) and target.dtype == torch.complex64
@@ -215,13 +216,13 @@ def test_fastmri_eval_equals_direct_metrics(multicoil_run):
     res = evaluate_set(ck.model, ck.op, root / "val", "fastmri", "cpu", progress=False,
                        data_cfg=ck.protocol["data"])
     assert res["images"] == 1 and res["rows"][0]["image"] == "val0.h5"
-    v = reconstruct_fastmri_volume(ck.model, root / "val" / "val0.h5", ck.protocol["data"])
+    v = reconstruct_kspace_file(ck.model, root / "val" / "val0.h5", ck.protocol["data"])
     with h5py.File(root / "val" / "val0.h5") as f:
         np.testing.assert_allclose(v.target, f["reconstruction_rss"][()], rtol=1e-5, atol=1e-7)
     assert v.reconstruction.shape == (3, *RECON)
     # the same arrays computed by hand: MultiCoilFourier with the slice's maps, |x| cropped,
     # times the normalisation scale; zero-filled = RSS of the coil images
-    ds = FastMRITrainingSlices(root / "val" / "val0.h5", "multicoil", center_fraction=0.22,
+    ds = FastMRIKSpaceSlices(root / "val" / "val0.h5", "multicoil", center_fraction=0.22,
                                espirit_crop=0.0, with_image=False)
     for k in range(3):
         it = ds[k]

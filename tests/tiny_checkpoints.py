@@ -11,7 +11,7 @@ from fake_fastmri import phantom
 from mri_unfold.masks import make_mask
 from mri_unfold.models import build
 from mri_unfold.operators import SingleCoilFourier
-from mri_unfold.training.checkpoint import save_checkpoint
+from mri_unfold.checkpoints import save_checkpoint
 
 #: k-space / image shape of the complex (single-coil fastMRI-like) checkpoint's training data.
 SHAPE = (40, 33)

@@ -60,9 +60,8 @@ def make_model(name: str, op, quick: bool, device: torch.device):
     cfg = dict(small if quick else full, seed=0)
     if arch != "madun":
         cfg["blockwise"] = op.block_size is not None
-    model = build(arch, **cfg)
-    model.materialize(op)
-    return model.to(device)
+    cfg["image_channels"] = 2 if op.complex_domain else 1
+    return build(arch, **cfg).to(device)
 
 
 def select(names: str | None, table: dict) -> list[str]:

@@ -6,21 +6,26 @@ Each subcommand lives in its own module of this package and exposes
 * ``register(subparsers)`` — adds its parser (with help and examples),
 * ``run(args) -> int`` — does the work and returns the exit code.
 
-Errors: any :class:`UserError` (and the usual input errors: missing files, bad values)
-is printed as one line ``mri-unfold: error: ...`` and the process exits with status 2;
-``--debug`` shows the traceback instead.
+Errors: a user error — :class:`~mri_unfold.errors.UserError` (bad files, arguments and
+settings; every data-file error is one) or an operating-system error about a path (missing
+file, permissions, a folder where a file is expected, a full disk) — is printed as one line
+``mri-unfold: error: ...`` and the process exits with status 2.  Any other exception is a
+bug: one line ``mri-unfold: internal error: ...`` with a hint to rerun with ``--debug``, exit
+status 1.  ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from .. import __version__, cpu_allocator
 from ..errors import UserError
+from . import (compare, demo, eval_cmd, import_official, masks_cmd, plot_log, recon,
+               train)
+from .common import add_common_options
 
 #: Subcommand modules in the order ``--help`` lists them.
-_MODULES = ("demo", "train", "eval_cmd", "import_official", "recon", "compare", "plot_log",
-            "masks_cmd")
+COMMANDS = (demo, train, eval_cmd, import_official, recon, compare, plot_log, masks_cmd)
 
 EPILOG = """examples:
   mri-unfold demo                        # offline brain-MRI demo (zero-filled, L1-wavelet, ISTA-Net+)
@@ -30,41 +35,25 @@ EPILOG = """examples:
 run 'mri-unfold COMMAND --help' for the options of each command."""
 
 
-def _load_commands():
-    mods = []
-    for name in _MODULES:
-        try:
-            mods.append(importlib.import_module(f"{__name__}.{name}"))
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-    return mods
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mri-unfold",
         description="Deep unfolding networks (ISTA-Net, ISTA-Net+, FISTA-Net, MADUN) for "
                     "compressive sensing and MRI reconstruction.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    from .. import __version__
-
     p.add_argument("--version", action="version", version=f"mri-unfold {__version__}")
+    add_common_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in _load_commands():
+    for mod in COMMANDS:
         mod.register(sub)
-    p.add_argument("--no-retain-memory", action="store_true", help=RETAIN_HELP)
-    for cmd in sub.choices.values():  # every subcommand also accepts these after its name
-        cmd.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-        cmd.add_argument("--no-retain-memory", action="store_true", help=RETAIN_HELP)
+    for cmd in sub.choices.values():  # every subcommand also accepts them after its name
+        add_common_options(cmd)
     return p
 
 
-RETAIN_HELP = ("return freed memory to the OS as glibc does by default. Without this flag "
-               "the command keeps freed memory for reuse "
-               "(mri_unfold.cpu_allocator.retain_freed_memory): 1.2-3x faster on CPU, and the "
-               "process stays at its peak memory until it exits")
+#: Exceptions reported as the user's error (exit status 2).
+USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, IsADirectoryError,
+               NotADirectoryError, PermissionError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,23 +65,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     debug = bool(getattr(args, "debug", False)) or "--debug" in argv
     if not (getattr(args, "no_retain_memory", False) or "--no-retain-memory" in argv):
-        from .. import cpu_allocator
-
         cpu_allocator.retain_freed_memory(warn=False)  # a no-op without glibc
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("mri-unfold: interrupted", file=sys.stderr)
         return 130
-    except (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError, ValueError, KeyError, TypeError, OSError) as e:
+    except USER_ERRORS as e:
         if debug:
             raise
-        msg = str(e)
-        if isinstance(e, KeyError) and len(e.args) == 1:
-            msg = str(e.args[0])
-        print(f"mri-unfold: error: {msg}", file=sys.stderr)
+        print(f"mri-unfold: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - anything else is a bug: say so, exit 1
+        if debug:
+            raise
+        print(f"mri-unfold: internal error: {type(e).__name__}: {_one_line(e)} (this is a bug "
+              f"in mri-unfold; rerun with --debug for the traceback and report it)",
+              file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e.args[0]) if isinstance(e, KeyError) and len(e.args) == 1 else str(e)
+    return " ".join(msg.split()) or type(e).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,14 +13,33 @@ Nothing is downloaded; missing bundled weights are reported, not fatal.
 """
 from __future__ import annotations
 
-import argparse
 import json
+import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from ..atomic import atomic_write_text
+from ..baselines import l1_wavelet, zero_filled
+from ..checkpoints import Checkpoint, load_checkpoint
+from ..device import resolve_device
 from ..errors import UserError
+from ..figures import comparison_grid, image_metrics
+from ..masks import make_mask
+from ..operators import SingleCoilFourier
+from ..reconstruct import reconstruct_image
+from ..tables import METRIC_COLUMNS, format_table
+from .demo_data import DEFAULT_SLICE, load_demo_slice, mni_template_path
+
+from .common import add_command
 
 NAME = "demo"
 DEFAULT_OUTPUT = "mri-unfold-demo"
+HELP = "offline brain-MRI reconstruction demo"
+DESCRIPTION = ("Simulate 20%% radial k-space from a brain MR slice (MNI T1 "
+               "template shipped with nilearn) and reconstruct it "
+               "(zero-filled, L1-wavelet, bundled ISTA-Net+).")
 
 EXAMPLES = """examples:
   mri-unfold demo                          # writes ./mri-unfold-demo/comparison.png + metrics.csv
@@ -28,11 +47,7 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(NAME, help="offline brain-MRI reconstruction demo",
-                       description="Simulate 20%% radial k-space from a brain MR slice (MNI T1 "
-                                   "template shipped with nilearn) and reconstruct it "
-                                   "(zero-filled, L1-wavelet, bundled ISTA-Net+).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("--output", default=DEFAULT_OUTPUT, metavar="DIR",
                    help=f"output folder (default ./{DEFAULT_OUTPUT}/, created if needed)")
     p.add_argument("--slice", type=int, default=None, metavar="K",
@@ -50,12 +65,10 @@ def bundled_weights_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "weights"
 
 
-def _networks(folder: Path, device) -> tuple[list[tuple[str, object, dict]], list[str]]:
-    """Load every ``*.safetensors`` checkpoint of ``folder``: ([(label, model, meta)], notes).
+def _networks(folder: Path, device) -> tuple[list[tuple[str, Checkpoint]], list[str]]:
+    """Load every ``*.safetensors`` checkpoint of ``folder``: ([(label, checkpoint)], notes).
 
     The optional ``<stem>.json`` next to a checkpoint may give a display ``name``."""
-    from ..training.checkpoint import load_model
-
     nets, notes = [], []
     files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not files:
@@ -68,36 +81,19 @@ def _networks(folder: Path, device) -> tuple[list[tuple[str, object, dict]], lis
         try:
             if side.is_file():
                 label = str(json.loads(side.read_text()).get("name", label))
-            model, meta = load_model(f, device=device)
-        except (UserError, OSError, ValueError, KeyError) as e:
+            nets.append((label, load_checkpoint(f, device=device)))
+        except (UserError, OSError, json.JSONDecodeError) as e:
             notes.append(f"skipped {f.name}: {e}")
-            continue
-        nets.append((label, model, meta))
     return nets, notes
 
 
-def _write_csv(rows, path: Path) -> None:
-    from ..atomic import atomic_write_text
-
+def _write_csv(rows: list[dict], path: Path) -> None:
     lines = ["method,psnr_db,ssim,nmse"]
-    lines += [f"{name},{m['psnr']:.4f},{m['ssim']:.6f},{m['nmse']:.6g}" for name, m in rows]
+    lines += [f"{r['method']},{r['psnr']:.4f},{r['ssim']:.6f},{r['nmse']:.6g}" for r in rows]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def run(args) -> int:
-    import time
-
-    import numpy as np
-    import torch
-
-    from ..baselines import l1_wavelet, zero_filled
-    from ..demo_data import DEFAULT_SLICE, load_demo_slice, mni_template_path
-    from ..figures import comparison_grid, image_metrics
-    from ..masks import make_mask
-    from ..operators import SingleCoilFourier
-    from ..reconstruct import format_table, model_is_complex, reconstruct_volume
-    from ..training.device import resolve_device
-
     t0 = time.perf_counter()
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
@@ -114,21 +110,17 @@ def run(args) -> int:
           f"256x256, normalised to [0, 1]")
     print(f"k-space: simulated single-coil, pseudo-radial mask, {mask.mean():.1%} sampled "
           f"(seed {args.seed})")
-    x = torch.from_numpy(target)[None, None]
     op_real = SingleCoilFourier(mask, real_input=True)
-    y = op_real(x)
+    y = op_real(torch.from_numpy(target)[None, None])
     recons = {"zero-filled": zero_filled(y, op_real)[0].numpy(),
               "L1-wavelet": l1_wavelet(y, op_real)[0].numpy()}
     nets, notes = _networks(Path(args.weights) if args.weights else bundled_weights_dir(), device)
-    for label, model, meta in nets:
-        cplx = model_is_complex(model, meta)
-        op = SingleCoilFourier(mask, real_input=not cplx)
-        yy = op(x.to(torch.complex64) if cplx else x)
-        rec = reconstruct_volume(yy, model, lambda idx, op=op: op, batch_size=1, device=device,
-                                 progress=False)
-        recons[label] = np.abs(rec[0]).astype(np.float32)
-    rows = [(name, image_metrics(target, r, data_range=1.0)) for name, r in recons.items()]
-    print(format_table(rows))
+    for label, ck in nets:
+        recons[label] = reconstruct_image(ck.model, target, mask, complex_model=ck.complex_model,
+                                          device=device)
+    rows = [{"method": name, **image_metrics(target, r, data_range=1.0)}
+            for name, r in recons.items()]
+    print(format_table(rows, METRIC_COLUMNS))
     for note in notes:
         print(f"note: {note}")
     print("methods run: " + ", ".join(recons))

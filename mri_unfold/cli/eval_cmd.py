@@ -1,13 +1,24 @@
 """``mri-unfold eval CKPT`` — evaluate a checkpoint on image folders (table + CSV)."""
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from ..checkpoints import load_checkpoint
+from ..device import resolve_device
+from ..errors import UserError
+from ..evaluation import evaluate_set, protocol_names, summary_table, write_summary_csv
+from ..operators import KSPACE_OPERATOR_KINDS, build_operator
+from ..training.config import load_protocol
+
+from .common import add_command
+
 NAME = "eval"
+HELP = "evaluate a checkpoint (PSNR/SSIM table + CSV)"
+DESCRIPTION = ("Evaluate an mri-unfold checkpoint with its stored operator on "
+               "the evaluation sets of a protocol or on an image folder.")
 
 EXAMPLES = """examples:
   mri-unfold eval runs/tiny/best.safetensors --images ../shared/data/natural/Set11
@@ -19,16 +30,13 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(NAME, help="evaluate a checkpoint (PSNR/SSIM table + CSV)",
-                       description="Evaluate an mri-unfold checkpoint with its stored operator on "
-                                   "the evaluation sets of a protocol or on an image folder.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("checkpoint", help="mri-unfold checkpoint (.safetensors)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--protocol", help="protocol .toml: evaluate on its [evaluation] sets")
     src.add_argument("--images", action="append", metavar="DIR",
                      help="image folder to evaluate on (repeatable)")
-    p.add_argument("--eval-protocol", choices=("cs_ni", "mri", "fastmri"),
+    p.add_argument("--eval-protocol", choices=protocol_names(),
                    help="with --images: cs_ni (natural images), mri or fastmri (fastMRI .h5 "
                         "folders/files; default: from the checkpoint's operator)")
     p.add_argument("--ratio", type=float,
@@ -44,9 +52,6 @@ def register(sub) -> None:
 
 
 def _sets(args, ck) -> tuple[list[str], str, dict | None]:
-    from ..errors import UserError
-    from ..training.config import load_protocol
-
     if args.protocol:
         cfg = load_protocol(args.protocol, args.override)
         if cfg["model"]["name"] != ck.arch:
@@ -57,17 +62,12 @@ def _sets(args, ck) -> tuple[list[str], str, dict | None]:
             raise UserError(f"{args.protocol}: [evaluation] has no protocol/sets to evaluate")
         return list(ev["sets"]), ev["protocol"], cfg["data"]
     kind = ck.operator_cfg.get("kind", "")
-    default = "fastmri" if kind == "fastmri" else "mri" if "coil" in kind else "cs_ni"
+    default = ("fastmri" if kind in KSPACE_OPERATOR_KINDS else "mri" if "coil" in kind
+               else "cs_ni")
     return list(args.images), args.eval_protocol or default, ck.protocol.get("data")
 
 
 def run(args) -> int:
-    from ..errors import UserError
-    from ..training.checkpoint import load_checkpoint
-    from ..training.device import resolve_device
-    from ..training.evaluate import evaluate_set, format_table, write_summary_csv
-    from ..training.tasks import build_task
-
     device = resolve_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     sets, protocol, data_cfg = _sets(args, ck)
@@ -75,7 +75,7 @@ def run(args) -> int:
     if args.ratio is not None:
         if ck.operator_cfg.get("kind") != "block_cs":
             raise UserError("--ratio applies to block CS checkpoints only")
-        op = build_task(dict(ck.operator_cfg, ratio=args.ratio)).to(device).op
+        op = build_operator(dict(ck.operator_cfg, ratio=args.ratio)).to(device)
     if op is None:
         raise UserError(f"{args.checkpoint}: checkpoint stores no operator")
     for s in sets:
@@ -107,7 +107,7 @@ def run(args) -> int:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(format_table(results))
+    print(summary_table(results))
     if out is not None:
         print(f"wrote {out / 'summary.csv'}")
     return 0

@@ -2,11 +2,21 @@
 (weights, model config and the operator: Φ/Qinit for block CS, the mask for CS-MRI)."""
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
+from ..checkpoints import save_checkpoint
+from ..errors import UserError
+from ..models.official import infer_arch, load_official, official_task, read_official
+from ..training.config import validate_protocol
+from ..training.tasks import build_task
+from .common import add_command
+
 NAME = "import-official"
+HELP = "convert an authors' .pkl checkpoint to an mri-unfold checkpoint"
+DESCRIPTION = ("Convert a released ISTA-Net/ISTA-Net+/MADUN checkpoint "
+               "(net_params_*.pkl) into an mri-unfold .safetensors checkpoint "
+               "that also stores the operator (Φ and Qinit, or the mask).")
 
 EXAMPLES = """examples:
   # ISTA-Net+ at 25%: ratio read from the folder name, the authors' phi/Qinit from ../shared
@@ -22,11 +32,7 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(NAME, help="convert an authors' .pkl checkpoint to an mri-unfold checkpoint",
-                       description="Convert a released ISTA-Net/ISTA-Net+/MADUN checkpoint "
-                                   "(net_params_*.pkl) into an mri-unfold .safetensors checkpoint "
-                                   "that also stores the operator (Φ and Qinit, or the mask).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("pkl", help="authors' net_params_*.pkl (a state dict; loaded weights_only)")
     p.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--arch", help="architecture (default: inferred from the keys)")
@@ -45,10 +51,7 @@ def register(sub) -> None:
 
 
 def operator_config(args, pkl: Path) -> dict:
-    """The operator table for the imported model (see mri_unfold.training.tasks)."""
-    from ..errors import UserError
-    from ..training.config import validate_protocol
-
+    """The operator table for the imported model (see mri_unfold.operators.build_operator)."""
     if args.mask:
         op = {"kind": "single_coil", "mask": str(args.mask), "layout": args.layout,
               "real_input": True}
@@ -70,11 +73,6 @@ def operator_config(args, pkl: Path) -> dict:
 
 
 def run(args) -> int:
-    from ..errors import UserError
-    from ..models.official import infer_arch, load_official, official_task, read_official
-    from ..training.checkpoint import save_checkpoint
-    from ..training.tasks import build_task
-
     pkl, out = Path(args.pkl), Path(args.output)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--output {out}: folder {out.parent} does not exist")

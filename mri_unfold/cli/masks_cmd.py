@@ -9,19 +9,23 @@ written atomically.
 """
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
-from ..atomic import atomic_output
+from ..figures import mask_psf_figure
+from ..masks import KINDS, make_mask, mask_stats, save_mask
+from ..tables import Column, format_table
+from .common import add_command
 
 NAME = "masks"
 
 #: kinds whose masks are whole k-space columns (their centre is reported in ACS lines).
 COLUMN_KINDS = ("random", "equispaced", "magic")
+HELP = "design and compare sampling masks (table + mask/PSF figure)"
+DESCRIPTION = ("Make one mask per --kind, print ratio, acceleration, fully "
+               "sampled centre and PSF peak-to-side-lobe ratio, and "
+               "optionally draw each mask with its point-spread function.")
 
 EXAMPLES = """examples:
   mri-unfold masks --kind radial --kind poisson --shape 256 256 --acceleration 5 --seed 0 \\
@@ -31,13 +35,7 @@ EXAMPLES = """examples:
 
 
 def register(sub) -> None:
-    from ..masks import KINDS
-
-    p = sub.add_parser(NAME, help="design and compare sampling masks (table + mask/PSF figure)",
-                       description="Make one mask per --kind, print ratio, acceleration, fully "
-                                   "sampled centre and PSF peak-to-side-lobe ratio, and "
-                                   "optionally draw each mask with its point-spread function.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("--kind", action="append", required=True, metavar="KIND",
                    help=f"mask kind, repeatable; one of: {', '.join(KINDS)}")
     p.add_argument("--shape", nargs=2, type=int, required=True, metavar=("H", "W"),
@@ -56,8 +54,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..masks import make_mask, mask_stats
-
     kinds = list(args.kind)
     dup = sorted({k for k in kinds if kinds.count(k) > 1})
     if dup:
@@ -83,15 +79,13 @@ def run(args) -> int:
                         ratio=args.ratio, seed=args.seed, **opts)
         results.append((res, mask_stats(res.mask)))
 
-    print(format_table(results))
+    print(mask_table(results))
     if npy_dir is not None:
-        from ..masks import save_mask
-
         npy_dir.mkdir(parents=True, exist_ok=True)
         for res, _ in results:
             print(f"wrote {save_mask(npy_dir / f'{res.kind}.npy', res.mask)}")
     if out is not None:
-        print(f"wrote {mask_figure(results, out)}")
+        print(f"wrote {mask_psf_figure(results, out)}")
     return 0
 
 
@@ -102,42 +96,15 @@ def _centre(res, stats) -> str:
     return f"{s}x{s} ({stats['center_points']} pts)"
 
 
-def format_table(results) -> str:
+MASK_COLUMNS = (Column("kind", align="<"), Column("ratio", align="<"),
+                Column("accel", align="<"), Column("centre", "ACS lines/points", align="<"),
+                Column("psr", "PSF PSR (dB)", align="<"))
+
+
+def mask_table(results) -> str:
     """Fixed-width table: kind, ratio, acceleration, fully sampled centre, PSF PSR (dB)."""
-    header = ("kind", "ratio", "accel", "ACS lines/points", "PSF PSR (dB)")
-    rows = [(res.kind, f"{stats['ratio']:.4f}", f"{stats['acceleration']:.3f}",
-             _centre(res, stats),
-             "inf" if math.isinf(stats["psr_db"]) else f"{stats['psr_db']:.2f}")
+    rows = [{"kind": res.kind, "ratio": f"{stats['ratio']:.4f}",
+             "accel": f"{stats['acceleration']:.3f}", "centre": _centre(res, stats),
+             "psr": "inf" if math.isinf(stats["psr_db"]) else f"{stats['psr_db']:.2f}"}
             for res, stats in results]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                     for r in (header, *rows))
-
-
-def mask_figure(results, out: Path, dpi: int = 100) -> Path:
-    """Draw each mask (top) and its PSF in dB (bottom, -40..0 dB); write ``out`` atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    from ..masks import psf
-
-    n = len(results)
-    fig = Figure(figsize=(3.2 * n, 6.6), dpi=dpi, layout="constrained")
-    axes = fig.subplots(2, n, squeeze=False)
-    for j, (res, stats) in enumerate(results):
-        axes[0, j].imshow(res.mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        axes[0, j].set_title(f"{res.kind}: {stats['ratio']:.1%} (x{stats['acceleration']:.2f})",
-                             fontsize=10)
-        db = 20 * np.log10(np.maximum(psf(res.mask), 1e-6))
-        im = axes[1, j].imshow(db, cmap="magma", vmin=-40, vmax=0, interpolation="nearest")
-        psr = stats["psr_db"]
-        axes[1, j].set_title(f"PSF, peak/side lobe {psr:.1f} dB", fontsize=10)
-    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="PSF (dB)")
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, format="png")
-    return out
+    return format_table(rows, MASK_COLUMNS, sep="  ")

@@ -4,13 +4,26 @@ A thin layer over :mod:`mri_unfold.reconstruct`; see ``docs/reconstruction.md``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from .. import fastpath
+from ..checkpoints import load_checkpoint
+from ..data.sources import detect_source
+from ..data.sources.sniff import hdf5_keys
+from ..device import resolve_device
 from ..errors import UserError
+from ..precision import PRECISIONS, needs_cuda
+from ..reconstruct import (MaskSpec, check_output_path, output_format, reconstruct_fastmri,
+                           reconstruct_nifti, with_tag, write_fastmri_h5, write_nifti_like,
+                           write_plain_nifti)
+from ..tables import METRIC_COLUMNS, format_table
+
+from .common import add_command, add_mask_options, mask_spec
 
 NAME = "recon"
-PRECISIONS = ("fp32", "bf16", "fp16")
+HELP = "reconstruct a fastMRI .h5 or NIfTI volume with a checkpoint"
+DESCRIPTION = ("Reconstruct every slice of a fastMRI k-space file or a NIfTI "
+               "magnitude volume with a trained unfolding network.")
 
 EXAMPLES = """examples:
   mri-unfold recon file_brain_AXT2_200_2000019.h5 --model ckpt.safetensors --output recon.h5
@@ -24,23 +37,11 @@ or a NIfTI magnitude volume (.nii/.nii.gz; every slice is retrospectively unders
 
 
 def register(sub) -> None:
-    p = sub.add_parser(NAME, help="reconstruct a fastMRI .h5 or NIfTI volume with a checkpoint",
-                       description="Reconstruct every slice of a fastMRI k-space file or a NIfTI "
-                                   "magnitude volume with a trained unfolding network.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("input", metavar="INPUT", help="fastMRI .h5 file or NIfTI .nii/.nii.gz volume")
     p.add_argument("--model", required=True, metavar="CKPT",
                    help="mri-unfold checkpoint (.safetensors)")
-    p.add_argument("--mask", metavar="KIND",
-                   help="mask kind for mri_unfold.masks.make_mask (e.g. random, equispaced, "
-                        "radial, poisson)")
-    p.add_argument("--acceleration", type=float, metavar="R", help="acceleration for --mask")
-    p.add_argument("--center-fraction", type=float, metavar="F",
-                   help="fully sampled centre fraction for --mask")
-    p.add_argument("--mask-file", metavar="FILE", help="mask file (.mat/.npy/.npz), (H, W)")
-    p.add_argument("--mask-layout", choices=("centered", "unshifted"), default="centered",
-                   help="k-space layout of --mask-file (radial_*.mat masks are unshifted)")
-    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    add_mask_options(p)
     p.add_argument("--output", metavar="OUT",
                    help="output .h5 (dataset 'reconstruction') or .nii/.nii.gz (default: "
                         "INPUT stem + '_recon' with the input's format)")
@@ -64,51 +65,45 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _kind_of(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz")):
-        return "nifti"
-    if name.endswith((".h5", ".hdf5")):
-        return "h5"
-    raise UserError(f"{path}: unsupported input (expected a fastMRI .h5 or a NIfTI .nii/.nii.gz)")
+def input_kind(path: Path) -> str:
+    """``"fastmri"`` (k-space) or ``"nifti"`` (image volume), recognised by content.
 
-
-def _with_suffix(path: Path, tag: str) -> Path:
-    """``a/b.nii.gz`` + ``_recon`` -> ``a/b_recon.nii.gz``."""
-    name = path.name
-    for ext in (".nii.gz", ".nii", ".hdf5", ".h5"):
-        if name.lower().endswith(ext):
-            return path.with_name(name[: -len(ext)] + tag + name[-len(ext):])
-    return path.with_name(name + tag)
+    Raises:
+        FileNotFoundError: missing file.  UserError: a format ``recon`` does not read, with
+            what the file looks like.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: input file not found")
+    kind = detect_source(path)
+    if kind in ("fastmri", "nifti"):
+        return kind
+    keys = hdf5_keys(path)
+    if keys is not None:
+        raise UserError(f"{path}: no 'kspace' dataset (not a fastMRI k-space file); found "
+                        f"{sorted(keys)}" if "kspace" not in keys else
+                        f"{path}: HDF5 file with 'kspace' but no 'ismrmrd_header' (not a "
+                        f"fastMRI file); found {sorted(keys)}")
+    if path.name.lower().endswith((".h5", ".hdf5")):
+        raise UserError(f"{path}: not a readable HDF5 file (truncated or corrupt?)")
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        raise UserError(f"{path}: not a readable NIfTI file (no NIfTI header; truncated or "
+                        "corrupt?)")
+    raise UserError(f"{path}: unsupported input (expected a fastMRI .h5 or a NIfTI "
+                    ".nii/.nii.gz)")
 
 
 def _write(result, stack, out: Path) -> None:
-    from ..reconstruct import write_fastmri_h5, write_nifti_like
-
-    if _kind_of(out) == "h5":
+    if output_format(out) == "h5":
         write_fastmri_h5(stack, out)
     elif result.source is not None:
         write_nifti_like(stack, result.source, out)
-    else:  # fastMRI input written as NIfTI: identity affine, slices along the last axis
-        _write_plain_nifti(stack, out)
-
-
-def _write_plain_nifti(stack, out: Path) -> None:
-    import nibabel as nib
-    import numpy as np
-
-    from ..atomic import atomic_output
-
-    vol = np.ascontiguousarray(np.moveaxis(np.asarray(stack, np.float32), 0, -1))
-    with atomic_output(out) as tmp:
-        nib.save(nib.Nifti1Image(vol, np.eye(4)), tmp)
+    else:  # k-space input written as NIfTI: identity affine, slices along the last axis
+        write_plain_nifti(stack, out)
 
 
 def _fast_model(model, precision: str, compile_: bool):
     """``model`` wrapped with :func:`mri_unfold.fastpath.accelerate` for ``--precision`` /
     ``--compile`` (unchanged for fp32 without compiling)."""
-    from .. import fastpath
-
     if precision == "fp32" and not compile_:
         return model
     path = fastpath.FastPath(autocast=None if precision == "fp32" else precision,
@@ -116,45 +111,44 @@ def _fast_model(model, precision: str, compile_: bool):
     return fastpath.accelerate(model, path)
 
 
-def run(args) -> int:
-    from ..reconstruct import (MaskSpec, check_output_path, format_table, model_is_complex,
-                               reconstruct_fastmri, reconstruct_nifti)
-    from ..training.checkpoint import load_model
-    from ..training.device import resolve_device
-
-    src = Path(args.input)
-    kind = _kind_of(src)
-    if not src.is_file():
-        raise FileNotFoundError(f"{src}: input file not found")
-    out = Path(args.output) if args.output else _with_suffix(src, "_recon")
-    _kind_of(out)
-    check_output_path(out)
-    zf_out = _with_suffix(out, "_zero_filled") if args.save_zero_filled else None
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    mask = None
-    if args.mask or args.mask_file:
-        if args.mask and args.mask_file:
-            raise UserError("give either --mask KIND or --mask-file FILE, not both")
-        mask = MaskSpec(kind=args.mask, acceleration=args.acceleration,
-                        center_fraction=args.center_fraction, file=args.mask_file,
-                        seed=args.seed, layout=args.mask_layout)
-    elif kind == "nifti":
+def _mask_spec(args, kind: str) -> MaskSpec | None:
+    spec = mask_spec(args)
+    if spec is None and kind == "nifti":
         raise UserError("a NIfTI input is undersampled retrospectively: give --mask KIND "
                         "--acceleration R or --mask-file FILE")
+    return spec
+
+
+def _output(args, src: Path, what: str) -> Path:
+    out = Path(args.output) if args.output else with_tag(src, "_recon")
+    if output_format(out) is None:
+        raise UserError(f"--output {out}: unsupported output (expected .h5 or .nii/.nii.gz)")
+    try:
+        return check_output_path(out)
+    except UserError as e:
+        raise UserError(f"--output {e}") from e
+
+
+def run(args) -> int:
+    src = Path(args.input)
+    kind = input_kind(src)
+    out = _output(args, src, "reconstruction")
+    zf_out = with_tag(out, "_zero_filled") if args.save_zero_filled else None
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    mask = _mask_spec(args, kind)
     device = resolve_device(args.device)
-    if args.precision == "fp16" and device.type != "cuda":
+    if needs_cuda(args.precision, device):
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
                         "--precision bf16 or fp32")
-    model, meta = load_model(args.model, device=device)
-    cplx = model_is_complex(model, meta)
-    model = _fast_model(model, args.precision, args.compile)
+    ck = load_checkpoint(args.model, device=device)
+    cplx = ck.complex_model
+    model = _fast_model(ck.model, args.precision, args.compile)
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=args.compile)
-    if kind == "h5":
+    if kind == "fastmri":
         res = reconstruct_fastmri(src, model, mask=mask, espirit_cache=args.espirit_cache,
-                                  espirit_crop=args.espirit_crop,
-                                  **common)
+                                  espirit_crop=args.espirit_crop, **common)
     else:
         res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)
     _write(res, res.reconstruction, out)
@@ -166,13 +160,14 @@ def run(args) -> int:
     info = res.info
     seed = f", seed {info['mask_seed']}" if info.get("mask_seed") is not None else ""
     print(f"input {src}: {info['slices']} slices, sampled fraction "
-          f"{info['sampled_fraction']:.3f}{seed}; model {meta['arch']} "
+          f"{info['sampled_fraction']:.3f}{seed}; model {ck.arch} "
           f"({'complex' if cplx else 'real'} images) on {device}, {args.precision}"
           f"{', torch.compile' if args.compile else ''}")
     if res.metrics:
         print("metrics vs the reference (per volume, data_range = reference max):")
-        print(format_table([(f"{meta['arch']}", res.metrics["network"]),
-                            ("zero-filled", res.metrics["zero-filled"])]))
+        print(format_table([{"method": ck.arch, **res.metrics["network"]},
+                            {"method": "zero-filled", **res.metrics["zero-filled"]}],
+                           METRIC_COLUMNS))
     else:
         print("no reference image in the input: no metrics")
     return 0

@@ -1,11 +1,19 @@
 """``mri-unfold train PROTOCOL`` — train from an experiment file (also under torchrun)."""
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 from pathlib import Path
 
+from ..training.config import load_protocol
+from ..training.loop import train
+
+from .common import add_command
+
 NAME = "train"
+HELP = "train a model from a protocol (TOML experiment file)"
+DESCRIPTION = ("Train a model from a protocol: data, operator, model, "
+               "training and evaluation settings in one TOML file.")
 
 EXAMPLES = """examples:
   mri-unfold train protocols/tiny.toml
@@ -18,10 +26,7 @@ The run folder gets protocol.toml, last/best .safetensors checkpoints, last.stat
 
 
 def register(sub) -> None:
-    p = sub.add_parser(NAME, help="train a model from a protocol (TOML experiment file)",
-                       description="Train a model from a protocol: data, operator, model, "
-                                   "training and evaluation settings in one TOML file.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("protocol", help="protocol .toml file (see docs/protocols.md)")
     p.add_argument("--run-dir", help="output folder (default: runs/<protocol name>)")
     p.add_argument("--resume", action="store_true",
@@ -35,15 +40,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..training.config import load_protocol
-    from ..training.loop import train
-
     cfg = load_protocol(args.protocol, args.override)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg["name"]
     res = train(cfg, run_dir, device=args.device, resume=args.resume,
                 progress=False if args.no_progress else None)
-    import os
-
     if int(os.environ.get("RANK", "0")) == 0:
         losses = res["losses"]
         first = f"{losses[0]:.5g}" if losses else "-"

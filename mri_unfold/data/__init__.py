@@ -1,24 +1,32 @@
-"""MRI data: fastMRI HDF5 slices, transforms, ESPIRiT coil maps, image files, NIfTI, simulation.
+"""MRI data: the one k-space sample type, transforms, data sources, readers, simulation.
 
-See ``docs/data.md``.  Everything returns typed :class:`KSpaceSample` objects (k-space
-``(C, H, W)`` complex64 in the centred layout, mask, target, coil maps, metadata).
+See ``docs/data.md``.  k-space data sources return typed :class:`KSpaceSample` objects
+(k-space ``(C, H, W)`` complex64 in the centred layout, mask, target, coil maps, training
+image, metadata) stacked by :func:`collate_samples`; image sources return ``(1, H, W)``
+tensors.  :mod:`.sources` is the ``data.kind`` registry.
 """
-from .errors import DataFileError
-from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
 from ..atomic import atomic_output
-from .fastmri_slices import FastMRISliceDataset, detect_challenge, num_low_frequencies_of, stable_seed
+from .errors import DataFileError
+from .samples import CollateError, KSpaceSample, SampleBatch, SampleMetadata, collate_samples
+from .fastmri_slices import (FastMRISliceDataset, detect_challenge, num_low_frequencies_of,
+                             stable_seed)
+from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like
-from .samples import KSpaceSample, SampleBatch, SampleMetadata, collate_samples
 from .simulate import birdcage_coil_maps, simulate_kspace, smooth_random_phase
-from .transforms import (ApplyMask, Compose, CropToRecon, Normalize, fastmri_transform,
-                         zero_filled_image)
+from .transforms import (ApplyMask, AttachTrainingImage, Compose, CropToRecon, Normalize,
+                         RequireCoilMaps, combined_image, fastmri_transform, zero_filled_image)
+from .sources import (DataSource, FastMRIKSpaceSlices, detect_source, get_source,
+                      register_source, source_kinds)
 
 __all__ = [
     "DataFileError", "EspiritCache", "EspiritSettings", "EstimateCoilMaps", "acs_width",
     "espirit_maps", "FastMRISliceDataset", "num_low_frequencies_of", "stable_seed",
-    "KSpaceSample", "SampleBatch", "SampleMetadata", "collate_samples", "ApplyMask", "Compose",
-    "CropToRecon", "Normalize", "fastmri_transform", "zero_filled_image", "ImageFolderSlices",
-    "MatFileSlices", "load_mat_image", "read_image", "NiftiVolume", "save_like",
-    "atomic_output", "detect_challenge", "birdcage_coil_maps", "simulate_kspace", "smooth_random_phase",
+    "KSpaceSample", "SampleBatch", "SampleMetadata", "collate_samples", "CollateError",
+    "ApplyMask", "AttachTrainingImage", "Compose", "CropToRecon", "Normalize",
+    "RequireCoilMaps", "combined_image", "fastmri_transform", "zero_filled_image",
+    "ImageFolderSlices", "MatFileSlices", "load_mat_image", "read_image", "NiftiVolume",
+    "save_like", "atomic_output", "detect_challenge", "birdcage_coil_maps", "simulate_kspace",
+    "smooth_random_phase", "DataSource", "FastMRIKSpaceSlices", "detect_source", "get_source",
+    "register_source", "source_kinds",
 ]

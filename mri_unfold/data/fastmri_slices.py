@@ -24,6 +24,7 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
+import h5py
 import numpy as np
 import torch
 from fastmri.data import SliceDataset
@@ -70,8 +71,6 @@ def detect_challenge(path: str | Path) -> str:
         FileNotFoundError: missing file.
         DataFileError: unreadable file, no ``kspace``, or ``kspace`` neither 3-D nor 4-D.
     """
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such fastMRI file")
@@ -152,8 +151,6 @@ class FastMRISliceDataset(SliceDataset):
         fname = Path(fname)
         if fname.resolve() not in self._selected:
             return {}, 0
-        import h5py
-
         try:
             with h5py.File(fname, "r") as hf:
                 self._check_layout(fname, hf)
@@ -191,8 +188,6 @@ class FastMRISliceDataset(SliceDataset):
     # -- reading -----------------------------------------------------------------------
     def __getitem__(self, i: int) -> KSpaceSample:
         fname, dataslice, metadata = self.raw_samples[i]
-        import h5py
-
         try:
             with h5py.File(fname, "r") as hf:
                 kspace = np.asarray(hf["kspace"][dataslice])

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import skimage.io
 import torch
 
 from ..operators import load_mat_variable
@@ -45,8 +46,6 @@ def read_image(path: str | Path) -> np.ndarray:
         FileNotFoundError: no such file.
         DataFileError: unreadable file, or a colour / multi-page image (names the file).
     """
-    import skimage.io
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")

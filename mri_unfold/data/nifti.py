@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from ..atomic import atomic_output
@@ -31,8 +32,6 @@ def nifti_suffix(path: str | Path) -> str:
 
 
 def _load(path: str | Path):
-    import nibabel as nib
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such NIfTI file")
@@ -52,7 +51,8 @@ class NiftiVolume:
 
     Attributes:
         image: the nibabel image; ``affine`` ``(4, 4)``; ``header``; ``shape`` (the file's
-        full shape); ``volume`` the selected 3-D data, float32.
+        full shape); ``volume`` the selected 3-D data, float32 (complex64 when the file stores
+        complex values, ``is_complex``).
 
     Raises:
         FileNotFoundError: missing file.  DataFileError: unreadable file; 2-D data ("a 3-D
@@ -78,8 +78,9 @@ class NiftiVolume:
             raise DataFileError(f"{self.path}: volume_index {volume_index} out of range for "
                                 f"{shape[3]} volumes")
         self.volume_index = volume_index if len(shape) == 4 else None
-        data = np.asarray(self.image.dataobj, dtype=np.float32) if len(shape) == 3 else \
-            np.asarray(self.image.dataobj[..., volume_index], dtype=np.float32)
+        raw = self.image.dataobj if len(shape) == 3 else self.image.dataobj[..., volume_index]
+        self.is_complex = bool(np.issubdtype(self.image.get_data_dtype(), np.complexfloating))
+        data = np.asarray(raw, dtype=np.complex64 if self.is_complex else np.float32)
         if not np.isfinite(data).all():
             raise DataFileError(f"{self.path}: volume contains NaN/Inf values")
         self.volume = data
@@ -104,11 +105,11 @@ class NiftiVolume:
         return self.volume.shape[self.axis]
 
     def __getitem__(self, i: int) -> np.ndarray:
-        """Slice ``i`` ``(H, W)`` float32 (the two remaining array axes, in order)."""
+        """Slice ``i`` ``(H, W)`` float32 or complex64 (the two remaining array axes, in order)."""
         return np.take(self.volume, i, axis=self.axis)
 
     def slices(self) -> np.ndarray:
-        """All slices ``(S, H, W)`` float32 (``S`` = size along ``axis``), contiguous."""
+        """All slices ``(S, H, W)`` float32 or complex64 (``S`` = size along ``axis``), contiguous."""
         return np.ascontiguousarray(np.moveaxis(self.volume, self.axis, 0))
 
     def volume_from_slices(self, stack) -> np.ndarray:
@@ -151,8 +152,6 @@ def save_like(volume_array, reference, out_path: str | Path) -> Path:
         ValueError: shape mismatch, NaN/Inf data, bad file name.
         DataFileError: the output folder is missing or not writable (names the path).
     """
-    import nibabel as nib
-
     if isinstance(reference, NiftiVolume):
         reference = reference.image
     elif not isinstance(reference, nib.spatialimages.SpatialImage):

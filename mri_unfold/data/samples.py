@@ -11,10 +11,15 @@ A :class:`KSpaceSample` holds one 2-D slice:
   ``reconstruction_rss``, already cropped to ``metadata.crop_size``) or ``None``.
 * ``coil_maps`` — ``(C, H, W)`` complex64 sensitivities or ``None``.
 * ``metadata`` — :class:`SampleMetadata`.
+* ``image`` — ``(1, H, W)`` complex64 training target or ``None``: the coil-combined image of
+  the fully sampled k-space in the same intensity scale as ``kspace`` (the image domain the
+  networks reconstruct in; see :class:`~mri_unfold.data.transforms.AttachTrainingImage`).
 
-:func:`collate_samples` stacks samples of equal shapes into a :class:`SampleBatch` whose
-tensors have the layouts the operators expect (``SingleCoilFourier`` /
-``MultiCoilFourier``: k-space ``(N, C, H, W)``, mask ``(N, 1, H, W)``).
+This is the project's one sample type for k-space data: every k-space data source, the
+training engine and the reconstruction pipeline use it.  :func:`collate_samples` (the one
+collate) stacks samples of equal shapes into a :class:`SampleBatch` whose tensors have the
+layouts the operators expect (:func:`mri_unfold.operators.kspace_operator`: k-space
+``(N, C, H, W)``, per-sample masks ``(N, 1, H, W)`` and maps ``(N, C, H, W)``).
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
+
+from ..errors import UserError
 
 
 @dataclass
@@ -66,7 +73,8 @@ class KSpaceSample:
     """One slice of (possibly masked) k-space with its mask, target and coil maps.
 
     Shapes: ``kspace`` ``(C, H, W)`` complex64; ``mask`` ``(H, W)`` float32 0/1; ``target``
-    ``(h, w)`` float32 or ``None``; ``coil_maps`` ``(C, H, W)`` complex64 or ``None``.
+    ``(h, w)`` float32 or ``None``; ``coil_maps`` ``(C, H, W)`` complex64 or ``None``;
+    ``image`` ``(1, H, W)`` complex64 or ``None``.
     """
 
     kspace: torch.Tensor
@@ -74,6 +82,7 @@ class KSpaceSample:
     target: torch.Tensor | None
     coil_maps: torch.Tensor | None
     metadata: SampleMetadata
+    image: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         k, m = self.kspace, self.mask
@@ -87,10 +96,31 @@ class KSpaceSample:
         if self.coil_maps is not None and tuple(self.coil_maps.shape) != tuple(k.shape):
             raise ValueError(f"coil_maps shape {tuple(self.coil_maps.shape)} does not match "
                              f"the k-space shape {tuple(k.shape)}")
+        if self.image is not None and tuple(self.image.shape) != (1, *k.shape[-2:]):
+            raise ValueError(f"image shape {tuple(self.image.shape)} does not match the k-space "
+                             f"image size (1, {k.shape[-2]}, {k.shape[-1]})")
 
     @property
     def num_coils(self) -> int:
         return int(self.kspace.shape[0])
+
+    @property
+    def crop(self) -> tuple[int, int]:
+        """Size ``(h, w)`` reconstructions are cropped to: ``metadata.crop_size`` clamped to
+        the k-space size (the k-space size when unknown)."""
+        h, w = (int(s) for s in self.kspace.shape[-2:])
+        c = self.metadata.crop_size or (h, w)
+        return min(int(c[0]), h), min(int(c[1]), w)
+
+    @property
+    def scale(self) -> float:
+        """The normalisation factor the k-space was divided by (``metadata.scale``)."""
+        return float(self.metadata.scale)
+
+    @property
+    def where(self) -> str:
+        """``"<file> slice <k>"``, for error messages."""
+        return f"{self.metadata.fname} slice {self.metadata.slice}"
 
     def replace(self, **changes) -> "KSpaceSample":
         """A copy with some fields replaced (``metadata`` is copied, never shared)."""
@@ -106,7 +136,8 @@ class SampleBatch:
 
     Shapes: ``kspace`` ``(N, C, H, W)`` complex64; ``mask`` ``(N, 1, H, W)`` float32;
     ``target`` ``(N, 1, h, w)`` float32 or ``None``; ``coil_maps`` ``(N, C, H, W)`` or
-    ``None``; ``metadata`` a list of ``N`` :class:`SampleMetadata`.
+    ``None``; ``image`` ``(N, 1, H, W)`` complex64 or ``None``; ``metadata`` a list of ``N``
+    :class:`SampleMetadata`.  All samples share one crop size :attr:`crop`.
     """
 
     kspace: torch.Tensor
@@ -114,12 +145,32 @@ class SampleBatch:
     target: torch.Tensor | None
     coil_maps: torch.Tensor | None
     metadata: list[SampleMetadata]
+    image: torch.Tensor | None = None
+    crop: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return int(self.kspace.shape[0])
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """``(N,)`` float64 normalisation factors (``metadata.scale``)."""
+        return torch.tensor([m.scale for m in self.metadata], dtype=torch.float64)
+
+    @property
+    def names(self) -> list[str]:
+        """``"<file>[<slice>]"`` per sample."""
+        return [f"{m.fname}[{m.slice}]" for m in self.metadata]
 
     def to(self, device) -> "SampleBatch":
-        """Move all tensors to ``device``."""
-        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return SampleBatch(mv(self.kspace), mv(self.mask), mv(self.target),
-                           mv(self.coil_maps), self.metadata)
+        """Move all tensors to ``device`` (non-blocking where possible)."""
+        mv = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return dataclasses.replace(self, kspace=mv(self.kspace), mask=mv(self.mask),
+                                   target=mv(self.target), coil_maps=mv(self.coil_maps),
+                                   image=mv(self.image))
+
+
+class CollateError(UserError, ValueError):
+    """Samples that cannot share a batch (different sizes, or fields missing in some)."""
 
 
 def _stack_optional(samples: Sequence[KSpaceSample], name: str):
@@ -128,25 +179,27 @@ def _stack_optional(samples: Sequence[KSpaceSample], name: str):
     if missing == len(values):
         return None
     if missing:
-        raise ValueError(f"collate_samples: {name} is None for some samples but not others")
+        raise CollateError(f"collate_samples: {name} is None for some samples but not others")
     return torch.stack(values)
 
 
 def collate_samples(samples: Sequence[KSpaceSample]) -> SampleBatch:
-    """Stack samples of identical shapes (a ``collate_fn`` for ``torch.utils.data.DataLoader``).
+    """The one collate: stack samples of identical shapes (a ``DataLoader`` ``collate_fn``).
 
     Raises:
-        ValueError: empty list, different shapes (naming the offending files), or a
-            field present in some samples and ``None`` in others.
+        CollateError (a ``UserError`` and ``ValueError``): empty list, different k-space
+            shapes or crop sizes (naming the samples), or a field present in some samples
+            and ``None`` in others.
     """
     if not samples:
-        raise ValueError("collate_samples: no samples")
-    shapes = {tuple(s.kspace.shape) for s in samples}
-    if len(shapes) > 1:
-        desc = ", ".join(f"{s.metadata.fname}[{s.metadata.slice}]: {tuple(s.kspace.shape)}"
-                         for s in samples[:4])
-        raise ValueError(f"collate_samples: k-space shapes differ ({desc}); crop them to one "
-                         "size (CropToRecon) or use batch_size=1")
+        raise CollateError("collate_samples: no samples")
+    if len({(tuple(s.kspace.shape), s.crop) for s in samples}) > 1:
+        desc = ", ".join(f"{s.metadata.fname}[{s.metadata.slice}] k-space "
+                         f"{tuple(s.kspace.shape)} crop {s.crop}" for s in samples[:4])
+        raise CollateError(f"collate_samples: k-space shapes differ: slices of different sizes "
+                           f"cannot share a batch ({desc}); crop them to one size "
+                           "(CropToRecon, data.crop_to_recon = true) or use a batch size of 1 "
+                           "(training.batch_size = 1)")
     target = _stack_optional(samples, "target")
     return SampleBatch(
         kspace=torch.stack([s.kspace for s in samples]),
@@ -154,4 +207,6 @@ def collate_samples(samples: Sequence[KSpaceSample]) -> SampleBatch:
         target=None if target is None else target.unsqueeze(1),
         coil_maps=_stack_optional(samples, "coil_maps"),
         metadata=[s.metadata for s in samples],
+        image=_stack_optional(samples, "image"),
+        crop=samples[0].crop,
     )

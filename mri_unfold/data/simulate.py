@@ -77,7 +77,8 @@ def simulate_kspace(image, mask, coil_maps=None, phase=None, *, fname: str = "si
     """SIMULATE undersampled k-space of a magnitude image.
 
     Args:
-        image: ``(H, W)`` real magnitude image (numpy or tensor).
+        image: ``(H, W)`` real magnitude image (numpy or tensor), or a complex ``(H, W)``
+            image (its magnitude is the target).
         mask: ``(H, W)`` 0/1 mask in the centred layout (numpy, tensor or a
             :class:`mri_unfold.masks.MaskResult`).
         coil_maps: optional ``(C, H, W)`` complex sensitivities (e.g.
@@ -87,7 +88,7 @@ def simulate_kspace(image, mask, coil_maps=None, phase=None, *, fname: str = "si
 
     Returns:
         :class:`KSpaceSample` with ``kspace`` ``(C, H, W)`` complex64 (``C = 1`` without coil
-        maps), ``mask`` ``(H, W)`` float32, ``target`` = the magnitude image ``(H, W)``
+        maps), ``mask`` ``(H, W)`` float32, ``target`` = the magnitude ``(H, W)``
         float32, ``coil_maps`` as given (complex64) and metadata ``extras["simulated"]``.
         Tensors live on ``image``'s device.
 
@@ -95,10 +96,11 @@ def simulate_kspace(image, mask, coil_maps=None, phase=None, *, fname: str = "si
         ValueError: shapes that do not match ``(H, W)``, a non-binary mask.
     """
     img = _as_tensor(image, "image")
-    if img.ndim != 2 or img.is_complex():
-        raise ValueError(f"image must be a real (H, W) magnitude image, got "
-                         f"{img.dtype} {tuple(img.shape)}")
-    img = img.to(torch.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be a real (H, W) magnitude image or a complex (H, W) "
+                         f"image, got {img.dtype} {tuple(img.shape)}")
+    x = img.to(torch.complex64)
+    img = img.abs().to(torch.float32) if img.is_complex() else img.to(torch.float32)
     hw = tuple(img.shape)
     dev = img.device
     m = _as_tensor(mask, "mask", dev).to(torch.float32)
@@ -106,7 +108,6 @@ def simulate_kspace(image, mask, coil_maps=None, phase=None, *, fname: str = "si
         raise ValueError(f"mask shape {tuple(m.shape)} does not match the image shape {hw}")
     if not bool(((m == 0) | (m == 1)).all()):
         raise ValueError("mask must contain only 0 and 1")
-    x = img.to(torch.complex64)
     if phase is not None:
         ph = _as_tensor(phase, "phase", dev).to(torch.float32)
         if tuple(ph.shape) != hw:

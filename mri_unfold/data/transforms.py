@@ -16,6 +16,12 @@ Typical fastMRI pipeline (fully sampled training data)::
   the zero-filled magnitude / RSS image, available at test time); recorded in
   ``metadata.scale``.
 
+* :class:`RequireCoilMaps` — refuse a sample whose coil maps are all zero (ESPIRiT found
+  no sensitivity, e.g. a calibration region too small for its crop threshold).
+* :class:`AttachTrainingImage` — run a transform and attach the complex training image of
+  the *input* (fully sampled) k-space, coil-combined with the output's maps by the
+  operator's adjoint and divided by the output's normalisation scale.
+
 Coil-map estimation lives in :mod:`mri_unfold.data.espirit` (:class:`EstimateCoilMaps`).
 All transforms return new samples and never modify their input.
 """
@@ -26,14 +32,17 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..errors import UserError
 from ..fft import fft2, ifft2
 from ..image_ops import center_crop, rss
+from ..masks import make_mask
+from ..operators import MultiCoilFourier, SingleCoilFourier
 from .errors import DataFileError
 from .fastmri_slices import num_low_frequencies_of, stable_seed
 from .samples import KSpaceSample
 
 __all__ = ["Compose", "CropToRecon", "ApplyMask", "Normalize", "zero_filled_image",
-           "fastmri_transform"]
+           "fastmri_transform", "RequireCoilMaps", "AttachTrainingImage", "combined_image"]
 
 
 class Compose:
@@ -141,10 +150,12 @@ class ApplyMask:
     def _draw(self, shape: tuple[int, int], fname: str):
         if self.fixed is not None:
             return self.fixed, None, None
-        from ..masks import make_mask
-
         seed = stable_seed(fname, self.base_seed)
-        res = make_mask(self.kind, shape, seed=seed, **self.options)
+        try:
+            res = make_mask(self.kind, shape, seed=seed, **self.options)
+        except ValueError as e:
+            raise DataFileError(f"{fname}: cannot make the {self.kind!r} mask for k-space of "
+                                f"size {tuple(shape)}: {e}") from e
         return torch.as_tensor(np.asarray(res.mask, np.float32)), res.num_low_frequencies, seed
 
     def __call__(self, sample: KSpaceSample) -> KSpaceSample:
@@ -154,7 +165,7 @@ class ApplyMask:
         h, w = sample.kspace.shape[-2:]
         mask, nlf, seed = self._draw((h, w), meta.fname)
         if tuple(mask.shape) != (h, w):
-            raise ValueError(f"{_where(meta.fname, meta.slice)}: mask shape "
+            raise DataFileError(f"{_where(meta.fname, meta.slice)}: mask shape "
                              f"{tuple(mask.shape)} does not match the k-space shape {(h, w)}")
         enc = meta.extras.get("encoding_size")
         if enc is not None and "padding_left" in meta.extras and int(enc[1]) == w:
@@ -231,3 +242,63 @@ def fastmri_transform(kind: str | None = "random", *, acceleration: float = 4.0,
         steps.append(coil_maps)
     steps.append(Normalize(normalize))
     return Compose(steps)
+
+
+class RequireCoilMaps:
+    """Refuse a sample whose coil maps are missing or all zero.
+
+    Raises:
+        UserError: naming the file and slice, with the hint to lower the ESPIRiT crop
+            threshold (``espirit_crop``; 0 keeps the maps everywhere).
+    """
+
+    def __call__(self, sample: KSpaceSample) -> KSpaceSample:
+        maps = sample.coil_maps
+        if maps is None or not bool(maps.abs().amax() > 0):
+            raise UserError(f"{sample.where}: ESPIRiT found no coil sensitivity (calibration "
+                            "region too small?); lower the ESPIRiT crop threshold "
+                            "(espirit_crop; 0 keeps the maps everywhere)")
+        return sample
+
+
+def combined_image(kspace: torch.Tensor, coil_maps: torch.Tensor | None) -> torch.Tensor:
+    """The coil-combined complex image ``Φ_full^H k`` of fully sampled k-space: the adjoint of
+    the sample's Fourier operator with an all-ones mask (``F^H k`` single-coil,
+    ``Σ_c conj(S_c) F^H k_c`` with maps).
+
+    Args:
+        kspace: ``(C, H, W)`` complex, centred layout.
+        coil_maps: ``(C, H, W)`` complex or ``None`` (single-coil, ``C == 1``).
+    Returns:
+        ``(1, H, W)`` complex64, contiguous.
+    """
+    ones = torch.ones(kspace.shape[-2:], dtype=torch.bool, device=kspace.device)
+    op = SingleCoilFourier(ones) if coil_maps is None else MultiCoilFourier(ones, coil_maps)
+    return op.adjoint(kspace[None])[0].to(torch.complex64).contiguous()
+
+
+class AttachTrainingImage:
+    """``transform`` plus the training target: the coil-combined image of the *input*
+    (fully sampled) k-space, in the output's intensity scale.
+
+    ``out.image = combined_image(full.kspace, out.coil_maps) / (out.scale / full.scale)``.
+
+    Raises:
+        UserError: the input is already undersampled (a training image needs fully sampled
+            k-space; names the file).
+    """
+
+    def __init__(self, transform: Callable[[KSpaceSample], KSpaceSample]):
+        self.transform = transform
+
+    def __call__(self, sample: KSpaceSample) -> KSpaceSample:
+        if sample.metadata.undersampled:
+            raise UserError(f"{sample.metadata.fname}: k-space is already undersampled (the "
+                            "file has a 'mask' dataset); training needs fully sampled k-space")
+        out = self.transform(sample)
+        ratio = out.metadata.scale / sample.metadata.scale
+        out.image = combined_image(sample.kspace / ratio, out.coil_maps)
+        return out
+
+    def __repr__(self) -> str:
+        return f"AttachTrainingImage({self.transform!r})"

@@ -1,8 +1,18 @@
 """Evaluation protocols and the reproduction of the papers' published numbers.
 
-* :mod:`mri_unfold.evaluation.brain_cs` — the CS-MRI brain test protocol (ISTA-Net+ / MADUN);
-* :mod:`mri_unfold.evaluation.reproduce` — ``python -m mri_unfold.evaluation.reproduce``
-  prints ours vs. published tables for the authors' released checkpoints.
+* :mod:`.protocols` — the protocol registry and :func:`evaluate_set` (``mri-unfold eval``,
+  validation during training);
+* :mod:`.image_folder` — protocol ``mri`` (CS-MRI on image slices);
+* :mod:`.fastmri` — protocol ``fastmri`` (per-volume metrics of k-space files);
+* :mod:`.brain_cs` — the CS-MRI brain test protocol of the ISTA-Net+ release;
+* :mod:`.reproduce` — ``python -m mri_unfold.evaluation.reproduce`` prints ours vs. published
+  tables for the authors' released checkpoints.
 
-The CS-NI natural-image protocol lives in :mod:`natural_cs.evaluate`.
+The CS-NI natural-image protocol (``cs_ni``) is registered by the ``natural_cs`` plug-in.
 """
+from .protocols import (evaluate_set, protocol_names, register_protocol, summary_table,
+                        write_summary_csv)
+from . import fastmri, image_folder  # noqa: E402,F401  (register the built-in protocols)
+
+__all__ = ["evaluate_set", "protocol_names", "register_protocol", "summary_table",
+           "write_summary_csv"]

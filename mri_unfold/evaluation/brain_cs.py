@@ -22,18 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from natural_cs.evaluate import psnr_255, ssim_255
-from natural_cs.image_cache import list_images
-from natural_cs.images import read_luminance
+from tqdm.auto import tqdm
 
-from ..operators.block_cs import load_mat_variable
+from ..data.luma import list_images, read_luminance
+from ..metrics import psnr_255, ssim_255
+from ..operators import SingleCoilFourier, load_mat_variable
 
 
 def radial_mask_operator(mask_path: str | Path):
     """``SingleCoilFourier(mask, layout="unshifted", real_input=True)`` from a
     ``radial_XX.mat`` file (variable ``mask_matrix``, unshifted, DC at ``[0, 0]``)."""
-    from ..operators.fourier import SingleCoilFourier
-
     mask = load_mat_variable(mask_path, "mask_matrix")
     return SingleCoilFourier(np.asarray(mask), layout="unshifted", real_input=True)
 
@@ -53,10 +51,8 @@ def evaluate_brain(model, op, folder: str | Path, device: str | torch.device = "
     Returns:
         ``{"images": [{"image", "psnr", "ssim"}, ...], "psnr": mean, "ssim": mean}``.
     Raises:
-        FileNotFoundError / ValueError: missing folder, folder without images.
+        FileNotFoundError / DataFileError: missing folder, folder without images.
     """
-    from tqdm.auto import tqdm
-
     files = list_images(folder)[:limit]
     model = model.to(device).eval()
     op = op.to(device)
@@ -64,7 +60,7 @@ def evaluate_brain(model, op, folder: str | Path, device: str | torch.device = "
     for path in tqdm(files, desc=f"CS-MRI {Path(folder).name}", disable=not progress):
         ref = read_luminance(path)
         rec = reconstruct_slice(model, op, ref, device) * 255.0
-        rows.append(dict(image=path.name, psnr=psnr_255(rec, ref), ssim=ssim_255(rec, ref)))
+        rows.append(dict(image=path.name, psnr=psnr_255(ref, rec), ssim=ssim_255(ref, rec)))
     return dict(images=rows, psnr=float(np.mean([r["psnr"] for r in rows])),
                 ssim=float(np.mean([r["ssim"] for r in rows])))
 

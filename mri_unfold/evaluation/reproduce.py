@@ -20,7 +20,13 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..atomic import atomic_write_text
+from ..models.official import load_official
+from ..operators import GaussianBlockCS
 from ..shared_data import shared_root
+from ..tables import Column, format_table
+from .brain_cs import evaluate_brain, radial_mask_operator
+from .protocols import evaluate_set
 
 #: Published Set11 average PSNR (dB) of the released checkpoints (ISTA-Net PyTorch README).
 PUBLISHED_CS = {
@@ -69,24 +75,17 @@ def mri_paths(ratio: int, root: Path | None = None) -> dict:
 
 
 def reproduce_cs(arch: str, ratio: int, device="cpu", root=None, progress=False) -> Row:
-    """Evaluate the released ``arch`` checkpoint on Set11 at ``ratio`` percent."""
-    from natural_cs.evaluate import evaluate_folder
-
-    from ..models.official import load_official
-    from ..operators import GaussianBlockCS
-
+    """Evaluate the released ``arch`` checkpoint on Set11 at ``ratio`` percent (protocol
+    ``cs_ni``, registered by the ``natural_cs`` plug-in)."""
     p = cs_paths(arch, ratio, root)
     op = GaussianBlockCS.from_mat_files(p["phi"], p["qinit"])
     model = load_official(p["checkpoint"], arch=arch)
-    res = evaluate_folder(model, op, p["images"], device=device, progress=progress)
+    res = evaluate_set(model, op, p["images"], "cs_ni", device=device, progress=progress)
     return Row("cs", arch, ratio, res["psnr"], res["ssim"], PUBLISHED_CS[arch][ratio])
 
 
 def reproduce_mri(ratio: int, device="cpu", root=None, progress=False) -> Row:
     """Evaluate the released CS-MRI ISTA-Net+ checkpoint on the brain slices."""
-    from ..models.official import load_official
-    from .brain_cs import evaluate_brain, radial_mask_operator
-
     p = mri_paths(ratio, root)
     model = load_official(p["checkpoint"], arch="ista_net_plus", task="mri")
     res = evaluate_brain(model, radial_mask_operator(p["mask"]), p["images"], device=device,
@@ -95,13 +94,17 @@ def reproduce_mri(ratio: int, device="cpu", root=None, progress=False) -> Row:
                PUBLISHED_MRI["ista_net_plus"][ratio])
 
 
-def format_table(rows: list[Row]) -> str:
-    """Plain-text table: task, model, ratio, ours, published, difference, SSIM."""
-    lines = [f"{'task':<5} {'model':<14} {'ratio':>5} {'ours':>8} {'published':>9} {'diff':>7} {'SSIM':>7}"]
-    for r in rows:
-        lines.append(f"{r.task:<5} {r.arch:<14} {r.ratio:>4}% {r.ours:>8.2f} {r.published:>9.2f} "
-                     f"{r.diff:>+7.2f} {r.ssim:>7.4f}")
-    return "\n".join(lines)
+ROW_COLUMNS = (Column("task", min_width=5, align="<"),
+               Column("arch", "model", min_width=14, align="<"),
+               Column("percent", "ratio", min_width=5), Column("ours", fmt=".2f", min_width=8),
+               Column("published", fmt=".2f", min_width=9),
+               Column("diff", fmt="+.2f", min_width=7), Column("ssim", "SSIM", ".4f", 7))
+
+
+def row_table(rows: list[Row]) -> str:
+    """The ours-vs-published table (one line per row after the heading)."""
+    return format_table([dict(asdict(r), percent=f"{r.ratio}%", diff=r.diff) for r in rows],
+                        ROW_COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,14 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         row = (reproduce_cs(arch, ratio, args.device, progress=args.progress) if task == "cs"
                else reproduce_mri(ratio, args.device, progress=args.progress))
         rows.append(row)
-        print(format_table([row]).splitlines()[1] if len(rows) > 1 else format_table([row]), flush=True)
+        print(row_table([row]).splitlines()[1] if len(rows) > 1 else row_table([row]), flush=True)
     print()
-    print(format_table(rows))
+    print(row_table(rows))
     if args.json:
-        from natural_cs.evaluate import write_text_atomic
-
         payload = [dict(asdict(r), diff=r.diff) for r in rows]
-        write_text_atomic(json.dumps(payload, indent=2) + "\n", args.json)
+        atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
     return 0
 
 

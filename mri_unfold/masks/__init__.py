@@ -13,6 +13,7 @@ Example:
 """
 from __future__ import annotations
 
+from ..errors import InvalidValue
 from .cartesian import make_cartesian
 from .design import mask_stats, peak_sidelobe_ratio, psf
 from .io import LAYOUTS, load_mask, save_mask, to_centered, to_unshifted
@@ -69,7 +70,7 @@ def make_mask(kind: str, shape, *, acceleration=None, ratio=None, center_fractio
         TypeError: an option the kind does not accept.
     """
     if kind not in _BUILDERS:
-        raise ValueError(f"unknown mask kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        raise InvalidValue(f"unknown mask kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     r = resolve_ratio(acceleration, ratio)
     hw = check_shape(shape)
     return _BUILDERS[kind](hw, r, center_fraction, seed, **kind_options)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from fastmri.data import subsample
 
+from ..errors import InvalidValue
 from .result import (MaskResult, center_count, reject_options, resolve_center_fraction,
                      resolve_seed)
 
@@ -68,19 +69,19 @@ def make_cartesian(kind: str, shape: tuple[int, int], ratio: float, center_fract
     h, w = shape
     seed = resolve_seed(seed)
     if seed >= 2**32:
-        raise ValueError(f"seed for fastMRI masks must be < 2**32, got {seed}")
+        raise InvalidValue(f"seed for fastMRI masks must be < 2**32, got {seed}")
     acceleration = 1.0 / ratio
     max_low = max_low_frequencies(kind, w, ratio)
     if center_fraction is not None or kind == "random":
         cf = resolve_center_fraction(center_fraction, ratio)
         n_low = center_count(w, cf, "columns", shape)
         if n_low > max_low:
-            raise ValueError(f"center_fraction={cf:g} gives {n_low} centre columns on width {w}; "
+            raise InvalidValue(f"center_fraction={cf:g} gives {n_low} centre columns on width {w}; "
                              f"mask kind {kind!r} at ratio={ratio:g} allows at most {max_low}; "
                              "lower center_fraction")
     else:
         if max_low < 1:
-            raise ValueError(f"shape {tuple(shape)} is too small for a {kind!r} mask at "
+            raise InvalidValue(f"shape {tuple(shape)} is too small for a {kind!r} mask at "
                              f"ratio={ratio:g}: no room for a centre column")
         cf = _choose_center_fraction(kind, w, ratio, seed, max_low)
     cols, num_low = fastmri_columns(kind, w, cf, acceleration, seed)

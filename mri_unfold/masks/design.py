@@ -14,6 +14,8 @@ import math
 import numpy as np
 import torch
 
+from ..errors import InvalidValue
+from ..fft import ifft2
 from .result import center_window
 
 
@@ -22,7 +24,7 @@ def _mask2d(mask) -> np.ndarray:
         mask = mask.detach().cpu().numpy()
     m = np.asarray(mask, dtype=np.float64)
     if m.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
+        raise InvalidValue(f"mask must be 2-D (H, W), got shape {m.shape}")
     return m
 
 
@@ -37,7 +39,7 @@ def psf(mask) -> np.ndarray:
         (all zeros for an empty mask).
     """
     m = _mask2d(mask)
-    p = np.abs(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(m), norm="ortho")))
+    p = ifft2(torch.from_numpy(m), "centered").abs().numpy()
     peak = p.max()
     return p / peak if peak > 0 else p
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
+import scipy.io
 import torch
 
 from ..atomic import atomic_output
+from ..errors import DataFileError, InvalidValue
+from ..fft import LAYOUTS
 
-LAYOUTS = ("centered", "unshifted")
 SUFFIXES = (".mat", ".npy", ".npz")
 
 
@@ -60,7 +63,7 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
     """
     path = Path(path)
     if layout not in LAYOUTS:
-        raise ValueError(f"load_mask({str(path)!r}): pass layout='unshifted' or 'centered' — the "
+        raise InvalidValue(f"load_mask({str(path)!r}): pass layout='unshifted' or 'centered' — the "
                          f"k-space layout the file is stored in (got {layout!r}); the CS-MRI "
                          "radial_*.mat masks are 'unshifted'; the result is always centred")
     if not path.is_file():
@@ -73,10 +76,10 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
             arr = z[_pick_key(path, list(z.files), key)]
     elif suffix == ".npy":
         if key is not None:
-            raise ValueError(f"{path}: key= is only for .mat/.npz files")
+            raise DataFileError(f"{path}: key= is only for .mat/.npz files")
         arr = np.load(path, allow_pickle=False)
     else:
-        raise ValueError(f"{path}: unsupported mask file type {suffix!r}; expected one of "
+        raise DataFileError(f"{path}: unsupported mask file type {suffix!r}; expected one of "
                          f"{SUFFIXES}")
     mask = _as_binary_2d(arr, path)
     return to_centered(mask) if layout == "unshifted" else mask
@@ -92,9 +95,9 @@ def save_mask(path, mask, layout: str = "centered") -> Path:
     """
     path = Path(path)
     if path.suffix.lower() != ".npy":
-        raise ValueError(f"{path}: save_mask writes .npy files")
+        raise DataFileError(f"{path}: save_mask writes .npy files")
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        raise InvalidValue(f"layout must be one of {LAYOUTS}, got {layout!r}")
     arr = _as_binary_2d(np.asarray(mask), "mask")
     if layout == "unshifted":
         arr = to_unshifted(arr)
@@ -104,9 +107,6 @@ def save_mask(path, mask, layout: str = "centered") -> Path:
 
 
 def _read_mat(path: Path, key):
-    import h5py
-    import scipy.io
-
     if h5py.is_hdf5(path):  # MATLAB v7.3: HDF5, column-major -> transpose back
         with h5py.File(path, "r") as f:
             names = [k for k, v in f.items() if isinstance(v, h5py.Dataset)
@@ -115,7 +115,7 @@ def _read_mat(path: Path, key):
     try:
         data = scipy.io.loadmat(path)
     except Exception as e:  # scipy raises several types for corrupt files
-        raise ValueError(f"{path}: cannot read MATLAB file ({e})") from None
+        raise DataFileError(f"{path}: cannot read MATLAB file ({e})") from None
     names = [k for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)]
     return data[_pick_key(path, names, key)]
 
@@ -123,22 +123,22 @@ def _read_mat(path: Path, key):
 def _pick_key(path, names: list[str], key):
     if key is not None:
         if key not in names:
-            raise ValueError(f"{path}: no variable {key!r}; variables: {names}")
+            raise DataFileError(f"{path}: no variable {key!r}; variables: {names}")
         return key
     if len(names) != 1:
-        raise ValueError(f"{path}: holds {len(names)} arrays {names}; choose one with key=")
+        raise DataFileError(f"{path}: holds {len(names)} arrays {names}; choose one with key=")
     return names[0]
 
 
 def _as_binary_2d(arr: np.ndarray, where) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.ndim != 2:
-        raise ValueError(f"{where}: expected a 2-D mask (H, W), got shape {arr.shape}")
+        raise DataFileError(f"{where}: expected a 2-D mask (H, W), got shape {arr.shape}")
     if arr.dtype == bool:
         return arr.astype(np.float32)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{where}: expected a real 0/1 mask, got dtype {arr.dtype}")
+        raise DataFileError(f"{where}: expected a real 0/1 mask, got dtype {arr.dtype}")
     if not np.isin(arr, (0, 1)).all():
         bad = np.unique(arr[~np.isin(arr, (0, 1))])[:5]
-        raise ValueError(f"{where}: mask must contain only 0 and 1, found values {bad.tolist()}")
+        raise DataFileError(f"{where}: mask must contain only 0 and 1, found values {bad.tolist()}")
     return arr.astype(np.float32)

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..errors import InvalidValue
 from .result import MaskResult, reject_options
 
 GOLDEN_ANGLE = math.pi / ((1 + math.sqrt(5)) / 2)  # radians, ~111.246 degrees
@@ -54,12 +55,12 @@ def make_radial(shape, ratio: float, center_fraction, seed, golden_angle: bool =
     """
     reject_options("radial", options)
     if center_fraction is not None:
-        raise ValueError("mask kind 'radial' has no separate fully sampled centre: do not pass "
+        raise InvalidValue("mask kind 'radial' has no separate fully sampled centre: do not pass "
                          "center_fraction")
     golden_angle = bool(golden_angle)
     if n_lines is not None:
         if isinstance(n_lines, bool) or not isinstance(n_lines, (int, np.integer)) or n_lines < 1:
-            raise ValueError(f"n_lines must be a positive integer, got {n_lines!r}")
+            raise InvalidValue(f"n_lines must be a positive integer, got {n_lines!r}")
         mask = radial_lines(shape, int(n_lines), golden_angle)
     else:
         mask = _search_lines(shape, ratio, golden_angle)
@@ -85,6 +86,6 @@ def _search_lines(shape, ratio: float, golden_angle: bool) -> np.ndarray:
     best = min((n for n in (lo - 2, lo - 1, lo, lo + 1) if n >= 1),
                key=lambda n: (abs(achieved(n) - ratio), n))
     if abs(achieved(best) - ratio) > 0.02:
-        raise ValueError(f"radial mask: cannot reach ratio={ratio:g} on shape {tuple(shape)} "
+        raise InvalidValue(f"radial mask: cannot reach ratio={ratio:g} on shape {tuple(shape)} "
                          f"(closest: {achieved(best):.4f} with {best} lines)")
     return cache[best]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+from ..errors import InvalidValue
+
 
 #: fastMRI pairs 8 % of centre columns with 4x and 4 % with 8x: centre fraction = 0.32 / acceleration.
 CENTER_FRACTION_TIMES_ACCELERATION = 0.32
@@ -67,17 +69,17 @@ def resolve_ratio(acceleration, ratio) -> float:
         ValueError: both or neither given, ``acceleration < 1``, ``ratio`` outside ``(0, 1]``.
     """
     if acceleration is None and ratio is None:
-        raise ValueError("give either acceleration (>= 1) or ratio (in (0, 1]); "
+        raise InvalidValue("give either acceleration (>= 1) or ratio (in (0, 1]); "
                          "ratio = 1 / acceleration")
     if acceleration is not None and ratio is not None:
-        raise ValueError(f"give acceleration or ratio, not both (got acceleration={acceleration!r}, "
+        raise InvalidValue(f"give acceleration or ratio, not both (got acceleration={acceleration!r}, "
                          f"ratio={ratio!r}); ratio = 1 / acceleration")
     if acceleration is not None:
         if not _is_real(acceleration) or not math.isfinite(acceleration) or acceleration < 1:
-            raise ValueError(f"acceleration must be a finite number >= 1, got {acceleration!r}")
+            raise InvalidValue(f"acceleration must be a finite number >= 1, got {acceleration!r}")
         return 1.0 / float(acceleration)
     if not _is_real(ratio) or not (0 < ratio <= 1):
-        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
+        raise InvalidValue(f"ratio must be a number in (0, 1], got {ratio!r}")
     return float(ratio)
 
 
@@ -89,7 +91,7 @@ def check_shape(shape) -> tuple[int, int]:
     except (TypeError, ValueError):
         ok = False
     if not ok or h < 1 or w < 1:
-        raise ValueError(f"shape must be two positive integers (H, W), got {shape!r}")
+        raise InvalidValue(f"shape must be two positive integers (H, W), got {shape!r}")
     return h, w
 
 
@@ -98,7 +100,7 @@ def resolve_center_fraction(center_fraction, ratio: float) -> float:
     if center_fraction is None:
         return CENTER_FRACTION_TIMES_ACCELERATION * ratio
     if not _is_real(center_fraction) or not (0 < center_fraction < 1):
-        raise ValueError(f"center_fraction must be a number in (0, 1), got {center_fraction!r}")
+        raise InvalidValue(f"center_fraction must be a number in (0, 1), got {center_fraction!r}")
     return float(center_fraction)
 
 
@@ -106,7 +108,7 @@ def center_count(n: int, center_fraction: float, axis_name: str, shape) -> int:
     """Number of centre samples ``round(n * center_fraction)``; error when it is 0."""
     c = round(n * center_fraction)
     if c < 1:
-        raise ValueError(f"shape {tuple(shape)} is too small for center_fraction="
+        raise InvalidValue(f"shape {tuple(shape)} is too small for center_fraction="
                          f"{center_fraction:g}: the fully sampled centre would have 0 {axis_name} "
                          f"(round({n} * {center_fraction:g}) = 0); use a larger shape or "
                          "center_fraction")
@@ -127,7 +129,7 @@ def resolve_seed(seed) -> int:
     if seed is None:
         return int(np.random.default_rng().integers(0, 2**31 - 1))
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        raise InvalidValue(f"seed must be a non-negative integer or None, got {seed!r}")
     return int(seed)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidValue
 from .result import (MaskResult, center_count, center_window, reject_options,
                      resolve_center_fraction, resolve_seed)
 
@@ -34,7 +35,7 @@ def center_region(shape: tuple[int, int], center_fraction: float,
         ValueError: unknown ``center_shape`` or a centre of 0 rows/columns.
     """
     if center_shape not in CENTER_SHAPES:
-        raise ValueError(f"center_shape must be one of {CENTER_SHAPES}, got {center_shape!r}")
+        raise InvalidValue(f"center_shape must be one of {CENTER_SHAPES}, got {center_shape!r}")
     h, w = shape
     ch = center_count(h, center_fraction, "rows", shape)
     cw = center_count(w, center_fraction, "columns", shape)
@@ -56,7 +57,7 @@ def _budget(shape, ratio: float, region: np.ndarray, cf: float) -> int:
     total = int(round(ratio * shape[0] * shape[1]))
     n_center = int(region.sum())
     if n_center > total:
-        raise ValueError(f"the fully sampled centre ({n_center} points for center_fraction={cf:g} "
+        raise InvalidValue(f"the fully sampled centre ({n_center} points for center_fraction={cf:g} "
                          f"on shape {tuple(shape)}) exceeds the {total} points allowed by "
                          f"ratio={ratio:g}; lower center_fraction")
     return total - n_center
@@ -79,7 +80,7 @@ def make_gaussian2d(shape, ratio: float, center_fraction, seed, center_shape: st
     """
     reject_options("gaussian2d", options)
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
-        raise ValueError(f"sigma must be a positive number (fraction of the image size), "
+        raise InvalidValue(f"sigma must be a positive number (fraction of the image size), "
                          f"got {sigma!r}")
     h, w = shape
     ky = (np.arange(h) - h // 2) / (sigma * h)
@@ -131,7 +132,7 @@ def make_poisson(shape, ratio: float, center_fraction, seed, crop_corner: bool =
     reject_options("poisson", options)
     seed = resolve_seed(seed)
     if seed >= 2**32:
-        raise ValueError(f"seed for poisson masks must be < 2**32, got {seed}")
+        raise InvalidValue(f"seed for poisson masks must be < 2**32, got {seed}")
     cf = resolve_center_fraction(center_fraction, ratio)
     _budget(shape, ratio, center_region(shape, cf, "square"), cf)
     calib = (center_count(shape[0], cf, "rows", shape), center_count(shape[1], cf, "columns", shape))
@@ -147,7 +148,7 @@ def make_poisson(shape, ratio: float, center_fraction, seed, crop_corner: bool =
         finally:
             np.random.set_state(state)
         if abs(mask.mean() - ratio) > 0.02:
-            raise ValueError(f"poisson mask: cannot reach ratio={ratio:g} on shape {tuple(shape)} "
+            raise InvalidValue(f"poisson mask: cannot reach ratio={ratio:g} on shape {tuple(shape)} "
                              f"(closest {mask.mean():.4f}); with crop_corner=True at most about "
                              "pi/4 of k-space can be sampled")
     return MaskResult(mask=mask, num_low_frequencies=calib[0] * calib[1], kind="poisson",

@@ -8,7 +8,8 @@
 * :mod:`.precision` — :class:`Fp32Operator` (full precision under autocast);
 * :mod:`.contract` — :func:`check_operator`; :mod:`.registry` — :func:`register_operator`;
 * :mod:`.factory` — :func:`build_operator` (protocol config), :func:`fit_qinit`,
-  :func:`kspace_operator` (a batch's masks and coil maps).
+  :func:`kspace_operator` (a batch's masks and coil maps); :mod:`.kspace_factory` —
+  :class:`KSpaceOperatorFactory`, the same as an object (the operator of k-space models).
 """
 from . import examples as _examples  # noqa: F401  (registers the algebra's examples)
 from .base import Adjoint, Composed, LinearOperator, Normal, Scaled, Sum
@@ -24,6 +25,7 @@ from .block_cs import (
 from .contract import OperatorContractError, OperatorReport, check_operator
 from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_operator
 from .fourier import MultiCoilFourier, SingleCoilFourier
+from .kspace_factory import KSPACE_OPERATOR_KINDS, KSpaceOperatorFactory
 from .learned_block_cs import LearnedBlockCS
 from .overlap_block_cs import OverlapBlockCS
 from .parts import FFT2, CoilExpansion, Identity, RealToComplex, SamplingMask
@@ -50,4 +52,5 @@ __all__ = [
     "register_operator", "registered_operators", "operator_examples", "operator_kinds",
     "OperatorExample", "OperatorEntry",
     "build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path",
+    "KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS",
 ]

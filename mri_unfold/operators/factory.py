@@ -197,12 +197,13 @@ def single_coil_from_config(cfg: dict, tensors=None, image_shape=None) -> Single
     ``operator.mask`` is a mask file (layout ``operator.layout``, converted to the centred
     layout) or a ``make_mask`` kind (centred; ``operator.ratio``, ``operator.seed``,
     ``operator.center_fraction``); ``operator.real_input`` selects real images.  The
-    operator's ``layout`` is the resolved one (store it as ``_resolved_layout`` with the
-    config: a rebuild from ``tensors`` uses ``_resolved_layout``, else ``layout``).
+    operator's ``layout`` is the resolved one: checkpoints store it as ``_resolved_layout``
+    with the config (:func:`mri_unfold.checkpoints.save_checkpoint`); a rebuild from
+    ``tensors`` uses it, else ``"centered"`` — every mask built here is centred.
     """
     if tensors is not None:
         mask = tensors["mask"] if "mask" in tensors else tensors["sampling.mask"]
-        layout = cfg.get("_resolved_layout", cfg["layout"])
+        layout = cfg.get("_resolved_layout", "centered")
     else:
         mask, layout = _mask_for(cfg, image_shape), "centered"
     return SingleCoilFourier(mask, layout=layout, real_input=cfg["real_input"])

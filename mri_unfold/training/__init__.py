@@ -1,28 +1,19 @@
-"""Training engine: protocols, the training loop, checkpoints, evaluation, logs.
+"""Training engine: protocols, the training loop, measurement tasks, logs, resumable state.
 
 * :func:`load_protocol` — TOML experiment file -> validated dict (:mod:`.config`);
-* :func:`train` — the one loop for every model × operator × data set (:mod:`.loop`);
-* :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`load_model` — our checkpoint
-  format (:mod:`.checkpoint`);
-* :func:`register_task` — plug in a new measurement task kind (:mod:`.tasks`);
-* :func:`evaluate_set` — CS-NI / CS-MRI evaluation of a folder (:mod:`.evaluate`).
+* :func:`train` / :class:`Trainer` — the one loop for every model × operator × data set
+  (:mod:`.loop`);
+* :func:`build_task` — how a batch becomes ``(y, op, target)`` (:mod:`.tasks`);
+* :mod:`.state` — the resumable training state.
+
+Model checkpoints live in :mod:`mri_unfold.checkpoints` and evaluation protocols in
+:mod:`mri_unfold.evaluation` (both below this package; re-exported here for convenience).
 """
-from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from ..checkpoints import load_checkpoint, load_model, save_checkpoint
+from ..evaluation import evaluate_set
 from .config import load_protocol, validate_protocol
-from .tasks import Task, build_task, register_task
+from .loop import Trainer, train
+from .tasks import Task, build_task
 
 __all__ = ["load_protocol", "validate_protocol", "train", "Trainer", "load_checkpoint",
-           "load_model", "save_checkpoint", "Task", "build_task", "register_task",
-           "evaluate_set"]
-
-
-def __getattr__(name):  # lazy: the loop pulls in models/losses/data
-    if name in ("train", "Trainer"):
-        from . import loop
-
-        return getattr(loop, name)
-    if name == "evaluate_set":
-        from .evaluate import evaluate_set
-
-        return evaluate_set
-    raise AttributeError(name)
+           "load_model", "save_checkpoint", "Task", "build_task", "evaluate_set"]

@@ -2,40 +2,40 @@
 gradient checkpointing.  Kept apart from the loop so tests can use them one by one."""
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
+from ..device import seeded
 from ..errors import UserError
 from ..fastpath import set_grad_checkpoint
-from .device import seeded
+from ..losses import build_loss as _build_loss
+from ..models import build, model_options
+from ..precision import autocast_for, needs_cuda
 
 
 def build_model(model_cfg: dict, op=None) -> torch.nn.Module:
-    """Build ``model.name`` with ``model.config``; weights are initialised from
-    ``model.seed`` (passed as the model's ``seed`` option when it has one, else via a
-    forked global RNG) and created for ``op`` (lazy models are materialised).
+    """Build ``model.name`` with ``model.config`` for the operator ``op``.
+
+    The weights are initialised from ``model.seed`` (passed as the model's ``seed`` option
+    when it has one and ``model.config`` does not set it; the global RNG is forked around the
+    construction either way) and every weight is created here: ``image_channels`` is taken
+    from ``op`` (2 for complex-domain operators, else 1) unless ``model.config`` gives it.
 
     Raises:
         UserError: unknown model name or config key (message from the model registry).
     """
-    from ..models import build
-
     conf = dict(model_cfg["config"])
     try:
+        options = model_options(model_cfg["name"])
+        if "seed" in options:
+            conf.setdefault("seed", model_cfg["seed"])
+        if op is not None and "image_channels" in options:
+            conf.setdefault("image_channels", 2 if op.complex_domain else 1)
         with seeded(model_cfg["seed"]):
-            try:
-                model = build(model_cfg["name"], **{"seed": model_cfg["seed"], **conf})
-            except ValueError as e:
-                if "seed" in conf or "'seed'" not in str(e):
-                    raise
-                model = build(model_cfg["name"], **conf)
-            if op is not None and hasattr(model, "materialize"):
-                model.materialize(op)
+            return build(model_cfg["name"], **conf)
     except ValueError as e:
         raise UserError(f"model: {e}") from e
-    return model
 
 
 def enable_grad_checkpoint(model: torch.nn.Module) -> str:
@@ -79,12 +79,9 @@ def build_scheduler(opt: torch.optim.Optimizer, tcfg: dict, epochs: int):
 
 def autocast_context(precision: str, device: torch.device):
     """``torch.autocast`` for ``bf16``/``fp16`` (fp16 needs CUDA), a null context for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "fp16" and device.type != "cuda":
+    if needs_cuda(precision, device):
         raise UserError("training.precision = 'fp16' needs CUDA; use 'bf16' on CPU")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return autocast_for(precision, device)
 
 
 def make_scaler(precision: str, device: torch.device):
@@ -96,9 +93,7 @@ def make_scaler(precision: str, device: torch.device):
 
 def build_loss(tcfg: dict):
     """``mri_unfold.losses.build_loss(training.loss, **training.loss_options)``."""
-    from ..losses import build_loss as _build
-
     try:
-        return _build(tcfg["loss"], **tcfg["loss_options"])
+        return _build_loss(tcfg["loss"], **tcfg["loss_options"])
     except (ValueError, TypeError) as e:
         raise UserError(f"training.loss: {e}") from e

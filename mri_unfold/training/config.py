@@ -25,7 +25,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..data.sources import get_source, source_kinds, sources_with_option
 from ..errors import UserError
+from ..evaluation import protocol_names
+from ..operators import KSPACE_OPERATOR_KINDS
+from ..precision import PRECISIONS
+from ..shared_data import shared_root
 
 REQUIRED = object()
 #: marker for free-form tables (validated by their consumer)
@@ -35,25 +40,12 @@ SCHEMA: dict[str, Any] = {
     "name": (str, ""),
     "description": (str, ""),
     "seed": (int, 0),
-    "data": {
-        "kind": (str, "patches"),          # patches | block_mat | images | fastmri
-        "train": (str, REQUIRED),          # folder (patches/images) or .mat file (block_mat)
-        "patch_size": (int, 33),
-        "patches_per_image": (int, 1),
-        "augment": (bool, True),
-        "max_images": (int, 0),            # 0 = all
+    "data": {                              # keys common to every data.kind; each registered
+        "kind": (str, "patches"),          # source adds its own (mri_unfold.data.sources)
+        "train": (str, REQUIRED),          # training file or folder
+        "val": (str, ""),                  # validation set (default evaluation set)
+        "max_images": (int, 0),            # first N images/volumes; 0 = all
         "num_workers": (int, 0),
-        "image_variable": (str, "im_ori"),  # images: variable of .mat slices
-        # fastmri only (see FASTMRI_DATA_KEYS): fastMRI .h5 k-space slices
-        "val": (str, ""),                  # validation folder/file (default evaluation set)
-        "challenge": (str, "auto"),        # auto | singlecoil | multicoil
-        "mask": (str, "random"),           # make_mask kind, one mask per volume (file-seeded)
-        "acceleration": (float, 4.0),
-        "center_fraction": (float, 0.08),  # 0 = make_mask's default (0.32 / acceleration)
-        "mask_seed": (int, 0),             # base seed mixed with each file name
-        "espirit_crop": (float, 0.95),     # ESPIRiT eigenvalue crop (multicoil)
-        "espirit_cache": (str, ""),        # folder caching ESPIRiT maps ("" = no cache)
-        "crop_to_recon": (bool, False),    # crop coil images to the recon size first
     },
     "operator": {
         "kind": (str, "block_cs"),         # a registered task kind (see tasks.py)
@@ -102,7 +94,7 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "evaluation": {
-        "protocol": (str, "none"),         # none | cs_ni | mri
+        "protocol": (str, "none"),         # none or a registered protocol (cs_ni, mri, fastmri)
         "sets": (list, []),
         "every": (int, 1),                 # epochs between validations (first set)
         "max_images": (int, 0),            # validation subset during training; 0 = all
@@ -111,18 +103,11 @@ SCHEMA: dict[str, Any] = {
 }
 
 CHOICES = {
-    ("data", "kind"): ("patches", "block_mat", "images", "fastmri"),
-    ("data", "challenge"): ("auto", "singlecoil", "multicoil"),
-    ("operator", "phi"): None,  # free string, checked by the task
+    ("operator", "phi"): None,  # free string, checked by the operator factory
     ("training", "schedule"): ("constant", "step", "multistep", "cosine"),
-    ("training", "precision"): ("fp32", "bf16", "fp16"),
-    ("evaluation", "protocol"): ("none", "cs_ni", "mri", "fastmri"),
+    ("training", "precision"): PRECISIONS,
     ("evaluation", "metric"): ("psnr", "ssim"),
 }
-
-#: ``data`` keys that only ``data.kind = "fastmri"`` accepts
-FASTMRI_DATA_KEYS = ("val", "challenge", "mask", "acceleration", "center_fraction", "mask_seed",
-                     "espirit_crop", "espirit_cache", "crop_to_recon")
 
 _VAR = re.compile(r"\$\{(\w+)\}")
 
@@ -140,7 +125,8 @@ def _check_type(value, typ, path, source):
     return value
 
 
-def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str) -> dict:
+def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str,
+              choices: dict | None = None) -> dict:
     out: dict[str, Any] = {}
     for key in table:
         if key not in schema:
@@ -148,7 +134,12 @@ def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str) -> 
                             f"{_where(path)}; valid keys: {', '.join(schema)}")
     for key, spec in schema.items():
         p = path + (key,)
-        if isinstance(spec, dict):
+        if p == ("data",):
+            sub = table.get(key, {})
+            if not isinstance(sub, dict):
+                raise UserError(f"{source}: data must be a table")
+            out[key] = _validate_data(sub, source)
+        elif isinstance(spec, dict):
             sub = table.get(key, {})
             if not isinstance(sub, dict):
                 raise UserError(f"{source}: {'.'.join(p)} must be a table")
@@ -166,10 +157,45 @@ def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str) -> 
                 raise UserError(f"{source}: missing required key {'.'.join(p)!r}")
             else:
                 out[key] = copy.deepcopy(default)
-            choices = CHOICES.get(p)
-            if choices and out[key] not in choices:
+            allowed = (choices or CHOICES).get(p)
+            if allowed and out[key] not in allowed:
                 raise UserError(f"{source}: {'.'.join(p)} = {out[key]!r} is not one of "
-                                f"{', '.join(choices)}")
+                                f"{', '.join(allowed)}")
+    return out
+
+
+def _validate_data(table: dict, source: str) -> dict:
+    """The ``data`` table: the common keys of :data:`SCHEMA` plus the options of the
+    registered source ``data.kind`` (validated by the source).  A key of another source is
+    accepted only with that source's default value (as written in older run folders'
+    ``protocol.toml``) and then dropped."""
+    kind = _check_type(table.get("kind", SCHEMA["data"]["kind"][1]), str, ("data", "kind"),
+                       source)
+    if kind not in source_kinds():
+        raise UserError(f"{source}: data.kind = {kind!r} is not one of "
+                        f"{', '.join(source_kinds())}")
+    src = get_source(kind)
+    common = SCHEMA["data"]
+    own = {k: v for k, v in src.options.items() if k not in common}
+    kept = {}
+    for key, value in table.items():
+        if key in common or key in own:
+            kept[key] = value
+            continue
+        owners = sources_with_option(key)
+        if not owners:
+            raise UserError(f"{source}: unknown key 'data.{key}' in data; valid keys: "
+                            + "".join(f"{k}, " for k in own)
+                            + (f"(for data.kind = {kind!r}), " if own else "")
+                            + ", ".join(common))
+        if any(value != get_source(o).options[key][1] for o in owners):
+            raise UserError(f"{source}: data.{key} applies to data.kind = "
+                            f"{', '.join(repr(o) for o in owners)} only (data.kind is "
+                            f"{kind!r}); keys of data.kind = {kind!r}: "
+                            + ", ".join([*common, *own]))
+    choices = {("data", k): v for k, v in src.choices.items()}
+    out = _validate(kept, {**common, **own}, ("data",), source, choices)
+    src.check_options({k: out[k] for k in own}, source)
     return out
 
 
@@ -220,30 +246,27 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def _check_fastmri(raw: dict, cfg: dict, source: str) -> None:
-    """fastMRI keys only with ``data.kind = "fastmri"``, which goes with
-    ``operator.kind = "fastmri"``; the ``fastmri`` evaluation needs fastMRI data settings."""
+def _check_combination(cfg: dict, source: str) -> None:
+    """k-space data sources go with a k-space operator kind (and image sources with a fixed
+    operator); the ``fastmri`` evaluation needs k-space data settings."""
     kind, op_kind = cfg["data"]["kind"], cfg["operator"]["kind"]
-    if kind != "fastmri":
-        extra = [k for k in raw.get("data", {})  # defaults are fine (written protocol.toml)
-                 if k in FASTMRI_DATA_KEYS and cfg["data"][k] != SCHEMA["data"][k][1]]
-        if extra:
-            raise UserError(f"{source}: data.{extra[0]} applies to data.kind = 'fastmri' only "
-                            f"(data.kind is {kind!r}); keys of the other kinds: "
-                            + ", ".join(k for k in SCHEMA["data"] if k not in FASTMRI_DATA_KEYS))
-    if (kind == "fastmri") != (op_kind == "fastmri"):
-        raise UserError(f"{source}: data.kind = 'fastmri' and operator.kind = 'fastmri' go "
-                        f"together (got data.kind = {kind!r}, operator.kind = {op_kind!r})")
-    if cfg["evaluation"]["protocol"] == "fastmri" and kind != "fastmri":
+    src = get_source(kind)
+    if src.yields == "kspace" and op_kind not in KSPACE_OPERATOR_KINDS:
+        raise UserError(f"{source}: data.kind = {kind!r} and operator.kind = "
+                        f"{src.operator_kind!r} go together (got data.kind = {kind!r}, "
+                        f"operator.kind = {op_kind!r})")
+    if src.yields != "kspace" and op_kind in KSPACE_OPERATOR_KINDS:
+        kspace_kinds = [k for k in source_kinds() if get_source(k).yields == "kspace"]
+        raise UserError(f"{source}: operator.kind = {op_kind!r} takes its operator from k-space "
+                        f"data (data.kind = {', '.join(map(repr, kspace_kinds))}); data.kind = "
+                        f"{kind!r} gives images")
+    ev = cfg["evaluation"]["protocol"]
+    if ev not in ("none", *protocol_names()):
+        raise UserError(f"{source}: evaluation.protocol = {ev!r} is not one of "
+                        f"{', '.join(['none', *protocol_names()])}")
+    if ev == "fastmri" and src.yields != "kspace":
         raise UserError(f"{source}: evaluation.protocol = 'fastmri' needs data.kind = 'fastmri' "
-                        "(its mask and ESPIRiT settings)")
-    if kind == "fastmri":
-        d = cfg["data"]
-        if d["acceleration"] < 1:
-            raise UserError(f"{source}: data.acceleration must be >= 1, got {d['acceleration']}")
-        if not 0 <= d["center_fraction"] < 1:
-            raise UserError(f"{source}: data.center_fraction must be in [0, 1), got "
-                            f"{d['center_fraction']}")
+                        "(k-space data: its mask and ESPIRiT settings)")
 
 
 def validate_protocol(raw: dict, source: str = "protocol",
@@ -255,14 +278,8 @@ def validate_protocol(raw: dict, source: str = "protocol",
             missing required key, unknown ``${variable}``.
     """
     cfg = _validate(raw, SCHEMA, (), source)
-    _check_fastmri(raw, cfg, source)
-
-    def shared():
-        from ..shared_data import shared_root
-
-        return str(shared_root())
-
-    variables = {"shared": shared,
+    _check_combination(cfg, source)
+    variables = {"shared": lambda: str(shared_root()),
                  "protocol_dir": str(Path(protocol_dir).resolve()) if protocol_dir else "."}
     cfg = _expand(cfg, variables, source)
     if not cfg["name"]:
@@ -270,7 +287,7 @@ def validate_protocol(raw: dict, source: str = "protocol",
     for key in ("epochs", "batch_size"):
         if cfg["training"][key] < 1:
             raise UserError(f"{source}: training.{key} must be >= 1, got {cfg['training'][key]}")
-    if cfg["evaluation"]["protocol"] == "fastmri" and not cfg["evaluation"]["sets"] \
+    if cfg["evaluation"]["protocol"] != "none" and not cfg["evaluation"]["sets"] \
             and cfg["data"]["val"]:
         cfg["evaluation"]["sets"] = [cfg["data"]["val"]]
     if cfg["training"]["lr"] <= 0:

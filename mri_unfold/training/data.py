@@ -1,118 +1,51 @@
-"""Training data for the engine: data sets from the protocol's ``data`` table and a
-resumable, DDP-aware batch order.
+"""Training data of a protocol: the registered data source of ``data.kind`` and the
+resumable per-epoch batch order.
 
-Data kinds (``data.kind``):
-
-* ``patches`` — :class:`natural_cs.datasets.PatchDataset` (random patches of a folder of
-  images, luminance, dihedral augmentation; epoch-dependent via ``set_epoch``);
-* ``block_mat`` — :class:`natural_cs.datasets.BlockMatDataset` (the authors'
-  ``Training_Data.mat``, ``labels`` N×1089);
-* ``images`` — whole images of a folder (PNG/TIFF/BMP/JPEG, or MATLAB ``.mat`` with a
-  single image variable such as ``im_ori``), float32 ``(1, H, W)`` in [0, 1] — e.g. MRI
-  slices for simulated single-coil training;
-* ``fastmri`` — fastMRI k-space slices, masked, with ESPIRiT maps and complex targets
-  (:mod:`.fastmri_data`; items are ``FastMRIItem``, batched by the data set's
-  ``collate_fn``).
-
-Items are ``(1, H, W)`` float32 tensors.  The order of a run is a seeded permutation per
-epoch (:class:`torch.utils.data.DistributedSampler` with ``seed`` and ``set_epoch``; one
-replica when not distributed), cut into per-rank batches by :class:`ResumableBatchSampler`,
+:func:`build_dataset` opens ``data.train`` with the source (:mod:`mri_unfold.data.sources`);
+every epoch's order comes from a seeded :class:`~torch.utils.data.DistributedSampler`
+(``seed`` + epoch, also for one process) wrapped in :class:`ResumableBatchSampler`,
 which can skip the batches already done in an interrupted epoch.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from ..data.sources import get_source
 
-IMAGE_EXTS = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".mat")
+__all__ = ["build_dataset", "source_options", "stage_patch_size", "full_dataset", "item_shape",
+           "ResumableBatchSampler", "epoch_batches"]
 
 
-class ImageFolderDataset(Dataset):
-    """Whole 2-D images of a folder, ``(1, H, W)`` float32, decoded once.
+def source_options(data_cfg: dict) -> dict:
+    """The options of ``data.kind``'s source taken from a protocol's ``data`` table."""
+    src = get_source(data_cfg["kind"])
+    return {k: data_cfg[k] for k in src.options if k in data_cfg}
 
-    PNG/TIFF slices (integers scaled to [0, 1]) via :class:`mri_unfold.data.ImageFolderSlices`,
-    or — when the folder holds ``.mat`` files — MATLAB v5/v7.3 slices via
-    :class:`mri_unfold.data.MatFileSlices` (variable ``variable``, e.g. ``im_ori``).
 
-    Args:
-        folder: image folder (sorted file names).
-        max_images: keep only the first ``max_images`` files (0 = all).
-        variable: image variable of ``.mat`` files.
-    Raises:
-        FileNotFoundError / UserError: missing folder, no images, mixed image sizes.
-    """
-
-    def __init__(self, folder: str | Path, max_images: int = 0, variable: str = "im_ori"):
-        from ..data.image_files import ImageFolderSlices, MatFileSlices
-
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder}: image folder not found")
-        has_mat = any(p.suffix.lower() == ".mat" for p in folder.iterdir())
-        src = MatFileSlices(folder, variable) if has_mat else ImageFolderSlices(folder)
-        if max_images:
-            src.files = src.files[:max_images]
-        self.files = src.files
-        self.images = src.stack()
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.images[i]
+def stage_patch_size(data_cfg: dict) -> int | None:
+    """``data.patch_size`` for sources that cut patches, else None."""
+    return data_cfg.get("patch_size")
 
 
 def build_dataset(data_cfg: dict, seed: int, patch_size: int | None = None) -> Dataset:
     """Training data set for the protocol's ``data`` table (``patch_size`` overrides
     ``data.patch_size``, e.g. for a fine-tuning stage)."""
-    kind = data_cfg["kind"]
-    p = patch_size or data_cfg["patch_size"]
-    if kind == "fastmri":
-        from .fastmri_data import build_fastmri_dataset
-
-        return build_fastmri_dataset(data_cfg)
-    if kind == "images":
-        return ImageFolderDataset(data_cfg["train"], max_images=data_cfg["max_images"],
-                                  variable=data_cfg["image_variable"])
-    from natural_cs import datasets as nd
-
-    if kind == "block_mat":
-        return nd.BlockMatDataset(data_cfg["train"])
-    ppi = data_cfg["patches_per_image"]
-    ds = nd.PatchDataset(data_cfg["train"], patch_size=p, patches_per_image=ppi, seed=seed,
-                         augment=data_cfg["augment"])
-    if data_cfg["max_images"]:
-        ds = HeadDataset(ds, data_cfg["max_images"] * ppi)
-    return ds
+    src = get_source(data_cfg["kind"])
+    return src.open(data_cfg["train"], source_options(data_cfg), seed=seed,
+                    patch_size=patch_size or stage_patch_size(data_cfg),
+                    max_items=data_cfg["max_images"])
 
 
-class HeadDataset(Dataset):
-    """The first ``n`` items of a data set (forwards ``set_epoch``)."""
-
-    def __init__(self, ds: Dataset, n: int):
-        self.ds, self.n = ds, min(int(n), len(ds))
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.ds, "set_epoch"):
-            self.ds.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int):
-        if not -self.n <= i < self.n:
-            raise IndexError(i)
-        return self.ds[i % self.n]
+def full_dataset(ds: Dataset) -> Dataset:
+    """The whole data set behind a head-limited one (``max_images``), e.g. for a Qinit fit."""
+    return getattr(ds, "ds", ds)
 
 
 def item_shape(ds: Dataset) -> tuple[int, int]:
-    """Spatial size ``(H, W)`` of the data set's items."""
+    """Spatial size ``(H, W)`` of the data set's items (k-space samples: the k-space size)."""
     x = ds[0]
     x = x[0] if isinstance(x, (list, tuple)) else x
-    x = getattr(x, "kspace", x)  # k-space items (fastMRI): the k-space size
+    x = getattr(x, "kspace", x)
     return tuple(x.shape[-2:])
 
 

@@ -1,6 +1,6 @@
 """Export a trained checkpoint for distribution (e.g. the demo weights bundled in the wheel).
 
-The exported file is an ordinary model checkpoint (:mod:`mri_unfold.training.checkpoint`):
+The exported file is an ordinary model checkpoint (:mod:`mri_unfold.checkpoints`):
 the same ``model/`` and ``operator/`` tensors, with metadata made machine-independent —
 every occurrence of this machine's shared-data root in the stored protocol/operator tables is
 written back as ``${shared}`` — and ``info`` extended with the given notes.
@@ -16,9 +16,11 @@ import argparse
 import json
 from pathlib import Path
 
+from safetensors.torch import save_file
+
 from ..atomic import atomic_output
+from ..checkpoints import read_checkpoint_file
 from ..shared_data import SharedDataMissing, shared_root
-from .checkpoint import read_checkpoint_file
 
 
 def _portable(text: str) -> str:
@@ -39,8 +41,6 @@ def export_checkpoint(src: str | Path, dst: str | Path, notes: dict | None = Non
     Returns:
         ``Path(dst)``.
     """
-    from safetensors.torch import save_file
-
     tensors, meta = read_checkpoint_file(src)
     meta = {k: _portable(v) for k, v in meta.items()}
     info = json.loads(meta.get("info", "{}"))

@@ -25,21 +25,25 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .. import checkpoints as ckpt
 from ..atomic import atomic_write_text
+from ..device import resolve_device, set_determinism
 from ..errors import UserError
-from ..fastpath import Fp32Operator, compile_with_fallback
-from . import checkpoint as ckpt
+from ..evaluation import evaluate_set
+from ..fastpath import compile_with_fallback
+from ..operators import Fp32Operator
+from . import state as train_state
 from .components import (autocast_context, build_loss, build_model, build_scheduler,
                          enable_grad_checkpoint, make_scaler)
 from .config import diff_configs, to_toml
-from .data import build_dataset, epoch_batches, item_shape
-from .device import resolve_device, set_determinism
+from .data import build_dataset, epoch_batches, full_dataset, item_shape, stage_patch_size
 from .distributed import init_distributed
 from .logs import RunLogger
-from .tasks import BlockCSTask, build_task
+from .tasks import ImageTask, build_task
 
 STATE_FILE = "last.state.pt"
 LAST_CKPT = "last.safetensors"
@@ -49,11 +53,12 @@ QINIT_IMAGES = 2000  # training patches used for a computed Qinit
 
 def _stages(cfg: dict) -> list[dict]:
     t, ft = cfg["training"], cfg["training"]["finetune"]
-    out = [{"name": "main", "epochs": t["epochs"], "patch_size": cfg["data"]["patch_size"],
+    patch = stage_patch_size(cfg["data"])
+    out = [{"name": "main", "epochs": t["epochs"], "patch_size": patch,
             "lr": t["lr"], "batch_size": t["batch_size"]}]
     if ft["epochs"] > 0:
         out.append({"name": "finetune", "epochs": ft["epochs"],
-                    "patch_size": ft["patch_size"] or cfg["data"]["patch_size"],
+                    "patch_size": ft["patch_size"] or patch,
                     "lr": ft["lr"] or t["lr"], "batch_size": ft["batch_size"] or t["batch_size"]})
     return out
 
@@ -79,8 +84,8 @@ class Trainer:
         op_t = state["operator"] if state else None
         op_cfg = json.loads(state["operator_json"]) if state else cfg["operator"]
         self.task = build_task(op_cfg, tensors=op_t, image_shape=item_shape(self.dataset))
-        if isinstance(self.task, BlockCSTask) and self.task.needs_qinit:
-            src = getattr(self.dataset, "ds", self.dataset)  # all images, not a max_images head
+        if isinstance(self.task, ImageTask) and self.task.needs_qinit:
+            src = full_dataset(self.dataset)  # all images, not a max_images head
             n = min(len(src), QINIT_IMAGES)
             self.task.compute_qinit(torch.stack([src[i] for i in range(n)]))
         self.task.to(self.device)
@@ -88,7 +93,9 @@ class Trainer:
         if self.tcfg["grad_checkpoint"]:
             enable_grad_checkpoint(self.model)
         self.loss_fn = build_loss(self.tcfg)
-        self.op_params = [p for p in self.task.op.parameters() if p.requires_grad]
+        op_module = self.task.op if isinstance(self.task.op, torch.nn.Module) else None
+        self.op_params = ([p for p in op_module.parameters() if p.requires_grad]
+                          if op_module is not None else [])
         self.params = [p for p in self.model.parameters() if p.requires_grad] + self.op_params
         self.opt = torch.optim.Adam(self.params, lr=self.stages[self.stage_idx]["lr"],
                                     weight_decay=self.tcfg["weight_decay"])
@@ -96,8 +103,6 @@ class Trainer:
         self.scaler = make_scaler(self.tcfg["precision"], self.device)
         self.net = self.model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DDP(self.model, device_ids=ids)
         if self.tcfg["compile"]:  # the loop calls the compiled net; checkpoints use self.model
@@ -117,7 +122,7 @@ class Trainer:
     def _check_run_dir(self, resume: bool) -> dict | None:
         state_path = self.run_dir / STATE_FILE
         if resume:
-            st = ckpt.load_train_state(state_path)
+            st = train_state.load_train_state(state_path)
             old = json.loads(st.get("protocol_json", "{}"))
             changed = diff_configs(old, self.cfg) if old else []
             if old and old["model"] != self.cfg["model"]:
@@ -139,12 +144,13 @@ class Trainer:
 
     def _restore(self, st: dict) -> None:
         self.model.load_state_dict(st["model"])
-        self.task.op.load_state_dict(st["operator"], strict=False)
+        if isinstance(self.task.op, torch.nn.Module):
+            self.task.op.load_state_dict(st["operator"], strict=False)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         if self.scaler is not None and st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
-        ckpt.restore_rng(st["rng"])
+        train_state.restore_rng(st["rng"])
         self.epoch, self.batch_in_epoch = int(st["epoch"]), int(st["batch_in_epoch"])
         self.step, self.best = int(st["step"]), float(st["best"])
 
@@ -160,11 +166,11 @@ class Trainer:
         st = {"model": self.model.state_dict(), "operator": self.task.operator_state(),
               "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
               "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-              "rng": ckpt.rng_state(), "stage": self.stage_idx, "epoch": self.epoch,
+              "rng": train_state.rng_state(), "stage": self.stage_idx, "epoch": self.epoch,
               "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best": self.best,
               "protocol_json": json.dumps(self.cfg),
               "operator_json": json.dumps(self.task.operator_cfg)}
-        ckpt.save_train_state(self.run_dir / STATE_FILE, st)
+        train_state.save_train_state(self.run_dir / STATE_FILE, st)
         ckpt.save_checkpoint(self.run_dir / LAST_CKPT, self.model, self.task.op,
                              self.task.operator_cfg, self.cfg, self._info())
 
@@ -220,8 +226,6 @@ class Trainer:
             return None
         result = None
         if self.dist.is_main:
-            from .evaluate import evaluate_set
-
             result = evaluate_set(self.model, self.task.op, ecfg["sets"][0], ecfg["protocol"],
                                   self.device, max_images=ecfg["max_images"], progress=False,
                                   data_cfg=self.cfg["data"])

@@ -20,9 +20,10 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = ["TEMPLATE_NAME", "DEFAULT_SLICE", "mni_template_path", "load_demo_slice",
            "pad_to_shape"]
@@ -76,8 +77,6 @@ def load_demo_slice(slice_index: int | None = None, size: int = 256) -> np.ndarr
     Raises:
         UserError: slice index out of range, or an empty slice.
     """
-    import nibabel as nib  # noqa: PLC0415
-
     img = nib.load(str(mni_template_path()))
     depth = img.shape[2]
     k = DEFAULT_SLICE if slice_index is None else int(slice_index)

@@ -1,5 +1,8 @@
 """Reading test images the way the CS papers' test scripts do (8-bit luminance Y).
 
+Used by the natural-image protocol (``natural_cs``) and the brain CS-MRI protocol
+(:mod:`mri_unfold.evaluation.brain_cs`) alike.
+
 The authors read every image with ``cv2.imread(path, 1)`` (BGR, 8 bit) and reconstruct
 the Y channel of ``cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)``; the reconstructed Y is put
 back with the original Cr/Cb and converted with ``COLOR_YCrCb2BGR``.  This module
@@ -18,7 +21,7 @@ order, as OpenCV), luminance ``(H, W)`` uint8.
 
 Example:
     >>> import numpy as np
-    >>> from natural_cs.images import rgb_to_ycrcb, ycrcb_to_rgb
+    >>> from mri_unfold.data.luma import rgb_to_ycrcb, ycrcb_to_rgb
     >>> px = np.array([[[255, 0, 0]]], dtype=np.uint8)        # pure red
     >>> rgb_to_ycrcb(px)[0, 0].tolist(), ycrcb_to_rgb(rgb_to_ycrcb(px))[0, 0].tolist()
     ([76, 255, 85], [254, 0, 0])
@@ -29,8 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from mri_unfold.atomic import atomic_output
+from ..atomic import atomic_output
+from ..errors import DataFileError
+
+#: File endings (case-insensitive) treated as images.
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 
 _SHIFT = 14
 _HALF = 1 << (_SHIFT - 1)
@@ -94,11 +102,9 @@ def read_image(path: str | Path) -> TestImage:
     A palette/RGB image whose three channels are equal everywhere is treated as gray.
 
     Raises:
-        FileNotFoundError: missing file.  ValueError: undecodable file or an unsupported
-        (e.g. 16-bit) mode, naming the file.
+        FileNotFoundError: missing file.  DataFileError (a ValueError): undecodable file or
+        an unsupported (e.g. 16-bit) mode, naming the file.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
@@ -107,11 +113,11 @@ def read_image(path: str | Path) -> TestImage:
             if im.mode in ("L", "1", "LA"):
                 return TestImage(np.asarray(im.convert("L"), dtype=np.uint8).copy(), None)
             if im.mode not in ("P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"):
-                raise ValueError(f"{path}: unsupported image mode {im.mode!r}; expected an 8-bit "
-                                 "gray or colour image")
+                raise DataFileError(f"{path}: unsupported image mode {im.mode!r}; expected an "
+                                    "8-bit gray or colour image")
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path}: cannot decode image ({e})") from e
+        raise DataFileError(f"{path}: cannot decode image ({e})") from e
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
         return TestImage(rgb[..., 0].copy(), None)
     ycc = rgb_to_ycrcb(rgb)
@@ -145,8 +151,6 @@ def recombine(image: TestImage, luma_rec: np.ndarray) -> np.ndarray:
 def save_png_atomic(array: np.ndarray, path: str | Path) -> Path:
     """Write ``(H, W)`` or ``(H, W, 3)`` uint8 as PNG atomically
     (:func:`mri_unfold.atomic.atomic_output`)."""
-    from PIL import Image
-
     path = Path(path)
     with atomic_output(path, suffix=".png") as tmp:
         Image.fromarray(np.asarray(array, dtype=np.uint8)).save(tmp, format="PNG")
@@ -154,4 +158,22 @@ def save_png_atomic(array: np.ndarray, path: str | Path) -> Path:
 
 
 __all__ = ["TestImage", "read_image", "read_luminance", "recombine", "rgb_to_ycrcb",
-           "ycrcb_to_rgb", "save_png_atomic"]
+           "ycrcb_to_rgb", "save_png_atomic", "list_images", "IMAGE_EXTENSIONS"]
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Sorted image files (by :data:`IMAGE_EXTENSIONS`) directly inside ``folder``.
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a directory.
+        DataFileError: it holds no image files (message names the folder and the extensions).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: image folder not found")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataFileError(f"{folder}: no images found (looked for files ending in "
+                            f"{', '.join(IMAGE_EXTENSIONS)}, any case)")
+    return files

@@ -1,0 +1,62 @@
+"""The one operator factory for k-space data: per-batch masks and coil maps -> one operator.
+
+Training batches, the ``fastmri`` evaluation and ``mri-unfold recon`` all turn a batch of
+k-space samples (:class:`~mri_unfold.data.SampleBatch`: masks ``(N, 1, H, W)``, maps
+``(N, C, H, W)`` or none) into its operator through :class:`KSpaceOperatorFactory`
+(:func:`~mri_unfold.operators.kspace_operator`), so the three agree by construction.  It is
+also what a checkpoint of a k-space model stores as its operator: the model's image domain
+(complex, or real with ``real_input``) and the k-space layout, not a fixed Φ.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .factory import kspace_operator
+from .registry import register_operator
+
+__all__ = ["KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS"]
+
+#: ``operator.kind`` values whose operator comes with the k-space data (``fastmri`` is the
+#: name protocols and checkpoints have used since the first fastMRI support).
+KSPACE_OPERATOR_KINDS = ("kspace", "fastmri")
+
+
+@dataclass(frozen=True)
+class KSpaceOperatorFactory:
+    """Builds ``SingleCoilFourier`` / ``MultiCoilFourier`` for batches of k-space samples.
+
+    Attributes:
+        layout: k-space layout of the data (``"centered"``, the fastMRI convention).
+        real_input: the networks reconstruct real images (``SingleCoilFourier(real_input)``;
+            single-coil only).
+
+    Call: ``factory(mask, coil_maps=None)`` with per-sample masks ``(N, 1, H, W)`` /
+    ``(N, H, W)`` and maps ``(N, C, H, W)`` -> one operator holding them all.
+    """
+
+    layout: str = "centered"
+    real_input: bool = False
+
+    @property
+    def complex_domain(self) -> bool:
+        """Whether the operators' image domain is complex (2 CNN channels)."""
+        return not self.real_input
+
+    def __call__(self, mask: torch.Tensor, coil_maps: torch.Tensor | None = None):
+        return kspace_operator(mask, coil_maps, layout=self.layout, real_input=self.real_input)
+
+    def to(self, device) -> "KSpaceOperatorFactory":
+        """The factory holds no tensors: returns itself (operators follow their inputs)."""
+        return self
+
+
+def kspace_from_config(cfg: dict, tensors=None, image_shape=None) -> KSpaceOperatorFactory:
+    """``operator.kind = "kspace"`` (or ``"fastmri"``): the operator comes with each batch of
+    k-space samples (centred layout, complex images); nothing is configured or stored."""
+    return KSpaceOperatorFactory()
+
+
+for _kind in KSPACE_OPERATOR_KINDS:
+    register_operator(_kind, from_config=kspace_from_config)

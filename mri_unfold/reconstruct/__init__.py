@@ -1,0 +1,19 @@
+"""The one reconstruction pipeline (used by ``mri-unfold recon``, the engine's evaluation and
+the Python API) and the file writers.
+
+* :mod:`.pipeline` — :func:`reconstruct_volume`, :func:`reconstruct_samples`,
+  :class:`ReconResult`, :func:`volume_metrics`;
+* :mod:`.inputs` — :class:`MaskSpec`, :func:`reconstruct_fastmri`, :func:`reconstruct_nifti`,
+  :func:`reconstruct_image`;
+* :mod:`.writers` — fastMRI ``.h5`` and NIfTI output.
+"""
+from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume, volume_metrics
+from .inputs import MaskSpec, reconstruct_fastmri, reconstruct_image, reconstruct_nifti
+from .writers import (check_output_path, output_format, with_tag, write_fastmri_h5,
+                      write_nifti_like, write_plain_nifti)
+
+__all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
+           "MaskSpec", "reconstruct_fastmri", "reconstruct_nifti", "reconstruct_image",
+           "check_output_path",
+           "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",
+           "write_plain_nifti"]

@@ -1,0 +1,218 @@
+"""Inputs of the reconstruction pipeline: files -> prepared k-space slices -> results.
+
+* :class:`MaskSpec` — how to undersample: a generated mask (kind, acceleration, centre
+  fraction, seed) or a mask file in a given k-space layout;
+* :func:`reconstruct_fastmri` — every slice of a fastMRI ``.h5`` file, prepared by the
+  ``fastmri`` data source's k-space transform (mask, ESPIRiT maps, normalisation) and run
+  through :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`;
+* :func:`reconstruct_nifti` — a NIfTI magnitude (or complex) volume: every slice is
+  retrospectively undersampled (SIMULATION, :func:`mri_unfold.data.simulate_kspace`) with
+  one seeded mask and reconstructed; the volume itself is the reference;
+* :func:`reconstruct_image` — one 2-D image, simulated single-coil (``compare``, ``demo``).
+
+Intensity handling: fastMRI k-space is normalised per slice by the maximum of its
+zero-filled (RSS) image (the training convention) and scaled back; NIfTI volumes are
+divided by the volume maximum (networks are trained on [0, 1] images) and scaled back.
+Errors name the file and never a command-line option.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from .. import masks
+from ..data import ApplyMask, FastMRISliceDataset, NiftiVolume, detect_challenge, simulate_kspace
+from ..data.sources import kspace_transform
+from ..errors import UserError
+from ..fft import LAYOUTS
+from ..operators import SingleCoilFourier
+from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
+
+__all__ = ["MaskSpec", "reconstruct_fastmri", "reconstruct_nifti", "reconstruct_image"]
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """How to undersample: a generated mask (``kind`` + ``acceleration``/``center_fraction``,
+    ``seed``) or a mask file (``file``, stored in k-space ``layout``, read with
+    :func:`mri_unfold.masks.load_mask`, returned centred).
+
+    Raises:
+        UserError: neither or both of ``kind``/``file``; a kind without acceleration; an
+            unknown layout.
+    """
+
+    kind: str | None = None
+    acceleration: float | None = None
+    center_fraction: float | None = None
+    file: str | None = None
+    seed: int = 0
+    layout: str = "centered"
+
+    def __post_init__(self):
+        if (self.kind is None) == (self.file is None):
+            raise UserError("a mask needs either a kind (with an acceleration) or a mask file, "
+                            "not both or neither")
+        if self.kind is not None and self.acceleration is None:
+            raise UserError(f"mask {self.kind!r}: needs an acceleration")
+        if self.layout not in LAYOUTS:
+            raise UserError(f"mask layout must be one of {', '.join(LAYOUTS)}, got "
+                            f"{self.layout!r}")
+
+    @property
+    def label(self) -> str:
+        return self.kind or str(self.file)
+
+    def make(self, shape: tuple[int, int]) -> np.ndarray:
+        """The ``(H, W)`` float32 0/1 mask in the centred layout.
+
+        Raises:
+            UserError: a mask file whose shape differs from ``shape``; bad mask options.
+        """
+        if self.file is not None:
+            m = np.asarray(masks.load_mask(self.file, layout=self.layout), dtype=np.float32)
+            if m.shape != tuple(shape):
+                raise UserError(f"{self.file}: mask shape {m.shape} does not match the "
+                                f"k-space/slice shape {tuple(shape)}")
+            return m
+        kw = {"acceleration": self.acceleration, "seed": self.seed}
+        if self.center_fraction is not None:
+            kw["center_fraction"] = self.center_fraction
+        try:
+            return np.asarray(masks.make_mask(self.kind, tuple(shape), **kw).mask, np.float32)
+        except ValueError as e:
+            raise UserError(f"mask {self.kind!r}: {e}") from e
+
+    def transform(self, shape: tuple[int, int]) -> ApplyMask:
+        """The :class:`~mri_unfold.data.ApplyMask` for k-space of ``shape``: a file mask for
+        every slice, or a generated mask seeded by ``seed`` and the file name (fastMRI's
+        convention: one mask per volume)."""
+        if self.file is not None:
+            return ApplyMask(mask=self.make(shape))
+        return ApplyMask(self.kind, acceleration=self.acceleration,
+                         center_fraction=self.center_fraction, base_seed=self.seed)
+
+
+def _kspace_shape(path: Path) -> tuple[int, int]:
+    with h5py.File(path, "r") as hf:
+        return tuple(int(s) for s in hf["kspace"].shape[-2:])
+
+
+def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
+                        complex_model: bool = True, mask: MaskSpec | None = None,
+                        batch_size: int = 8, device=None, progress: bool = True,
+                        espirit_cache: str | os.PathLike | None = None,
+                        espirit_crop: float = 0.95, pad_last_batch: bool = False) -> ReconResult:
+    """Reconstruct every slice of a fastMRI ``.h5`` file.
+
+    Args:
+        path: fastMRI file; ``kspace`` ``(S, H, W)`` (single-coil) or ``(S, C, H, W)``.
+        model: complex-domain network (multi-coil uses ESPIRiT maps + ``MultiCoilFourier``).
+        complex_model: whether ``model`` reconstructs complex images (it must).
+        mask: undersample retrospectively (fully sampled files); ``None`` for files that are
+            already undersampled (they carry a ``mask`` dataset).
+        espirit_cache: folder caching ESPIRiT maps (multi-coil), or None.
+        espirit_crop: ESPIRiT eigenvalue crop threshold (sigpy default 0.95; 0 keeps the
+            maps everywhere, useful for tiny calibration regions).
+        batch_size / device / progress / pad_last_batch: see
+            :func:`~mri_unfold.reconstruct.pipeline.reconstruct_volume`.
+    Returns:
+        :class:`ReconResult` cropped to the file's recon size (target and metrics when the
+        file has one).
+    Raises:
+        UserError / DataFileError naming the file: unreadable/truncated file, missing
+        ``kspace``, NaN/Inf k-space, mask shape mismatch, a fully sampled file without a
+        mask, a real-domain model.
+    """
+    path = Path(path)
+    if not complex_model:
+        raise UserError("this checkpoint works on real-valued images (real_input); fastMRI "
+                        "k-space needs a complex-domain model")
+    challenge = detect_challenge(path)
+    transform = kspace_transform(
+        multicoil=challenge == "multicoil",
+        mask=None if mask is None else mask.transform(_kspace_shape(path)),
+        espirit_crop=espirit_crop, espirit_cache=espirit_cache)
+    ds = FastMRISliceDataset(path, challenge, transform=transform)
+    samples = [ds[i] for i in range(len(ds))]
+    if not samples:
+        raise UserError(f"{path}: the file has no slices")
+    if not samples[0].metadata.undersampled:
+        raise UserError(f"{path}: k-space is fully sampled; give a mask (a kind and an "
+                        "acceleration, or a mask file) to undersample it")
+    result = reconstruct_samples(samples, model, batch_size=batch_size, device=device,
+                                 progress=progress, pad_last_batch=pad_last_batch)
+    result.info.update({"input": str(path), "challenge": challenge})
+    return result
+
+
+def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: MaskSpec, *,
+                      complex_model: bool = False, axis: int = 2, batch_size: int = 8,
+                      device=None, progress: bool = True,
+                      pad_last_batch: bool = False) -> ReconResult:
+    """Retrospectively undersample every slice of a NIfTI volume and reconstruct it.
+
+    The volume (3-D, or a 4-D file with one volume) is read as slices along ``axis`` and
+    divided by its maximum magnitude; each slice is measured in the centred layout with the
+    same mask, reconstructed (``real_input`` operators for real-domain networks) and scaled
+    back.  This is a SIMULATION from images.  Complex volumes need a complex-domain model.
+
+    Returns:
+        :class:`ReconResult` with arrays ``(S, H, W)`` in slice order along ``axis`` and the
+        input volume as ``source`` (:func:`~mri_unfold.reconstruct.writers.write_nifti_like`).
+    Raises:
+        UserError / DataFileError naming the file: not a 3-D/4-D NIfTI, several volumes, an
+        all-zero volume, a complex volume with a real-domain model, mask shape mismatch.
+    """
+    path = Path(path)
+    nv = NiftiVolume(path, axis=axis)
+    if nv.num_volumes > 1:
+        raise UserError(f"{path}: 4-D NIfTI with {nv.num_volumes} volumes; give a 3-D volume "
+                        "(or a 4-D file with one volume)")
+    if nv.is_complex and not complex_model:
+        raise UserError(f"{path}: the volume is complex-valued; reconstructing it needs a "
+                        "complex-domain model (this one works on real images)")
+    vol = nv.slices()
+    peak = float(np.abs(vol).max())
+    if peak == 0.0:
+        raise UserError(f"{path}: the volume is all zeros")
+    m = mask.make(vol.shape[-2:])
+    samples = []
+    for k in range(vol.shape[0]):
+        s = simulate_kspace(vol[k] / np.float32(peak), m, fname=path.name, slice_index=k)
+        s.metadata.scale = peak
+        s.metadata.mask_seed = mask.seed if mask.file is None else None
+        samples.append(s)
+    result = reconstruct_samples(samples, model, real_input=not complex_model,
+                                 batch_size=batch_size, device=device, progress=progress,
+                                 pad_last_batch=pad_last_batch)
+    result.info.update({"input": str(path), "axis": axis,
+                        "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
+                        "mask": mask.label, "mask_seed_source": "the mask seed option"
+                        if mask.file is None else None})
+    result.source = nv
+    return result
+
+
+def reconstruct_image(model: torch.nn.Module, image: np.ndarray, mask: np.ndarray, *,
+                      complex_model: bool, device=None) -> np.ndarray:
+    """``|model(y, op)|`` of one image measured single-coil, ``y = op(image)`` (SIMULATION).
+
+    Args:
+        image: ``(H, W)`` real image (e.g. scaled to a maximum of 1).
+        mask: ``(H, W)`` 0/1 mask in the centred layout.
+        complex_model: the network's image domain (``real_input`` operator when False).
+    Returns:
+        ``(H, W)`` float32 magnitude.
+    """
+    op = SingleCoilFourier(mask, real_input=not complex_model)
+    x = torch.from_numpy(np.asarray(image, np.float32))[None, None]
+    y = op(x.to(torch.complex64) if complex_model else x)
+    rec = reconstruct_volume(y, model, lambda idx: op, batch_size=1, device=device,
+                             progress=False)
+    return np.abs(rec[0]).astype(np.float32)

@@ -1,0 +1,155 @@
+"""The one reconstruction pipeline: prepared k-space slices -> network -> images + metrics.
+
+Used by ``mri-unfold recon``, by the training engine's evaluation and by the Python API:
+
+* :func:`reconstruct_volume` — the batched core: measurements of ``S`` slices, a model and an
+  operator factory -> ``(S, H, W)`` network outputs (tqdm progress bar, CPU or CUDA);
+* :func:`reconstruct_samples` — prepared :class:`~mri_unfold.data.KSpaceSample` slices of one
+  volume (masked, normalised, with coil maps when multi-coil) -> :class:`ReconResult`:
+  the magnitude of the network output and of the zero-filled image, centre-cropped to the
+  samples' recon size and multiplied back by each slice's normalisation scale, the
+  reference (when the samples carry one) and fastMRI-convention metrics.
+
+Where the slices come from (a fastMRI file, a NIfTI volume simulated slice by slice, ...)
+is :mod:`mri_unfold.reconstruct.inputs`; writing files is :mod:`mri_unfold.reconstruct.writers`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import metrics
+from ..baselines import zero_filled
+from ..data.samples import KSpaceSample, collate_samples
+from ..device import resolve_device
+from ..image_ops import center_crop
+from ..operators import KSpaceOperatorFactory
+
+__all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics"]
+
+
+def reconstruct_volume(measurements, model: torch.nn.Module,
+                       op_factory: Callable[[list[int]], torch.nn.Module], batch_size: int = 8,
+                       device: str | torch.device | None = None, progress: bool = True,
+                       desc: str = "slices", pad_last_batch: bool = False) -> np.ndarray:
+    """Reconstruct every slice of a volume with ``model(y, op)``, in batches.
+
+    Args:
+        measurements: k-space of ``S`` slices: a complex tensor/array ``(S, C, H, W)`` or any
+            sequence whose items are complex ``(C, H, W)`` tensors.
+        model: a network following the model contract (``model(y, op) -> (N, 1, H, W)``);
+            it is moved to ``device`` and put in eval mode.
+        op_factory: called with the list of slice indices of a batch, returns the operator
+            for those slices (e.g. ``lambda idx: op`` for one shared mask, or per-slice masks
+            and maps through :class:`~mri_unfold.operators.KSpaceOperatorFactory`).
+        batch_size: slices per forward pass.
+        device: ``None`` -> CUDA when available, else CPU.
+        progress: show a tqdm bar over slices.
+        pad_last_batch: when the volume has more than ``batch_size`` slices and the last
+            batch is shorter, pad it to ``batch_size`` by repeating its last slice index
+            (``op_factory`` gets the padded index list) and drop the padded outputs — every
+            forward pass then has the same batch size (no recompilation of a
+            ``torch.compile``-d model).  The result is the same as without padding.
+    Returns:
+        ``(S, H, W)`` numpy array: complex64 for complex-domain operators, float32 otherwise
+        (the raw network output; take magnitudes/crops afterwards).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    n = len(measurements)
+    out: list[np.ndarray] = []
+    with torch.inference_mode(), tqdm(total=n, desc=desc, unit="slice", disable=not progress,
+                                      leave=False) as bar:
+        for start in range(0, n, batch_size):
+            idx = list(range(start, min(start + batch_size, n)))
+            keep = len(idx)
+            if pad_last_batch and n > batch_size:
+                idx += [idx[-1]] * (batch_size - keep)
+            y = torch.stack([torch.as_tensor(measurements[i]) for i in idx]).to(dev)
+            if not y.is_complex():
+                raise ValueError(f"measurements must be complex k-space (S, C, H, W), got "
+                                 f"{y.dtype}")
+            x = model(y, op_factory(idx).to(dev))
+            out.append(x[:keep, 0].detach().cpu().numpy())
+            bar.update(keep)
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def volume_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """fastMRI per-volume metrics of ``(S, H, W)`` magnitude volumes: PSNR and SSIM with
+    ``data_range = target.max()`` (SSIM averaged over slices), NMSE
+    (:func:`mri_unfold.metrics.quality`)."""
+    return metrics.quality(target, prediction)
+
+
+@dataclass
+class ReconResult:
+    """A reconstructed volume.
+
+    Attributes:
+        reconstruction: ``(S, h, w)`` float32 magnitude, in the input's intensity scale.
+        zero_filled: ``(S, h, w)`` float32 zero-filled (RSS) magnitude, same scale.
+        target: ``(S, h, w)`` float32 reference (NIfTI input / fastMRI target) or None.
+        metrics: ``{"network": {...}, "zero-filled": {...}}`` (PSNR/SSIM/NMSE) or empty.
+        info: input, slices, sizes, sampled fraction, mask seed and where it came from ...
+        source: the input volume object the writers need (e.g. a
+            :class:`~mri_unfold.data.NiftiVolume`) or None.
+    """
+
+    reconstruction: np.ndarray
+    zero_filled: np.ndarray
+    target: np.ndarray | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    source: object = None
+
+
+def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module, *,
+                        real_input: bool = False, layout: str = "centered",
+                        batch_size: int = 8, device=None, progress: bool = True,
+                        pad_last_batch: bool = False, desc: str = "slices") -> ReconResult:
+    """Reconstruct prepared slices of one volume (module doc).
+
+    Args:
+        samples: :class:`~mri_unfold.data.KSpaceSample` slices of one size and crop (masked,
+            normalised by ``metadata.scale``, with coil maps for multi-coil data).
+        model: ``model(y, op)`` network; its image domain is real when ``real_input``.
+        real_input: the network reconstructs real images (``SingleCoilFourier(real_input)``).
+        layout: the k-space layout of the samples (``"centered"``).
+        batch_size / device / progress / pad_last_batch: see :func:`reconstruct_volume`.
+    Returns:
+        :class:`ReconResult` (metrics when every sample carries a target).
+    """
+    batch = collate_samples(samples)
+    factory = KSpaceOperatorFactory(layout=layout, real_input=real_input)
+
+    def op_factory(idx):
+        return factory(batch.mask[idx], None if batch.coil_maps is None else batch.coil_maps[idx])
+
+    x = reconstruct_volume(batch.kspace, model, op_factory, batch_size=batch_size,
+                           device=device, progress=progress, desc=desc,
+                           pad_last_batch=pad_last_batch)
+    scale = batch.scale.numpy()[:, None, None]
+    crop = batch.crop
+    recon = center_crop(torch.from_numpy(np.abs(x)), crop).numpy() * scale
+    zf = center_crop(zero_filled(batch.kspace, op_factory(list(range(len(batch))))),
+                     crop).numpy() * scale
+    target = None
+    if batch.target is not None:
+        target = (batch.target[:, 0].numpy() * scale).astype(np.float32)
+    result = ReconResult(recon.astype(np.float32), zf.astype(np.float32), target)
+    if target is not None:
+        result.metrics = {"network": volume_metrics(target, result.reconstruction),
+                          "zero-filled": volume_metrics(target, result.zero_filled)}
+    meta = batch.metadata[0]
+    result.info = {"slices": len(batch), "crop_size": tuple(int(c) for c in crop),
+                   "sampled_fraction": float(batch.mask.float().mean()),
+                   "mask_seed": meta.mask_seed,
+                   "mask_seed_source": meta.extras.get("mask_seed_source")}
+    return result
