@@ -1,4 +1,4 @@
-"""Classical MRI reconstruction baselines: zero-filled, SigPy L1-wavelet and total variation.
+"""Classical MRI reconstruction baselines: zero-filled, CG-SENSE, SigPy L1-wavelet and TV.
 
 Every baseline takes the measured k-space ``y`` and the Fourier operator ``op`` that produced
 it (:class:`~mri_unfold.operators.SingleCoilFourier` or
@@ -10,6 +10,9 @@ input) — the images that are compared against magnitude/RSS targets.
   ``real_input`` operators the magnitude of the complex zero-filled image ``|F^H B y|``, so
   no signal is dropped); multi-coil: root-sum-of-squares of the coil images ``F^H B y_c``
   (fastMRI convention).
+* ``sense`` — least squares ``min_x ‖Φ x − y‖²`` by conjugate gradient on the normal
+  equations (:func:`mri_unfold.solvers.cg_sense`; 30 iterations), magnitude of the solution:
+  with coil maps this is CG-SENSE, single-coil the minimum-norm zero-filled image.
 * ``l1_wavelet`` — :class:`sigpy.mri.app.L1WaveletRecon` (Daubechies-4 wavelets,
   accelerated proximal gradient), ``min_x ½‖B F S x − y‖² + λ‖Ψ x‖₁``.
 * ``total_variation`` — :class:`sigpy.mri.app.TotalVariationRecon` (primal-dual),
@@ -38,9 +41,10 @@ import torch
 
 from .fft import fft2, ifft2
 from .image_ops import rss
+from .solvers import cg_sense
 
-__all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITER", "BASELINES", "zero_filled", "l1_wavelet",
-           "total_variation", "sigpy_recon", "run_baseline"]
+__all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITER", "BASELINES", "zero_filled", "sense",
+           "l1_wavelet", "total_variation", "sigpy_recon", "run_baseline"]
 
 #: Default regularisation weights, relative to a zero-filled magnitude peak of 1.
 DEFAULT_LAMBDA = {"l1-wavelet": 1e-3, "tv": 1e-2}
@@ -72,14 +76,15 @@ def zero_filled(y: torch.Tensor, op) -> torch.Tensor:
 
     Args:
         y: complex k-space ``(N, C, H, W)`` (``C == 1`` single-coil), already masked.
-        op: the Fourier operator that produced ``y``.
+        op: the Fourier operator that produced ``y``, or any Cartesian operator with the
+            same mask and layout (coil maps are not needed: coils are combined by RSS).
     Returns:
         Real tensor ``(N, H, W)`` on ``y``'s device.
     """
-    mask, layout, maps, _ = _op_parts(y, op)
+    mask, layout, _, _ = _op_parts(y, op)
     zero = torch.zeros((), dtype=y.dtype, device=y.device)
     coil_images = ifft2(torch.where(mask, y, zero), layout)
-    if maps is None:
+    if coil_images.shape[1] == 1:
         return coil_images[:, 0].abs()
     return rss(coil_images, dim=1)
 
@@ -152,12 +157,21 @@ def total_variation(y: torch.Tensor, op, lamda: float | None = None,
     return _sigpy_batch(y, op, "tv", lamda, max_iter)
 
 
+def sense(y: torch.Tensor, op, lamda: float = 0.0, max_iter: int = 30) -> torch.Tensor:
+    """CG-SENSE (least squares by conjugate gradient): ``(N, C, ...)`` -> ``(N, H, W)``
+    magnitude; works on any operator with ``adjoint`` and ``normal``."""
+    x = cg_sense(y, op, lamda=lamda, max_iter=max_iter)
+    return x[:, 0].abs()
+
+
 #: Baselines by name (``run_baseline`` and the CLIs use these names).
-BASELINES = {"zero-filled": zero_filled, "l1-wavelet": l1_wavelet, "tv": total_variation}
+BASELINES = {"zero-filled": zero_filled, "l1-wavelet": l1_wavelet, "tv": total_variation,
+             "sense": sense}
 
 
 def run_baseline(name: str, y: torch.Tensor, op, **options) -> torch.Tensor:
-    """Run a baseline by name (``zero-filled``, ``l1-wavelet``, ``tv``) -> ``(N, H, W)``."""
+    """Run a baseline by name (``zero-filled``, ``l1-wavelet``, ``tv``, ``sense``) ->
+    ``(N, H, W)`` magnitude."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; valid: {', '.join(BASELINES)}")
     return BASELINES[name](y, op, **options)

@@ -20,9 +20,9 @@ def resolve_device(name: str | None = None) -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError as e:
-        raise UserError(f"--device {name!r}: not a device (use auto, cpu, cuda, cuda:N)") from e
+        raise UserError(f"device {name!r}: not a device (use auto, cpu, cuda, cuda:N)") from e
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name!r}: CUDA is not available on this machine")
+        raise UserError(f"device {name!r}: CUDA is not available on this machine")
     return dev
 
 

@@ -19,7 +19,7 @@ LAYERS = [
     {"errors", "fft", "complex_channels", "image_ops", "metrics", "atomic", "shared_data",
      "cpu_allocator", "device", "precision", "tables", "plugins", "__init__", "__version__"},
     {"operators", "masks"},
-    {"models", "fastpath", "losses", "baselines"},
+    {"models", "fastpath", "losses", "baselines", "solvers"},
     {"data"},
     {"checkpoints", "reconstruct", "figures"},
     {"evaluation"},

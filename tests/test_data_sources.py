@@ -154,3 +154,30 @@ def test_training_on_nifti_slices(tmp_path, values, real_input):
     assert res["step"] == 12  # 2 volumes x 6 slices, batch 4, 4 epochs
     losses = res["losses"]
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
+
+
+def test_complex_nifti_data_needs_a_complex_operator(tmp_path):
+    folder = tmp_path / "vols"
+    folder.mkdir()
+    _volume(folder / "v.nii.gz", n=3, shape=(16, 16), empty_first=False)
+    raw = {"data": {"kind": "nifti", "train": str(folder), "values": "smooth_phase"},
+           "operator": {"kind": "single_coil", "mask": "radial", "ratio": 0.5},
+           "model": {"name": "ista_net_plus", "config": {"num_phases": 1, "channels": 4}}}
+    with pytest.raises(UserError, match=r"the data gives complex images but operator "
+                                        r"SingleCoilFourier measures real ones; set "
+                                        r"operator.real_input = false"):
+        train(validate_protocol(raw), tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run").exists()
+
+
+def test_switching_data_kind_by_override_drops_the_previous_kinds_keys(tmp_path):
+    from mri_unfold.training.config import load_protocol
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_protocol(root / "protocols" / "ista_net_cs.toml",
+                        ["data.kind=block_mat", "data.train=/data/Training_Data.mat"])
+    assert cfg["data"] == {"kind": "block_mat", "train": "/data/Training_Data.mat", "val": "",
+                           "max_images": 0, "num_workers": 0}
+    with pytest.raises(UserError, match=r"data.augment applies to data.kind = 'patches' only"):
+        load_protocol(root / "protocols" / "ista_net_cs.toml",
+                      ["data.kind=block_mat", "data.augment=false"])

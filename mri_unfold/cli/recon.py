@@ -8,14 +8,14 @@ from pathlib import Path
 
 from .. import fastpath
 from ..checkpoints import load_checkpoint
-from ..data.sources import detect_source
+from ..data.sources import detect_source, get_source, source_kinds
 from ..data.sources.sniff import hdf5_keys
 from ..device import resolve_device
 from ..errors import UserError
 from ..precision import PRECISIONS, needs_cuda
-from ..reconstruct import (MaskSpec, check_output_path, output_format, reconstruct_fastmri,
-                           reconstruct_nifti, with_tag, write_fastmri_h5, write_nifti_like,
-                           write_plain_nifti)
+from ..reconstruct import (METHODS, MaskSpec, check_output_path, output_format,
+                           reconstruct_kspace_file, reconstruct_nifti, with_tag,
+                           write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
 
 from .common import add_command, add_mask_options, mask_spec
@@ -39,8 +39,11 @@ or a NIfTI magnitude volume (.nii/.nii.gz; every slice is retrospectively unders
 def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("input", metavar="INPUT", help="fastMRI .h5 file or NIfTI .nii/.nii.gz volume")
-    p.add_argument("--model", required=True, metavar="CKPT",
-                   help="mri-unfold checkpoint (.safetensors)")
+    p.add_argument("--model", metavar="CKPT",
+                   help="mri-unfold checkpoint (.safetensors) of the network to use")
+    p.add_argument("--method", choices=METHODS,
+                   help="without --model: a classical method (default zero-filled: coil images "
+                        "combined by RSS; sense: CG-SENSE with ESPIRiT maps)")
     add_mask_options(p)
     p.add_argument("--output", metavar="OUT",
                    help="output .h5 (dataset 'reconstruction') or .nii/.nii.gz (default: "
@@ -66,7 +69,8 @@ def register(sub) -> None:
 
 
 def input_kind(path: Path) -> str:
-    """``"fastmri"`` (k-space) or ``"nifti"`` (image volume), recognised by content.
+    """The registered data source of ``path``, recognised by content: a k-space source
+    (``fastmri``, ...) or ``nifti`` (an image volume, undersampled by simulation).
 
     Raises:
         FileNotFoundError: missing file.  UserError: a format ``recon`` does not read, with
@@ -75,7 +79,7 @@ def input_kind(path: Path) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: input file not found")
     kind = detect_source(path)
-    if kind in ("fastmri", "nifti"):
+    if kind == "nifti" or (kind is not None and get_source(kind).yields == "kspace"):
         return kind
     keys = hdf5_keys(path)
     if keys is not None:
@@ -88,17 +92,20 @@ def input_kind(path: Path) -> str:
     if path.name.lower().endswith((".nii", ".nii.gz")):
         raise UserError(f"{path}: not a readable NIfTI file (no NIfTI header; truncated or "
                         "corrupt?)")
-    raise UserError(f"{path}: unsupported input (expected a fastMRI .h5 or a NIfTI "
-                    ".nii/.nii.gz)")
+    kspace_kinds = [k for k in source_kinds() if get_source(k).yields == "kspace"]
+    raise UserError(f"{path}: unsupported input (expected k-space of a registered format: "
+                    f"{', '.join(kspace_kinds)}; or a NIfTI .nii/.nii.gz volume)")
 
 
 def _write(result, stack, out: Path) -> None:
     if output_format(out) == "h5":
         write_fastmri_h5(stack, out)
+    elif output_format(out) == "npy":
+        write_npy(stack, out)
     elif result.source is not None:
         write_nifti_like(stack, result.source, out)
-    else:  # k-space input written as NIfTI: identity affine, slices along the last axis
-        write_plain_nifti(stack, out)
+    else:  # k-space input as NIfTI: slices along the last axis, the header's affine if known
+        write_plain_nifti(stack, out, affine=result.info.get("affine"))
 
 
 def _fast_model(model, precision: str, compile_: bool):
@@ -122,7 +129,8 @@ def _mask_spec(args, kind: str) -> MaskSpec | None:
 def _output(args, src: Path, what: str) -> Path:
     out = Path(args.output) if args.output else with_tag(src, "_recon")
     if output_format(out) is None:
-        raise UserError(f"--output {out}: unsupported output (expected .h5 or .nii/.nii.gz)")
+        raise UserError(f"--output {out}: unsupported output (expected .h5, .nii/.nii.gz or "
+                        ".npy)")
     try:
         return check_output_path(out)
     except UserError as e:
@@ -137,20 +145,29 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     mask = _mask_spec(args, kind)
+    if args.model and args.method:
+        raise UserError("give either --model CKPT or --method METHOD, not both")
     device = resolve_device(args.device)
     if needs_cuda(args.precision, device):
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
                         "--precision bf16 or fp32")
-    ck = load_checkpoint(args.model, device=device)
-    cplx = ck.complex_model
-    model = _fast_model(ck.model, args.precision, args.compile)
+    if args.model:
+        ck = load_checkpoint(args.model, device=device)
+        model, method, label, cplx = (_fast_model(ck.model, args.precision, args.compile), None,
+                                      ck.arch, ck.complex_model)
+    else:
+        if kind == "nifti":
+            raise UserError("a NIfTI input needs a network (--model CKPT)")
+        model, method, cplx = None, args.method or "zero-filled", True
+        label = method
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=args.compile)
-    if kind == "fastmri":
-        res = reconstruct_fastmri(src, model, mask=mask, espirit_cache=args.espirit_cache,
-                                  espirit_crop=args.espirit_crop, **common)
-    else:
+    if kind == "nifti":
         res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)
+    else:
+        res = reconstruct_kspace_file(src, kind, model, method=method, mask=mask,
+                                      espirit_cache=args.espirit_cache,
+                                      espirit_crop=args.espirit_crop, **common)
     _write(res, res.reconstruction, out)
     print(f"wrote {out}  ({res.reconstruction.shape[0]} slices of "
           f"{res.reconstruction.shape[1]}x{res.reconstruction.shape[2]}, float32 magnitude)")
@@ -158,14 +175,17 @@ def run(args) -> int:
         _write(res, res.zero_filled, zf_out)
         print(f"wrote {zf_out}  (zero-filled)")
     info = res.info
-    seed = f", seed {info['mask_seed']}" if info.get("mask_seed") is not None else ""
-    print(f"input {src}: {info['slices']} slices, sampled fraction "
-          f"{info['sampled_fraction']:.3f}{seed}; model {ck.arch} "
-          f"({'complex' if cplx else 'real'} images) on {device}, {args.precision}"
+    seed = ""
+    if info.get("mask_seed") is not None:
+        seed = f", mask seed {info['mask_seed']} ({info.get('mask_seed_source') or 'given'})"
+    what = (f"model {label} ({'complex' if cplx else 'real'} images)" if model is not None
+            else f"method {label}")
+    print(f"input {src} ({kind}): {info['slices']} slices, sampled fraction "
+          f"{info['sampled_fraction']:.3f}{seed}; {what} on {device}, {args.precision}"
           f"{', torch.compile' if args.compile else ''}")
     if res.metrics:
         print("metrics vs the reference (per volume, data_range = reference max):")
-        print(format_table([{"method": ck.arch, **res.metrics["network"]},
+        print(format_table([{"method": label, **res.metrics["network"]},
                             {"method": "zero-filled", **res.metrics["zero-filled"]}],
                            METRIC_COLUMNS))
     else:

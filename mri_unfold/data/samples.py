@@ -51,7 +51,11 @@ class SampleMetadata:
         undersampled: True if the file's k-space was already undersampled (it carried a
             ``mask`` dataset) or a mask has been applied.
         mask_seed: the seed the mask was drawn with (``None`` for file or fixed masks).
-        extras: any other attributes (encoding/recon sizes, padding, ...).
+        fov_mm: field of view ``(x, y[, z])`` in mm of the encoded image, when the file says.
+        voxel_size_mm: voxel size ``(x, y[, z])`` in mm, when known.
+        trajectory_type: ``"cartesian"``, ``"radial"``, ``"spiral"``, ``"other"``.
+        extras: any other attributes (encoding/recon sizes, padding, an ``affine`` (4, 4)
+            for NIfTI output, ...).
     """
 
     fname: str
@@ -65,6 +69,9 @@ class SampleMetadata:
     patient_id: str | None = None
     undersampled: bool = False
     mask_seed: int | None = None
+    fov_mm: tuple[float, ...] | None = None
+    voxel_size_mm: tuple[float, ...] | None = None
+    trajectory_type: str = "cartesian"
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,9 +79,15 @@ class SampleMetadata:
 class KSpaceSample:
     """One slice of (possibly masked) k-space with its mask, target and coil maps.
 
-    Shapes: ``kspace`` ``(C, H, W)`` complex64; ``mask`` ``(H, W)`` float32 0/1; ``target``
-    ``(h, w)`` float32 or ``None``; ``coil_maps`` ``(C, H, W)`` complex64 or ``None``;
-    ``image`` ``(1, H, W)`` complex64 or ``None``.
+    Cartesian (``trajectory is None``): ``kspace`` ``(C, H, W)`` complex64; ``mask``
+    ``(H, W)`` float32 0/1; ``coil_maps`` ``(C, H, W)`` complex64 or ``None``; ``image``
+    ``(1, H, W)`` complex64 or ``None``; ``target`` ``(h, w)`` float32 or ``None``.
+
+    Non-Cartesian (``trajectory`` given): ``kspace`` ``(C, K)`` complex64 at the ``K``
+    trajectory points ``trajectory`` ``(K, 2)`` float32 (units of the NUFFT operator);
+    ``mask`` ``(K,)`` 0/1 (the points kept by a retrospective undersampling); ``dcf``
+    ``(K,)`` float32 density compensation or ``None``; ``image_shape`` ``(H, W)`` the image
+    matrix (required); ``coil_maps`` ``(C, H, W)``, ``image`` ``(1, H, W)``.
     """
 
     kspace: torch.Tensor
@@ -83,22 +96,49 @@ class KSpaceSample:
     coil_maps: torch.Tensor | None
     metadata: SampleMetadata
     image: torch.Tensor | None = None
+    trajectory: torch.Tensor | None = None
+    dcf: torch.Tensor | None = None
+    image_shape: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         k, m = self.kspace, self.mask
-        if not (torch.is_tensor(k) and k.ndim == 3 and k.is_complex()):
-            raise ValueError(f"kspace must be a complex (C, H, W) tensor, got "
+        cartesian = self.trajectory is None
+        ndim, layout = (3, "(C, H, W)") if cartesian else (2, "(C, K)")
+        if not (torch.is_tensor(k) and k.ndim == ndim and k.is_complex()):
+            raise ValueError(f"kspace must be a complex {layout} tensor, got "
                              f"{getattr(k, 'dtype', type(k).__name__)} "
                              f"{tuple(getattr(k, 'shape', ()))}")
-        if not (torch.is_tensor(m) and tuple(m.shape) == tuple(k.shape[-2:])):
-            raise ValueError(f"mask must be a ({k.shape[-2]}, {k.shape[-1]}) tensor matching "
-                             f"the k-space, got {tuple(getattr(m, 'shape', ()))}")
-        if self.coil_maps is not None and tuple(self.coil_maps.shape) != tuple(k.shape):
+        sampled = tuple(k.shape[1:])
+        if not (torch.is_tensor(m) and tuple(m.shape) == sampled):
+            raise ValueError(f"mask must be a {sampled} tensor matching the k-space, got "
+                             f"{tuple(getattr(m, 'shape', ()))}")
+        if cartesian:
+            self.image_shape = tuple(int(s) for s in k.shape[-2:])
+        else:
+            self._check_noncartesian()
+        hw = tuple(self.image_shape)
+        if self.coil_maps is not None and tuple(self.coil_maps.shape) != (k.shape[0], *hw):
             raise ValueError(f"coil_maps shape {tuple(self.coil_maps.shape)} does not match "
-                             f"the k-space shape {tuple(k.shape)}")
-        if self.image is not None and tuple(self.image.shape) != (1, *k.shape[-2:]):
+                             f"the k-space coils and image size {(k.shape[0], *hw)}")
+        if self.image is not None and tuple(self.image.shape) != (1, *hw):
             raise ValueError(f"image shape {tuple(self.image.shape)} does not match the k-space "
-                             f"image size (1, {k.shape[-2]}, {k.shape[-1]})")
+                             f"image size {(1, *hw)}")
+
+    def _check_noncartesian(self) -> None:
+        npts = self.kspace.shape[-1]
+        t = self.trajectory
+        if not (torch.is_tensor(t) and t.ndim == 2 and t.shape[0] == npts and t.shape[1] in (2, 3)):
+            raise ValueError(f"trajectory must be a ({npts}, 2) tensor (one coordinate row per "
+                             f"k-space sample), got {tuple(getattr(t, 'shape', ()))}")
+        if self.dcf is not None and tuple(self.dcf.shape) != (npts,):
+            raise ValueError(f"dcf must have shape ({npts},), got {tuple(self.dcf.shape)}")
+        if self.image_shape is None or len(self.image_shape) != 2:
+            raise ValueError("a non-Cartesian sample needs image_shape (H, W)")
+        self.image_shape = tuple(int(s) for s in self.image_shape)
+
+    @property
+    def is_cartesian(self) -> bool:
+        return self.trajectory is None
 
     @property
     def num_coils(self) -> int:
@@ -108,7 +148,7 @@ class KSpaceSample:
     def crop(self) -> tuple[int, int]:
         """Size ``(h, w)`` reconstructions are cropped to: ``metadata.crop_size`` clamped to
         the k-space size (the k-space size when unknown)."""
-        h, w = (int(s) for s in self.kspace.shape[-2:])
+        h, w = self.image_shape
         c = self.metadata.crop_size or (h, w)
         return min(int(c[0]), h), min(int(c[1]), w)
 
@@ -138,6 +178,8 @@ class SampleBatch:
     ``target`` ``(N, 1, h, w)`` float32 or ``None``; ``coil_maps`` ``(N, C, H, W)`` or
     ``None``; ``image`` ``(N, 1, H, W)`` complex64 or ``None``; ``metadata`` a list of ``N``
     :class:`SampleMetadata`.  All samples share one crop size :attr:`crop`.
+    Non-Cartesian: ``kspace`` ``(N, C, K)``, ``mask`` ``(N, 1, K)``, ``trajectory``
+    ``(N, K, 2)``, ``dcf`` ``(N, K)`` or ``None``, one ``image_shape`` ``(H, W)``.
     """
 
     kspace: torch.Tensor
@@ -147,6 +189,9 @@ class SampleBatch:
     metadata: list[SampleMetadata]
     image: torch.Tensor | None = None
     crop: tuple[int, int] | None = None
+    trajectory: torch.Tensor | None = None
+    dcf: torch.Tensor | None = None
+    image_shape: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return int(self.kspace.shape[0])
@@ -166,7 +211,8 @@ class SampleBatch:
         mv = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return dataclasses.replace(self, kspace=mv(self.kspace), mask=mv(self.mask),
                                    target=mv(self.target), coil_maps=mv(self.coil_maps),
-                                   image=mv(self.image))
+                                   image=mv(self.image), trajectory=mv(self.trajectory),
+                                   dcf=mv(self.dcf))
 
 
 class CollateError(UserError, ValueError):
@@ -193,7 +239,8 @@ def collate_samples(samples: Sequence[KSpaceSample]) -> SampleBatch:
     """
     if not samples:
         raise CollateError("collate_samples: no samples")
-    if len({(tuple(s.kspace.shape), s.crop) for s in samples}) > 1:
+    if len({(tuple(s.kspace.shape), s.crop, s.image_shape, s.is_cartesian)
+            for s in samples}) > 1:
         desc = ", ".join(f"{s.metadata.fname}[{s.metadata.slice}] k-space "
                          f"{tuple(s.kspace.shape)} crop {s.crop}" for s in samples[:4])
         raise CollateError(f"collate_samples: k-space shapes differ: slices of different sizes "
@@ -209,4 +256,7 @@ def collate_samples(samples: Sequence[KSpaceSample]) -> SampleBatch:
         metadata=[s.metadata for s in samples],
         image=_stack_optional(samples, "image"),
         crop=samples[0].crop,
+        trajectory=_stack_optional(samples, "trajectory"),
+        dcf=_stack_optional(samples, "dcf"),
+        image_shape=samples[0].image_shape,
     )

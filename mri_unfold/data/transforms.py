@@ -181,6 +181,9 @@ class ApplyMask:
         new.metadata.undersampled = True
         new.metadata.num_low_frequencies = int(nlf)
         new.metadata.mask_seed = seed
+        if seed is not None:
+            new.metadata.extras["mask_seed_source"] = (
+                f"derived from the file name {meta.fname!r} and the base seed {self.base_seed}")
         return new
 
 

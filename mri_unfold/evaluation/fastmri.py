@@ -56,6 +56,8 @@ def reconstruct_kspace_file(model: torch.nn.Module, path: str | Path, data_cfg: 
         UserError: no target in the file; FileNotFoundError / DataFileError naming the file.
     """
     source, options = _source_options(data_cfg)
+    if "crop_to_recon" in options:  # evaluated at full k-space size, the output cropped
+        options["crop_to_recon"] = False
     ds = source.open(path, options, for_training=False)
     samples = [ds[i] for i in range(len(ds))]
     if any(s.target is None for s in samples):

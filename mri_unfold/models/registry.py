@@ -12,6 +12,7 @@ from typing import Callable
 
 from torch import nn
 
+from ..plugins import load_plugins, registered
 from .common import IMAGE_CHANNELS, check_image_channels
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -28,14 +29,16 @@ def register_model(name: str):
 
 
 def available_models() -> list[str]:
-    """Registered architecture names."""
+    """Registered architecture names (plug-ins loaded first, :mod:`mri_unfold.plugins`)."""
+    load_plugins()
     return sorted(_REGISTRY)
 
 
 def _model_class(name: str):
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    cls = registered(_REGISTRY, name)
+    if cls is None:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(available_models())}")
+    return cls
 
 
 def model_options(name: str) -> list[str]:

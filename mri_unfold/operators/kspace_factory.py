@@ -44,8 +44,24 @@ class KSpaceOperatorFactory:
         """Whether the operators' image domain is complex (2 CNN channels)."""
         return not self.real_input
 
-    def __call__(self, mask: torch.Tensor, coil_maps: torch.Tensor | None = None):
+    def __call__(self, mask: torch.Tensor, coil_maps: torch.Tensor | None = None, *,
+                 trajectory: torch.Tensor | None = None, dcf: torch.Tensor | None = None,
+                 image_shape: tuple[int, int] | None = None):
+        """The operator of per-sample ``mask`` (and ``coil_maps``); with ``trajectory``
+        ``(N, K, 2)`` a non-Cartesian operator (``mask`` ``(N, 1, K)``, ``dcf`` ``(N, K)``)."""
+        if trajectory is not None:
+            raise NotImplementedError("non-Cartesian k-space needs a NUFFT operator, which "
+                                      "this version does not have")
         return kspace_operator(mask, coil_maps, layout=self.layout, real_input=self.real_input)
+
+    def for_batch(self, batch, idx=None):
+        """The operator of a :class:`~mri_unfold.data.SampleBatch` (or of its samples
+        ``idx``, a list of indices)."""
+        def pick(t):
+            return t if t is None or idx is None else t[idx]
+
+        return self(pick(batch.mask), pick(batch.coil_maps), trajectory=pick(batch.trajectory),
+                    dcf=pick(batch.dcf), image_shape=batch.image_shape)
 
     def to(self, device) -> "KSpaceOperatorFactory":
         """The factory holds no tensors: returns itself (operators follow their inputs)."""

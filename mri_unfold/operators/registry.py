@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional, Sequence
 
+from ..plugins import load_plugins
+
 __all__ = ["OperatorExample", "OperatorEntry", "register_operator", "registered_operators",
            "operator_examples", "operator_kinds"]
 
@@ -107,5 +109,7 @@ def operator_examples() -> list[tuple[str, OperatorExample]]:
 
 
 def operator_kinds() -> list[str]:
-    """Names with a ``from_config`` builder: the valid ``operator.kind`` values."""
+    """Names with a ``from_config`` builder: the valid ``operator.kind`` values (plug-ins
+    loaded first, :mod:`mri_unfold.plugins`)."""
+    load_plugins()
     return [name for name, entry in registered_operators().items() if entry.from_config]

@@ -2,9 +2,11 @@
 
 * :class:`MaskSpec` — how to undersample: a generated mask (kind, acceleration, centre
   fraction, seed) or a mask file in a given k-space layout;
-* :func:`reconstruct_fastmri` — every slice of a fastMRI ``.h5`` file, prepared by the
-  ``fastmri`` data source's k-space transform (mask, ESPIRiT maps, normalisation) and run
-  through :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`;
+* :func:`reconstruct_kspace_file` — every slice of a k-space file of any registered k-space
+  source (:func:`reconstruct_fastmri` for fastMRI files), prepared by the k-space transform
+  of training (mask, ESPIRiT maps, normalisation) and run through
+  :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples` with a network or a classical
+  method;
 * :func:`reconstruct_nifti` — a NIfTI magnitude (or complex) volume: every slice is
   retrospectively undersampled (SIMULATION, :func:`mri_unfold.data.simulate_kspace`) with
   one seeded mask and reconstructed; the volume itself is the reference;
@@ -21,19 +23,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from .. import masks
-from ..data import ApplyMask, FastMRISliceDataset, NiftiVolume, detect_challenge, simulate_kspace
-from ..data.sources import kspace_transform
+from ..data import ApplyMask, NiftiVolume, simulate_kspace
+from ..data.sources import get_source, kspace_transform
 from ..errors import UserError
 from ..fft import LAYOUTS
 from ..operators import SingleCoilFourier
 from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
 
-__all__ = ["MaskSpec", "reconstruct_fastmri", "reconstruct_nifti", "reconstruct_image"]
+__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
+           "reconstruct_image"]
 
 
 @dataclass(frozen=True)
@@ -98,56 +100,67 @@ class MaskSpec:
                          center_fraction=self.center_fraction, base_seed=self.seed)
 
 
-def _kspace_shape(path: Path) -> tuple[int, int]:
-    with h5py.File(path, "r") as hf:
-        return tuple(int(s) for s in hf["kspace"].shape[-2:])
+def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
+                            model: torch.nn.Module | None = None, *, method: str | None = None,
+                            complex_model: bool = True, mask: MaskSpec | None = None,
+                            batch_size: int = 8, device=None, progress: bool = True,
+                            espirit_cache: str | os.PathLike | None = None,
+                            espirit_crop: float = 0.95, pad_last_batch: bool = False) -> ReconResult:
+    """Reconstruct every slice of a k-space file of any registered k-space source.
 
-
-def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module, *,
-                        complex_model: bool = True, mask: MaskSpec | None = None,
-                        batch_size: int = 8, device=None, progress: bool = True,
-                        espirit_cache: str | os.PathLike | None = None,
-                        espirit_crop: float = 0.95, pad_last_batch: bool = False) -> ReconResult:
-    """Reconstruct every slice of a fastMRI ``.h5`` file.
+    The source (``kind``, e.g. from :func:`mri_unfold.data.detect_source`) reads the slices
+    as stored; then, as for training (:func:`mri_unfold.data.sources.kspace_transform`): the
+    retrospective ``mask`` if given, ESPIRiT coil maps for multi-coil data (not needed by
+    ``zero-filled``, which combines coils by RSS), normalisation by the zero-filled maximum;
+    then :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
 
     Args:
-        path: fastMRI file; ``kspace`` ``(S, H, W)`` (single-coil) or ``(S, C, H, W)``.
-        model: complex-domain network (multi-coil uses ESPIRiT maps + ``MultiCoilFourier``).
+        path: the file.
+        kind: its registered k-space data source.
+        model: a complex-domain network, or None with ``method``.
+        method: a classical method (:data:`~mri_unfold.reconstruct.pipeline.METHODS`).
         complex_model: whether ``model`` reconstructs complex images (it must).
-        mask: undersample retrospectively (fully sampled files); ``None`` for files that are
-            already undersampled (they carry a ``mask`` dataset).
-        espirit_cache: folder caching ESPIRiT maps (multi-coil), or None.
-        espirit_crop: ESPIRiT eigenvalue crop threshold (sigpy default 0.95; 0 keeps the
+        mask: undersample retrospectively; ``None`` keeps the data's own sampling.
+        espirit_cache / espirit_crop: ESPIRiT cache folder and eigenvalue crop (0 keeps the
             maps everywhere, useful for tiny calibration regions).
         batch_size / device / progress / pad_last_batch: see
             :func:`~mri_unfold.reconstruct.pipeline.reconstruct_volume`.
     Returns:
-        :class:`ReconResult` cropped to the file's recon size (target and metrics when the
-        file has one).
+        :class:`ReconResult` cropped to the recon size (target and metrics when the file has
+        a reference).
     Raises:
-        UserError / DataFileError naming the file: unreadable/truncated file, missing
-        ``kspace``, NaN/Inf k-space, mask shape mismatch, a fully sampled file without a
-        mask, a real-domain model.
+        UserError / DataFileError naming the file: unreadable data, NaN/Inf k-space, mask
+        shape mismatch, fully sampled data for a network without a mask, a real-domain model.
     """
     path = Path(path)
-    if not complex_model:
-        raise UserError("this checkpoint works on real-valued images (real_input); fastMRI "
-                        "k-space needs a complex-domain model")
-    challenge = detect_challenge(path)
-    transform = kspace_transform(
-        multicoil=challenge == "multicoil",
-        mask=None if mask is None else mask.transform(_kspace_shape(path)),
-        espirit_crop=espirit_crop, espirit_cache=espirit_cache)
-    ds = FastMRISliceDataset(path, challenge, transform=transform)
-    samples = [ds[i] for i in range(len(ds))]
-    if not samples:
+    if model is not None and not complex_model:
+        raise UserError("this checkpoint works on real-valued images (real_input); k-space "
+                        "data needs a complex-domain model")
+    raw = get_source(kind).read(path)
+    if len(raw) == 0:
         raise UserError(f"{path}: the file has no slices")
-    if not samples[0].metadata.undersampled:
+    first = raw[0]
+    needs_maps = first.num_coils > 1 and method != "zero-filled"
+    transform = kspace_transform(
+        multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),
+        espirit_crop=espirit_crop, espirit_cache=espirit_cache)
+    samples = [transform(raw[i]) for i in range(len(raw))]
+    if model is not None and not samples[0].metadata.undersampled:
         raise UserError(f"{path}: k-space is fully sampled; give a mask (a kind and an "
                         "acceleration, or a mask file) to undersample it")
-    result = reconstruct_samples(samples, model, batch_size=batch_size, device=device,
-                                 progress=progress, pad_last_batch=pad_last_batch)
-    result.info.update({"input": str(path), "challenge": challenge})
+    result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
+                                 device=device, progress=progress,
+                                 pad_last_batch=pad_last_batch)
+    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
+    return result
+
+
+def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None = None,
+                        **options) -> ReconResult:
+    """:func:`reconstruct_kspace_file` of a fastMRI ``.h5`` file (``kind = "fastmri"``);
+    ``info["challenge"]`` says single- or multi-coil."""
+    result = reconstruct_kspace_file(path, "fastmri", model, **options)
+    result.info["challenge"] = "multicoil" if result.info["coils"] > 1 else "singlecoil"
     return result
 
 

@@ -6,9 +6,10 @@ Used by ``mri-unfold recon``, by the training engine's evaluation and by the Pyt
   operator factory -> ``(S, H, W)`` network outputs (tqdm progress bar, CPU or CUDA);
 * :func:`reconstruct_samples` — prepared :class:`~mri_unfold.data.KSpaceSample` slices of one
   volume (masked, normalised, with coil maps when multi-coil) -> :class:`ReconResult`:
-  the magnitude of the network output and of the zero-filled image, centre-cropped to the
-  samples' recon size and multiplied back by each slice's normalisation scale, the
-  reference (when the samples carry one) and fastMRI-convention metrics.
+  the magnitude of the network output (or of a classical method, :data:`METHODS`) and of the
+  zero-filled image, centre-cropped to the samples' recon size and multiplied back by each
+  slice's normalisation scale, the reference (when the samples carry one) and
+  fastMRI-convention metrics.
 
 Where the slices come from (a fastMRI file, a NIfTI volume simulated slice by slice, ...)
 is :mod:`mri_unfold.reconstruct.inputs`; writing files is :mod:`mri_unfold.reconstruct.writers`.
@@ -23,13 +24,17 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import metrics
-from ..baselines import zero_filled
+from ..baselines import BASELINES, run_baseline, zero_filled
 from ..data.samples import KSpaceSample, collate_samples
 from ..device import resolve_device
 from ..image_ops import center_crop
 from ..operators import KSpaceOperatorFactory
 
-__all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics"]
+__all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
+           "METHODS", "classical_volume"]
+
+#: Classical methods :func:`reconstruct_samples` runs instead of a network.
+METHODS = tuple(BASELINES)
 
 
 def reconstruct_volume(measurements, model: torch.nn.Module,
@@ -81,6 +86,29 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
+def classical_volume(measurements: torch.Tensor, op_factory, method: str, batch_size: int = 8,
+                     progress: bool = True, desc: str = "slices") -> np.ndarray:
+    """A classical method (:data:`METHODS`) over the slices of a volume, in batches.
+
+    Args:
+        measurements: ``(S, C, H, W)`` complex k-space.
+        op_factory: slice indices -> the operator of those slices.
+    Returns:
+        ``(S, H, W)`` float32 magnitudes.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    n = len(measurements)
+    out: list[np.ndarray] = []
+    with torch.inference_mode(), tqdm(total=n, desc=f"{desc} ({method})", unit="slice",
+                                      disable=not progress, leave=False) as bar:
+        for start in range(0, n, batch_size):
+            idx = list(range(start, min(start + batch_size, n)))
+            out.append(run_baseline(method, measurements[idx], op_factory(idx)).cpu().numpy())
+            bar.update(len(idx))
+    return np.concatenate(out).astype(np.float32)
+
+
 def volume_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
     """fastMRI per-volume metrics of ``(S, H, W)`` magnitude volumes: PSNR and SSIM with
     ``data_range = target.max()`` (SSIM averaged over slices), NMSE
@@ -110,34 +138,44 @@ class ReconResult:
     source: object = None
 
 
-def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module, *,
-                        real_input: bool = False, layout: str = "centered",
-                        batch_size: int = 8, device=None, progress: bool = True,
-                        pad_last_batch: bool = False, desc: str = "slices") -> ReconResult:
+def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module | None = None,
+                        *, method: str | None = None, real_input: bool = False,
+                        layout: str = "centered", batch_size: int = 8, device=None,
+                        progress: bool = True, pad_last_batch: bool = False,
+                        desc: str = "slices") -> ReconResult:
     """Reconstruct prepared slices of one volume (module doc).
 
     Args:
         samples: :class:`~mri_unfold.data.KSpaceSample` slices of one size and crop (masked,
-            normalised by ``metadata.scale``, with coil maps for multi-coil data).
+            normalised by ``metadata.scale``, with coil maps for multi-coil data; ``sense``,
+            ``l1-wavelet`` and ``tv`` use the maps, ``zero-filled`` combines coils by RSS).
         model: ``model(y, op)`` network; its image domain is real when ``real_input``.
+        method: instead of a model, a classical method of :data:`METHODS`.
         real_input: the network reconstructs real images (``SingleCoilFourier(real_input)``).
         layout: the k-space layout of the samples (``"centered"``).
         batch_size / device / progress / pad_last_batch: see :func:`reconstruct_volume`.
     Returns:
         :class:`ReconResult` (metrics when every sample carries a target).
+    Raises:
+        ValueError: neither or both of ``model`` and ``method``.
     """
+    if (model is None) == (method is None):
+        raise ValueError("reconstruct_samples needs exactly one of model or method")
     batch = collate_samples(samples)
     factory = KSpaceOperatorFactory(layout=layout, real_input=real_input)
 
     def op_factory(idx):
-        return factory(batch.mask[idx], None if batch.coil_maps is None else batch.coil_maps[idx])
+        return factory.for_batch(batch, idx)
 
-    x = reconstruct_volume(batch.kspace, model, op_factory, batch_size=batch_size,
-                           device=device, progress=progress, desc=desc,
-                           pad_last_batch=pad_last_batch)
+    if model is not None:
+        mag = np.abs(reconstruct_volume(batch.kspace, model, op_factory, batch_size=batch_size,
+                                        device=device, progress=progress, desc=desc,
+                                        pad_last_batch=pad_last_batch))
+    else:
+        mag = classical_volume(batch.kspace, op_factory, method, batch_size, progress, desc)
     scale = batch.scale.numpy()[:, None, None]
     crop = batch.crop
-    recon = center_crop(torch.from_numpy(np.abs(x)), crop).numpy() * scale
+    recon = center_crop(torch.from_numpy(mag), crop).numpy() * scale
     zf = center_crop(zero_filled(batch.kspace, op_factory(list(range(len(batch))))),
                      crop).numpy() * scale
     target = None
@@ -151,5 +189,6 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module,
     result.info = {"slices": len(batch), "crop_size": tuple(int(c) for c in crop),
                    "sampled_fraction": float(batch.mask.float().mean()),
                    "mask_seed": meta.mask_seed,
-                   "mask_seed_source": meta.extras.get("mask_seed_source")}
+                   "mask_seed_source": meta.extras.get("mask_seed_source"),
+                   "affine": meta.extras.get("affine")}
     return result

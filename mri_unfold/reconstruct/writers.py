@@ -1,4 +1,5 @@
-"""Writing reconstructions: fastMRI-style ``.h5``, NIfTI (like an input volume, or plain).
+"""Writing reconstructions: fastMRI-style ``.h5``, NIfTI (like an input volume, or plain),
+``.npy``.
 
 Every writer goes through :func:`mri_unfold.atomic.atomic_output`: a failed write leaves no
 partial file and the previous file (if any) untouched.
@@ -17,14 +18,14 @@ from ..data.nifti import save_like
 from ..errors import UserError
 
 __all__ = ["check_output_path", "write_fastmri_h5", "write_nifti_like", "write_plain_nifti",
-           "output_format", "with_tag"]
+           "write_npy", "output_format", "with_tag"]
 
 #: File name endings of the output formats.
-_SUFFIXES = {".nii.gz": "nifti", ".nii": "nifti", ".hdf5": "h5", ".h5": "h5"}
+_SUFFIXES = {".nii.gz": "nifti", ".nii": "nifti", ".hdf5": "h5", ".h5": "h5", ".npy": "npy"}
 
 
 def output_format(path: str | os.PathLike) -> str | None:
-    """``"h5"`` or ``"nifti"`` from a file name, or None for other names."""
+    """``"h5"``, ``"nifti"`` or ``"npy"`` from a file name, or None for other names."""
     name = Path(path).name.lower()
     for suffix, kind in _SUFFIXES.items():
         if name.endswith(suffix):
@@ -87,4 +88,12 @@ def write_plain_nifti(stack: np.ndarray, out: str | os.PathLike,
     vol = np.ascontiguousarray(np.moveaxis(np.asarray(stack, np.float32), 0, -1))
     with atomic_output(out) as tmp:
         nib.save(nib.Nifti1Image(vol, np.eye(4) if affine is None else affine), tmp)
+    return Path(out)
+
+
+def write_npy(stack: np.ndarray, out: str | os.PathLike) -> Path:
+    """Write ``(S, H, W)`` float32 as ``.npy`` (no pickled objects), atomically."""
+    with atomic_output(out) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(stack, dtype=np.float32), allow_pickle=False)
     return Path(out)

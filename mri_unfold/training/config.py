@@ -164,6 +164,14 @@ def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str,
     return out
 
 
+def _drop_source_keys(data: dict, kind) -> None:
+    """Remove the own options of source ``kind`` (if registered) from a raw ``data`` table."""
+    if isinstance(kind, str) and kind in source_kinds():
+        for key in get_source(kind).options:
+            if key not in SCHEMA["data"]:
+                data.pop(key, None)
+
+
 def _validate_data(table: dict, source: str) -> dict:
     """The ``data`` table: the common keys of :data:`SCHEMA` plus the options of the
     registered source ``data.kind`` (validated by the source).  A key of another source is
@@ -232,10 +240,19 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Set dotted keys in a raw (not yet validated) protocol dict; returns a copy."""
+    """Set dotted keys in a raw (not yet validated) protocol dict; returns a copy.
+
+    Switching ``data.kind`` drops the keys of the previous kind's source from the ``data``
+    table first (e.g. ``patches_per_image`` when switching to ``block_mat``), so a protocol
+    written for one kind can be run with another; later overrides may set the new kind's
+    keys.
+    """
     raw = copy.deepcopy(raw)
     for text in overrides or []:
         keys, value = parse_override(text)
+        data = raw.get("data")
+        if keys == ["data", "kind"] and isinstance(data, dict) and data.get("kind") != value:
+            _drop_source_keys(data, data.get("kind", SCHEMA["data"]["kind"][1]))
         node = raw
         for k in keys[:-1]:
             nxt = node.setdefault(k, {})

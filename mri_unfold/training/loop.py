@@ -84,6 +84,8 @@ class Trainer:
         op_t = state["operator"] if state else None
         op_cfg = json.loads(state["operator_json"]) if state else cfg["operator"]
         self.task = build_task(op_cfg, tensors=op_t, image_shape=item_shape(self.dataset))
+        if isinstance(self.task, ImageTask):
+            self.task.check_item(self.dataset[0])
         if isinstance(self.task, ImageTask) and self.task.needs_qinit:
             src = full_dataset(self.dataset)  # all images, not a max_images head
             n = min(len(src), QINIT_IMAGES)

@@ -71,6 +71,19 @@ class ImageTask(Task):
             x = x.to(torch.complex64)
         return self.op(x), self.op, x
 
+    def check_item(self, item) -> None:
+        """Refuse data the operator cannot measure: complex images for a real-domain
+        operator (e.g. ``data.values = "complex"`` with ``operator.real_input = true``).
+
+        Raises:
+            UserError: naming both settings.
+        """
+        x = item[0] if isinstance(item, (list, tuple)) else item
+        if torch.is_tensor(x) and x.is_complex() and not self.op.complex_domain:
+            raise UserError(f"the data gives complex images but operator {type(self.op).__name__}"
+                            " measures real ones; set operator.real_input = false (or take "
+                            "magnitude data, e.g. data.values = \"magnitude\")")
+
     @property
     def needs_qinit(self) -> bool:
         """``operator.qinit = "compute"`` and no Qinit attached yet."""
@@ -91,7 +104,7 @@ class KSpaceTask(Task):
             batch = batch.to(device)
         if batch.image is None:
             raise UserError("k-space batch has no training image (needs fully sampled k-space)")
-        op = self.op(batch.mask, batch.coil_maps)
+        op = self.op.for_batch(batch)
         return batch.kspace, op, center_crop(batch.image, batch.crop).contiguous()
 
     def loss_inputs(self, x, target, aux):

@@ -165,6 +165,10 @@ class FastMRISource(DataSource):
         return fastmri_files(path, max_items)
 
     @classmethod
+    def read(cls, path) -> FastMRISliceDataset:
+        return FastMRISliceDataset(path, detect_challenge(path))
+
+    @classmethod
     def open(cls, path, options: dict, *, seed: int = 0, patch_size=None, max_items: int = 0,
              for_training: bool = True) -> FastMRIKSpaceSlices:
         return FastMRIKSpaceSlices(path, options["challenge"], mask=options["mask"],

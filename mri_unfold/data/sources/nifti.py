@@ -13,7 +13,7 @@ slices at the edges of a head) are skipped.
 * ``"smooth_phase"`` — SIMULATION: ``|x| · exp(iφ)`` with a seeded smooth random phase per
   slice (:func:`mri_unfold.data.smooth_random_phase`), complex64.
 
-Multi-coil k-space is simulated by the operator (``operator.coils``), not here.  All slices
+Coil sensitivities and undersampling are the operator's business, not the source's.  All slices
 must share one size (use one ``axis`` for volumes of one matrix).  The decoded volumes are
 kept in memory.
 """

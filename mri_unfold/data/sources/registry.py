@@ -84,6 +84,15 @@ class DataSource:
         return found[:max_items] if max_items else found
 
     @classmethod
+    def read(cls, path: str | Path) -> Dataset:
+        """k-space sources: the slices of one file exactly as stored, as
+        :class:`~mri_unfold.data.KSpaceSample` items (``mask`` measured from the data, no
+        undersampling, coil maps or normalisation) — what ``mri-unfold recon`` and ``info``
+        start from.  Image sources do not implement it."""
+        raise NotImplementedError(f"data source {cls.kind!r} yields {cls.yields} items; it has "
+                                  "no k-space reader")
+
+    @classmethod
     def open(cls, path: str | Path, options: dict, *, seed: int = 0,
              patch_size: int | None = None, max_items: int = 0,
              for_training: bool = True) -> Dataset:
