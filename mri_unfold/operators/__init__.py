@@ -4,6 +4,8 @@
   and the algebra's operators; :mod:`.shapes` — shape declarations and :class:`ShapeError`;
 * :mod:`.parts` — sampling mask, FFT, coil expansion, real->complex embedding, identity;
 * :mod:`.fourier` — single- and multi-coil Cartesian MRI built from the parts;
+* :mod:`.noncartesian` — non-Cartesian MRI (density-weighted NUFFT, :mod:`.nufft` kernels with
+  autograd, Toeplitz normal :mod:`.toeplitz`);
 * :mod:`.block_cs`, :mod:`.learned_block_cs`, :mod:`.overlap_block_cs` — block CS;
 * :mod:`.precision` — :class:`Fp32Operator` (full precision under autocast);
 * :mod:`.contract` — :func:`check_operator`; :mod:`.registry` — :func:`register_operator`;
@@ -27,6 +29,7 @@ from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_oper
 from .fourier import MultiCoilFourier, SingleCoilFourier
 from .kspace_factory import KSPACE_OPERATOR_KINDS, KSpaceOperatorFactory
 from .learned_block_cs import LearnedBlockCS
+from .noncartesian import NonCartesianFourier, to_radians
 from .overlap_block_cs import OverlapBlockCS
 from .parts import FFT2, CoilExpansion, Identity, RealToComplex, SamplingMask
 from .precision import Fp32Operator
@@ -43,7 +46,7 @@ from .shapes import ShapeError
 __all__ = [
     "LinearOperator", "Composed", "Sum", "Scaled", "Adjoint", "Normal", "ShapeError",
     "SamplingMask", "FFT2", "CoilExpansion", "RealToComplex", "Identity",
-    "SingleCoilFourier", "MultiCoilFourier",
+    "SingleCoilFourier", "MultiCoilFourier", "NonCartesianFourier", "to_radians",
     "GaussianBlockCS", "LearnedBlockCS", "OverlapBlockCS",
     "compute_qinit", "crop_to", "gaussian_orthonormal_matrix", "load_mat_variable",
     "measurements_for_ratio", "pad_to_blocks",
