@@ -1,11 +1,13 @@
 """Data sources (``data.kind``): the registry and the built-in sources.
 
-Built in: ``fastmri`` (k-space), ``images`` and ``nifti`` (image slices).  Plug-ins add more
+Built in: ``fastmri``, ``ismrmrd``, ``twix``, ``bart``, ``array`` (k-space), ``images`` and
+``nifti`` (image slices).  Plug-ins add more
 (``natural_cs``: ``patches``, ``block_mat``).  See :mod:`.registry`.
 """
 from .registry import (YIELDS, DataSource, detect_source, get_source, register_source,
                        source_kinds, sources_with_option)
 from . import fastmri, images, nifti  # noqa: E402,F401  (register the built-in sources)
+from . import ismrmrd_source, twix  # noqa: E402,F401  (raw scanner data)
 from .fastmri import FastMRIKSpaceSlices, FastMRISource, fastmri_files, kspace_transform
 from .images import IMAGE_EXTS, ImageFolderDataset, ImagesSource
 from .nifti import NiftiSlices, NiftiSource

@@ -24,14 +24,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from torch.utils.data import Dataset
-
 from ...errors import UserError
 from ..espirit import EspiritSettings, EstimateCoilMaps
 from ..fastmri_slices import FastMRISliceDataset, detect_challenge
-from ..samples import KSpaceSample, collate_samples
+from ..samples import KSpaceSample
 from ..transforms import (ApplyMask, AttachTrainingImage, Compose, CropToRecon, Normalize,
                           RequireCoilMaps)
+from .prepared import PreparedSlices
 from .registry import DataSource, register_source
 from .sniff import hdf5_keys
 
@@ -78,7 +77,7 @@ def kspace_transform(*, multicoil: bool, mask: ApplyMask | None, espirit_crop: f
     return Compose([CropToRecon(), prepare]) if crop_to_recon else prepare
 
 
-class FastMRIKSpaceSlices(Dataset):
+class FastMRIKSpaceSlices(PreparedSlices):
     """Prepared fastMRI slices (module doc) as :class:`~mri_unfold.data.KSpaceSample` items.
 
     Args:
@@ -103,26 +102,15 @@ class FastMRIKSpaceSlices(Dataset):
         self.files = fastmri_files(root, max_volumes)
         self.challenge = detect_challenge(self.files[0]) if challenge == "auto" else challenge
         names = {p.resolve() for p in self.files}
-        self.base = FastMRISliceDataset(
+        base = FastMRISliceDataset(
             root, self.challenge, raw_sample_filter=lambda raw: Path(raw.fname).resolve() in names)
-        if len(self.base) == 0:
+        if len(base) == 0:
             raise UserError(f"{root}: no slices in the selected fastMRI files")
         apply_mask = ApplyMask(mask, acceleration=acceleration,
                                center_fraction=center_fraction or None, base_seed=mask_seed)
-        self.transform = kspace_transform(
+        super().__init__(base, kspace_transform(
             multicoil=self.challenge == "multicoil", mask=apply_mask, espirit_crop=espirit_crop,
-            espirit_cache=espirit_cache, crop_to_recon=crop_to_recon, with_image=with_image)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, i: int) -> KSpaceSample:
-        return self.transform(self.base[i])
-
-    @property
-    def collate_fn(self):
-        """:func:`~mri_unfold.data.collate_samples` (the one collate)."""
-        return collate_samples
+            espirit_cache=espirit_cache, crop_to_recon=crop_to_recon, with_image=with_image))
 
 
 @register_source
@@ -165,7 +153,7 @@ class FastMRISource(DataSource):
         return fastmri_files(path, max_items)
 
     @classmethod
-    def read(cls, path) -> FastMRISliceDataset:
+    def read(cls, path, options: dict | None = None) -> FastMRISliceDataset:
         return FastMRISliceDataset(path, detect_challenge(path))
 
     @classmethod

@@ -84,11 +84,13 @@ class DataSource:
         return found[:max_items] if max_items else found
 
     @classmethod
-    def read(cls, path: str | Path) -> Dataset:
+    def read(cls, path: str | Path, options: dict | None = None) -> Dataset:
         """k-space sources: the slices of one file exactly as stored, as
         :class:`~mri_unfold.data.KSpaceSample` items (``mask`` measured from the data, no
         undersampling, coil maps or normalisation) — what ``mri-unfold recon`` and ``info``
-        start from.  Image sources do not implement it."""
+        start from.  ``options``: the source's own options that change how a file is read
+        (e.g. the axis order of a plain array); missing keys take their defaults.  Image
+        sources do not implement it."""
         raise NotImplementedError(f"data source {cls.kind!r} yields {cls.yields} items; it has "
                                   "no k-space reader")
 
