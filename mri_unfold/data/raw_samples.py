@@ -21,7 +21,7 @@ from .fastmri_slices import num_low_frequencies_of
 from .samples import KSpaceSample, SampleMetadata, collate_samples
 from .sampling import measured_mask
 
-__all__ = ["raw_sample", "raw_metadata", "RawSlices", "check_finite"]
+__all__ = ["raw_sample", "raw_metadata", "RawSlices", "check_finite", "stack_slices"]
 
 
 def check_finite(kspace, where: str) -> None:
@@ -84,6 +84,13 @@ def raw_metadata(path: str | Path, index: int, matrix: tuple[int, int], *, fov_m
                           crop_size=tuple(int(c) for c in (crop_size or (h, w))),
                           fov_mm=fov, voxel_size_mm=voxel, trajectory_type=trajectory,
                           extras={"path": str(path), **(extras or {})})
+
+
+def stack_slices(kspace: np.ndarray, path: str | Path, info: dict, **kwargs) -> "RawSlices":
+    """:class:`RawSlices` of a ``(S, C, H, W)`` complex array (slices, coils, readout,
+    phase encoding; centred layout); ``kwargs`` go to :func:`raw_sample`."""
+    return RawSlices([raw_sample(kspace[k], path=path, index=k, **kwargs)
+                      for k in range(kspace.shape[0])], info)
 
 
 class RawSlices(Dataset):
