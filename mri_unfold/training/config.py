@@ -59,6 +59,12 @@ SCHEMA: dict[str, Any] = {
         "layout": (str, "unshifted"),      # layout of a mask file: unshifted | centered
         "center_fraction": (float, 0.0),
         "real_input": (bool, True),
+        # operator.kind = "noncartesian" (images measured along a simulated trajectory):
+        "trajectory": (str, "golden-radial"),  # radial | golden-radial | spiral | a .npy/.h5 file
+        "acceleration": (float, 8.0),      # relative to Nyquist (radial: pi/2 N spokes)
+        "readout": (int, 0),               # samples per spoke; 0 = 2 N (2x oversampling)
+        "dcf": (str, "auto"),              # auto | ramp | pipe-menon | none
+        "coils": (int, 1),                 # > 1: simulated birdcage coil maps
     },
     "model": {
         "name": (str, REQUIRED),
