@@ -17,11 +17,12 @@ from ..reconstruct import (METHODS, MaskSpec, check_output_path, output_format,
                            reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
+from .read_options import add_read_options, read_options
 
 from .common import add_command, add_mask_options, mask_spec
 
 NAME = "recon"
-HELP = "reconstruct a fastMRI .h5 or NIfTI volume with a checkpoint"
+HELP = "reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays) or a NIfTI volume"
 DESCRIPTION = ("Reconstruct every slice of a fastMRI k-space file or a NIfTI "
                "magnitude volume with a trained unfolding network.")
 
@@ -38,13 +39,15 @@ or a NIfTI magnitude volume (.nii/.nii.gz; every slice is retrospectively unders
 
 def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
-    p.add_argument("input", metavar="INPUT", help="fastMRI .h5 file or NIfTI .nii/.nii.gz volume")
+    p.add_argument("input", metavar="INPUT", help="k-space file (fastMRI/ISMRMRD .h5, Siemens twix .dat, BART "
+                   ".cfl/.hdr, .npy/.mat/.h5 array) or NIfTI .nii/.nii.gz volume")
     p.add_argument("--model", metavar="CKPT",
                    help="mri-unfold checkpoint (.safetensors) of the network to use")
     p.add_argument("--method", choices=METHODS,
                    help="without --model: a classical method (default zero-filled: coil images "
                         "combined by RSS; sense: CG-SENSE with ESPIRiT maps)")
     add_mask_options(p)
+    add_read_options(p)
     p.add_argument("--output", metavar="OUT",
                    help="output .h5 (dataset 'reconstruction') or .nii/.nii.gz (default: "
                         "INPUT stem + '_recon' with the input's format)")
@@ -78,6 +81,8 @@ def input_kind(path: Path) -> str:
     """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: input file not found")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file (0 bytes)")
     kind = detect_source(path)
     if kind == "nifti" or (kind is not None and get_source(kind).yields == "kspace"):
         return kind
@@ -167,7 +172,8 @@ def run(args) -> int:
     else:
         res = reconstruct_kspace_file(src, kind, model, method=method, mask=mask,
                                       espirit_cache=args.espirit_cache,
-                                      espirit_crop=args.espirit_crop, **common)
+                                      espirit_crop=args.espirit_crop,
+                                      read_options=read_options(args, kind), **common)
     _write(res, res.reconstruction, out)
     print(f"wrote {out}  ({res.reconstruction.shape[0]} slices of "
           f"{res.reconstruction.shape[1]}x{res.reconstruction.shape[2]}, float32 magnitude)")

@@ -105,7 +105,8 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                             complex_model: bool = True, mask: MaskSpec | None = None,
                             batch_size: int = 8, device=None, progress: bool = True,
                             espirit_cache: str | os.PathLike | None = None,
-                            espirit_crop: float = 0.95, pad_last_batch: bool = False) -> ReconResult:
+                            espirit_crop: float = 0.95, pad_last_batch: bool = False,
+                            read_options: dict | None = None) -> ReconResult:
     """Reconstruct every slice of a k-space file of any registered k-space source.
 
     The source (``kind``, e.g. from :func:`mri_unfold.data.detect_source`) reads the slices
@@ -123,6 +124,8 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
         mask: undersample retrospectively; ``None`` keeps the data's own sampling.
         espirit_cache / espirit_crop: ESPIRiT cache folder and eigenvalue crop (0 keeps the
             maps everywhere, useful for tiny calibration regions).
+        read_options: the source's options for reading the file (e.g. a plain array's
+            ``axes``); defaults for missing keys.
         batch_size / device / progress / pad_last_batch: see
             :func:`~mri_unfold.reconstruct.pipeline.reconstruct_volume`.
     Returns:
@@ -136,7 +139,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     if model is not None and not complex_model:
         raise UserError("this checkpoint works on real-valued images (real_input); k-space "
                         "data needs a complex-domain model")
-    raw = get_source(kind).read(path)
+    raw = get_source(kind).read(path, read_options)
     if len(raw) == 0:
         raise UserError(f"{path}: the file has no slices")
     first = raw[0]

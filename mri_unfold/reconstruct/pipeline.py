@@ -167,16 +167,17 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
     def op_factory(idx):
         return factory.for_batch(batch, idx)
 
+    kspace = factory.measurements(batch)  # density-weighted for non-Cartesian samples
     if model is not None:
-        mag = np.abs(reconstruct_volume(batch.kspace, model, op_factory, batch_size=batch_size,
+        mag = np.abs(reconstruct_volume(kspace, model, op_factory, batch_size=batch_size,
                                         device=device, progress=progress, desc=desc,
                                         pad_last_batch=pad_last_batch))
     else:
-        mag = classical_volume(batch.kspace, op_factory, method, batch_size, progress, desc)
+        mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc)
     scale = batch.scale.numpy()[:, None, None]
     crop = batch.crop
     recon = center_crop(torch.from_numpy(mag), crop).numpy() * scale
-    zf = center_crop(zero_filled(batch.kspace, op_factory(list(range(len(batch))))),
+    zf = center_crop(zero_filled(kspace, op_factory(list(range(len(batch))))),
                      crop).numpy() * scale
     target = None
     if batch.target is not None:

@@ -99,13 +99,16 @@ class KSpaceTask(Task):
     """Batches of k-space samples that carry their own masks and coil maps."""
 
     def prepare(self, batch: SampleBatch, device=None):
-        """``SampleBatch`` -> ``(y (N, C, H, W), op, target (N, 1, h, w) complex64)``."""
+        """``SampleBatch`` -> ``(y (N, C, H, W), op, target (N, 1, h, w) complex64)``;
+        non-Cartesian batches: ``y`` ``(N, C, K)`` density-weighted (the factory's
+        ``measurements``) and a :class:`~mri_unfold.operators.NonCartesianFourier`."""
         if device is not None:
             batch = batch.to(device)
         if batch.image is None:
             raise UserError("k-space batch has no training image (needs fully sampled k-space)")
         op = self.op.for_batch(batch)
-        return batch.kspace, op, center_crop(batch.image, batch.crop).contiguous()
+        return (self.op.measurements(batch), op,
+                center_crop(batch.image, batch.crop).contiguous())
 
     def loss_inputs(self, x, target, aux):
         """Centre-crop ``x`` ``(N, 1, H, W)`` and ``aux["phases"]`` to ``target``'s size: the
