@@ -10,20 +10,26 @@ from ..data.sources.arrays import AXIS_NAMES
 __all__ = ["add_read_options", "read_options"]
 
 
+#: (flag, argparse keywords, help) of each option.
+_FLAGS = (
+    ("--axes", {"default": "auto", "metavar": "A,B,.."},
+     f"plain arrays (.npy/.mat/.h5): the axis order, names from {', '.join(AXIS_NAMES)} "
+     "(default auto: 2-D readout,phase; 4-D slice,coil,readout,phase; 3-D is ambiguous)"),
+    ("--kspace-layout", {"choices": ("centered", "unshifted"), "default": "centered"},
+     "plain arrays: k-space centre at n//2 (centered, default) or at 0"),
+    ("--variable", {"default": "kspace"},
+     "plain arrays: the MATLAB variable / HDF5 dataset (default kspace)"),
+    ("--no-prewhiten", {"action": "store_true"},
+     "ISMRMRD/twix: keep the coils as stored (default: prewhiten with the file's noise scans "
+     "when it has them)"),
+)
+
+
 def add_read_options(p: argparse.ArgumentParser) -> None:
     """``--axes``, ``--kspace-layout``, ``--variable``, ``--no-prewhiten``."""
     g = p.add_argument_group("reading raw k-space")
-    g.add_argument("--axes", default="auto", metavar="A,B,..",
-                   help=f"plain arrays (.npy/.mat/.h5): the axis order, names from "
-                        f"{', '.join(AXIS_NAMES)} (default auto: 2-D readout,phase; 4-D "
-                        "slice,coil,readout,phase; 3-D is ambiguous)")
-    g.add_argument("--kspace-layout", choices=("centered", "unshifted"), default="centered",
-                   help="plain arrays: k-space centre at n//2 (centered, default) or at 0")
-    g.add_argument("--variable", default="kspace",
-                   help="plain arrays: the MATLAB variable / HDF5 dataset (default kspace)")
-    g.add_argument("--no-prewhiten", action="store_true",
-                   help="ISMRMRD/twix: keep the coils as stored (default: prewhiten with the "
-                        "file's noise scans when it has them)")
+    for flag, extra, text in _FLAGS:
+        g.add_argument(flag, help=text, **extra)
 
 
 def read_options(args, kind: str) -> dict:
