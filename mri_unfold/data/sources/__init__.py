@@ -7,7 +7,7 @@ Built in: ``fastmri``, ``ismrmrd``, ``twix``, ``bart``, ``array`` (k-space), ``i
 from .registry import (YIELDS, DataSource, detect_source, get_source, register_source,
                        source_kinds, sources_with_option)
 from . import fastmri, images, nifti  # noqa: E402,F401  (register the built-in sources)
-from . import arrays, bart, ismrmrd_source, twix  # noqa: E402,F401  (raw k-space)
+from . import arrays, bart, ismrmrd_source, simulated, twix  # noqa: E402,F401  (raw k-space)
 from .fastmri import FastMRIKSpaceSlices, FastMRISource, fastmri_files, kspace_transform
 from .images import IMAGE_EXTS, ImageFolderDataset, ImagesSource
 from .nifti import NiftiSlices, NiftiSource

@@ -36,7 +36,7 @@ def check_raw_options(options: dict, where: str) -> None:
     """Range checks of :data:`RAW_OPTIONS` (UserError naming ``where`` and the key); the
     mask keys are checked as the ``fastmri`` source checks them."""
     FastMRISource.check_options(options, where)
-    if options["compress_coils"] < 0:
+    if options.get("compress_coils", 0) < 0:
         raise UserError(f"{where}: data.compress_coils must be >= 0, got "
                         f"{options['compress_coils']}")
 
