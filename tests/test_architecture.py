@@ -18,7 +18,7 @@ MAX_LINES = 400
 LAYERS = [
     {"errors", "fft", "complex_channels", "image_ops", "metrics", "atomic", "shared_data",
      "cpu_allocator", "device", "precision", "tables", "plugins", "__init__", "__version__"},
-    {"operators", "masks"},
+    {"operators", "masks", "trajectories"},
     {"models", "fastpath", "losses", "baselines", "solvers"},
     {"data"},
     {"checkpoints", "reconstruct", "figures"},

@@ -14,6 +14,7 @@ from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width,
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like
 from .simulate import birdcage_coil_maps, simulate_kspace, smooth_random_phase
+from .noncartesian import noncartesian_operator, simulate_noncartesian
 from .transforms import (ApplyMask, AttachTrainingImage, Compose, CropToRecon, Normalize,
                          RequireCoilMaps, combined_image, fastmri_transform, zero_filled_image)
 from .sources import (DataSource, FastMRIKSpaceSlices, detect_source, get_source,
@@ -28,5 +29,5 @@ __all__ = [
     "ImageFolderSlices", "MatFileSlices", "load_mat_image", "read_image", "NiftiVolume",
     "save_like", "atomic_output", "detect_challenge", "birdcage_coil_maps", "simulate_kspace",
     "smooth_random_phase", "DataSource", "FastMRIKSpaceSlices", "detect_source", "get_source",
-    "register_source", "source_kinds",
+    "register_source", "source_kinds", "simulate_noncartesian", "noncartesian_operator",
 ]

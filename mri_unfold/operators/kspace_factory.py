@@ -3,7 +3,10 @@
 Training batches, the ``fastmri`` evaluation and ``mri-unfold recon`` all turn a batch of
 k-space samples (:class:`~mri_unfold.data.SampleBatch`: masks ``(N, 1, H, W)``, maps
 ``(N, C, H, W)`` or none) into its operator through :class:`KSpaceOperatorFactory`
-(:func:`~mri_unfold.operators.kspace_operator`), so the three agree by construction.  It is
+(:func:`~mri_unfold.operators.kspace_operator`), so the three agree by construction.
+Non-Cartesian batches (trajectories ``(N, K, 2)``, DCF ``(N, K)``) get a
+:class:`~mri_unfold.operators.NonCartesianFourier`; :meth:`KSpaceOperatorFactory.measurements`
+gives the batch's k-space in that operator's (density-weighted) range.  It is
 also what a checkpoint of a k-space model stores as its operator: the model's image domain
 (complex, or real with ``real_input``) and the k-space layout, not a fixed Φ.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .factory import kspace_operator
+from .noncartesian import NonCartesianFourier, density_weights
 from .registry import register_operator
 
 __all__ = ["KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS"]
@@ -48,10 +52,19 @@ class KSpaceOperatorFactory:
                  trajectory: torch.Tensor | None = None, dcf: torch.Tensor | None = None,
                  image_shape: tuple[int, int] | None = None):
         """The operator of per-sample ``mask`` (and ``coil_maps``); with ``trajectory``
-        ``(N, K, 2)`` a non-Cartesian operator (``mask`` ``(N, 1, K)``, ``dcf`` ``(N, K)``)."""
+        ``(N, K, 2)`` (radians) a :class:`~mri_unfold.operators.NonCartesianFourier`
+        (``mask`` ``(N, 1, K)`` or ``(N, K)``, ``dcf`` ``(N, K)``, ``image_shape`` ``(H, W)``).
+        Parameters equal across the batch are stored once (one NUFFT plan and Toeplitz
+        kernel for the batch)."""
         if trajectory is not None:
-            raise NotImplementedError("non-Cartesian k-space needs a NUFFT operator, which "
-                                      "this version does not have")
+            if image_shape is None:
+                raise ValueError("a non-Cartesian batch needs image_shape (H, W)")
+            m = None if mask is None else mask.reshape(mask.shape[0], -1)
+            return NonCartesianFourier(_shared(trajectory), tuple(image_shape),
+                                       None if coil_maps is None else _shared(coil_maps),
+                                       dcf=None if dcf is None else _shared(dcf),
+                                       mask=None if m is None or bool(m.all()) else _shared(m),
+                                       real_input=self.real_input)
         return kspace_operator(mask, coil_maps, layout=self.layout, real_input=self.real_input)
 
     def for_batch(self, batch, idx=None):
@@ -63,9 +76,25 @@ class KSpaceOperatorFactory:
         return self(pick(batch.mask), pick(batch.coil_maps), trajectory=pick(batch.trajectory),
                     dcf=pick(batch.dcf), image_shape=batch.image_shape)
 
+    def measurements(self, batch, idx=None) -> torch.Tensor:
+        """The batch's k-space in the range of :meth:`for_batch`'s operator: ``kspace`` as is
+        for Cartesian data, density-weighted ``√(dcf ⊙ mask) ⊙ k`` ``(N, C, K)`` for
+        non-Cartesian data (:class:`~mri_unfold.operators.NonCartesianFourier`)."""
+        k = batch.kspace if idx is None else batch.kspace[idx]
+        if batch.trajectory is None:
+            return k
+        pick = (lambda t: t) if idx is None else (lambda t: None if t is None else t[idx])
+        w = density_weights(pick(batch.dcf), pick(batch.mask), k)
+        return k if w is None else k * w.sqrt().unsqueeze(1)
+
     def to(self, device) -> "KSpaceOperatorFactory":
         """The factory holds no tensors: returns itself (operators follow their inputs)."""
         return self
+
+
+def _shared(t: torch.Tensor) -> torch.Tensor:
+    """``t`` ``(N, ...)``, or its first entry ``(1, ...)`` when all ``N`` are equal."""
+    return t[:1] if t.shape[0] > 1 and bool((t == t[:1]).all()) else t
 
 
 def kspace_from_config(cfg: dict, tensors=None, image_shape=None) -> KSpaceOperatorFactory:

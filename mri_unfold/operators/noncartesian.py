@@ -37,7 +37,7 @@ from .parts import CoilExpansion, binary_mask, complex_dtype, to_tensor
 from .registry import OperatorExample, register_operator
 from .toeplitz import apply_toeplitz, toeplitz_kernel
 
-__all__ = ["NonCartesianFourier", "TRAJECTORY_UNITS", "to_radians"]
+__all__ = ["NonCartesianFourier", "TRAJECTORY_UNITS", "to_radians", "density_weights"]
 
 #: Accepted units of ``traj``.
 TRAJECTORY_UNITS = ("radians", "cycles")
@@ -74,6 +74,19 @@ def to_radians(traj, image_shape, units: str = "radians") -> torch.Tensor:
     if units == "cycles":
         t = t * (2 * math.pi / torch.tensor([h, w], dtype=t.dtype))
     return t.clamp(-math.pi, math.pi)
+
+
+def density_weights(dcf: torch.Tensor | None, mask: torch.Tensor | None, like: torch.Tensor
+                    ) -> torch.Tensor | None:
+    """``W = dcf ⊙ mask`` ``(N | 1, K)`` in ``like``'s real precision and device (``None`` when
+    both are ``None``): the weights of :class:`NonCartesianFourier`, whose range holds
+    ``√W ⊙ k`` for raw samples ``k``."""
+    dt, dev = like.real.dtype, like.device
+    w = None if dcf is None else dcf.to(device=dev, dtype=dt).reshape(-1, dcf.shape[-1])
+    if mask is not None:
+        m = mask.to(device=dev, dtype=dt).reshape(-1, mask.shape[-1])
+        w = m if w is None else w * m
+    return w
 
 
 def _per_sample_vector(value, name: str, k: int, dtype) -> torch.Tensor | None:
@@ -134,6 +147,7 @@ class NonCartesianFourier(LinearOperator):
         om = om.unsqueeze(0) if om.ndim == 2 else om
         k = int(om.shape[1])
         self.register_buffer("traj", om.contiguous())
+        self.register_buffer("grid", torch.tensor(self.image_shape, dtype=torch.int64))
         d = _per_sample_vector(dcf, "dcf", k, om.dtype)
         if d is not None and not bool((torch.isfinite(d) & (d >= 0)).all()):
             raise ValueError("dcf must be finite and >= 0 everywhere")
@@ -163,6 +177,19 @@ class NonCartesianFourier(LinearOperator):
                              f"{tuple(s.shape)}")
         return CoilExpansion(s)
 
+    @classmethod
+    def from_state(cls, tensors: dict, **options) -> "NonCartesianFourier":
+        """The operator stored in ``tensors`` (its ``state_dict``: ``traj``, ``grid``, and
+        ``dcf``, ``mask``, ``coils.maps_ri`` when present); ``options`` as the constructor.
+
+        Raises:
+            KeyError: ``traj`` or ``grid`` missing.
+        """
+        maps = tensors.get("coils.maps_ri")
+        return cls(tensors["traj"], tuple(int(v) for v in tensors["grid"]),
+                   None if maps is None else torch.view_as_complex(maps.contiguous()),
+                   dcf=tensors.get("dcf"), mask=tensors.get("mask"), **options)
+
     # ------------------------------------------------------------------ properties
     @property
     def num_samples(self) -> int:
@@ -181,13 +208,7 @@ class NonCartesianFourier(LinearOperator):
     def weights(self, like: torch.Tensor | None = None) -> torch.Tensor | None:
         """``W`` ``(N | 1, K)`` real (``dcf ⊙ mask``), or ``None`` when neither is given; in
         ``like``'s real precision and device."""
-        dt = self.traj.dtype if like is None else like.real.dtype
-        dev = self.traj.device if like is None else like.device
-        w = None if self.dcf is None else self.dcf.to(device=dev, dtype=dt)
-        if self.mask is not None:
-            m = self.mask.to(device=dev, dtype=dt)
-            w = m if w is None else w * m
-        return w
+        return density_weights(self.dcf, self.mask, self.traj if like is None else like)
 
     def weight(self, kspace: torch.Tensor) -> torch.Tensor:
         """Raw k-space samples ``(N, C, K)`` -> the operator's range ``√w ⊙ k`` (unchanged
@@ -220,7 +241,22 @@ class NonCartesianFourier(LinearOperator):
         return imgs.real.contiguous() if self.real_input else imgs
 
     def _omega(self, t: torch.Tensor) -> torch.Tensor:
-        return self.traj.to(dtype=t.real.dtype)
+        """``traj`` in ``t``'s real precision, cached (a stable tensor keeps the NUFFT plans)."""
+        return self._memo("omega", t, lambda: self.traj.to(dtype=t.real.dtype))
+
+    def _memo(self, what: str, like: torch.Tensor, compute):
+        """``compute()`` cached per ``what``, device and precision of ``like`` until ``traj``,
+        ``dcf`` or ``mask`` change (new storage, shape or in-place write; tensors made under
+        ``torch.inference_mode`` have no version counter and are compared by storage)."""
+        stamp = tuple(None if t is None else (t.data_ptr(), tuple(t.shape),
+                                              -1 if t.is_inference() else t._version)
+                      for t in (self.traj, self.dcf, self.mask))
+        cache = self.__dict__.setdefault("_memo_cache", {})
+        key = (what, like.device, like.real.dtype)
+        hit = cache.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = cache[key] = (stamp, compute())
+        return hit[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``√w ⊙ F (S x)``: ``(N, 1, H, W)`` -> ``(N, C, K)`` complex."""
@@ -255,17 +291,15 @@ class NonCartesianFourier(LinearOperator):
     def kernel(self, like: torch.Tensor) -> torch.Tensor:
         """The Toeplitz kernel ``(N | 1, 1, 2H, 2W)`` for ``like``'s device and precision,
         cached until ``traj``, ``dcf`` or ``mask`` change (not saved in the state_dict)."""
-        key = (like.device, like.real.dtype, self.eps, self.backend,
-               *((t.data_ptr(), t._version) for t in (self.dcf, self.mask) if t is not None))
-
         def compute():
             w = self.weights(like)
             if w is None:
                 w = torch.ones(1, self.num_samples, dtype=like.real.dtype, device=like.device)
-            return toeplitz_kernel(self.traj.to(like.device), w, self.image_shape, eps=self.eps,
-                                   backend=self.backend)
+            with torch.no_grad():
+                return toeplitz_kernel(self._omega(like), w, self.image_shape, eps=self.eps,
+                                       backend=self.backend)
 
-        return self._cached("_toeplitz_cache", key, self.traj, compute)
+        return self._memo("kernel", like, compute)
 
     def extra_repr(self) -> str:
         return (f"image_shape={self.image_shape}, samples={self.num_samples}, "

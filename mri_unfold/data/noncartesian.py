@@ -1,0 +1,115 @@
+"""SIMULATION of non-Cartesian k-space from images, and the ``noncartesian`` operator kind.
+
+* :func:`simulate_noncartesian` — one image measured along a trajectory (optionally with
+  coil maps and a smooth phase) as a non-Cartesian :class:`~mri_unfold.data.KSpaceSample`:
+  raw samples ``(C, K)``, the trajectory ``(K, 2)`` in radians, its DCF; the reconstruction
+  pipeline and the k-space operator factory take it like measured data;
+* :func:`noncartesian_operator` — ``operator.kind = "noncartesian"`` of the protocols: one
+  fixed :class:`~mri_unfold.operators.NonCartesianFourier` that measures the image targets
+  of an image source (``images``, ``nifti``): ``operator.trajectory`` (``radial``,
+  ``golden-radial``, ``spiral`` or a file), ``operator.acceleration`` (relative to Nyquist),
+  ``operator.readout`` (0 = ``2 N``), ``operator.dcf`` (``auto``, ``ramp``, ``pipe-menon``,
+  ``none``), ``operator.coils`` (> 1: simulated birdcage maps,
+  :func:`~mri_unfold.data.simulate.birdcage_coil_maps`) and ``operator.real_input``.  A
+  checkpoint stores the operator's tensors (trajectory, DCF, maps, image size), which
+  rebuild it exactly.
+
+The results are synthetic (SIMULATION), not measured data.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..operators import NonCartesianFourier, register_operator
+from ..trajectories import Trajectory, make_trajectory
+from .samples import KSpaceSample, SampleMetadata
+from .simulate import birdcage_coil_maps
+
+__all__ = ["simulate_noncartesian", "noncartesian_operator", "trajectory_type"]
+
+
+def trajectory_type(kind: str) -> str:
+    """``metadata.trajectory_type`` of a trajectory kind (``radial``, ``spiral``, ``other``)."""
+    return "radial" if "radial" in kind else "spiral" if kind == "spiral" else "other"
+
+
+def simulate_noncartesian(image, trajectory: Trajectory, coil_maps=None, phase=None, *,
+                          fname: str = "simulated", slice_index: int = 0) -> KSpaceSample:
+    """SIMULATE non-Cartesian k-space of one image.
+
+    Args:
+        image: ``(H, W)`` real magnitude (or complex) image, numpy or tensor.
+        trajectory: a :class:`~mri_unfold.trajectories.Trajectory` (radians, DCF or None).
+        coil_maps: ``None`` or complex ``(C, H, W)``.
+        phase: ``None`` or an ``(H, W)`` phase in radians.
+    Returns:
+        :class:`KSpaceSample` with ``kspace`` ``(C, K)`` complex64 (raw samples ``F S x``),
+        ``mask`` ones ``(K,)``, ``trajectory`` ``(K, 2)`` float32 radians, ``dcf`` ``(K,)``
+        float32 or None, ``image_shape`` ``(H, W)``, ``target`` the magnitude, ``image`` the
+        complex training image ``(1, H, W)``.
+    Raises:
+        ValueError: an image that is not 2-D, maps or phase of another size.
+    """
+    img = torch.as_tensor(np.asarray(image))
+    if img.ndim != 2:
+        raise ValueError(f"image must be a 2-D (H, W) image, got shape {tuple(img.shape)}")
+    hw = tuple(int(s) for s in img.shape)
+    x = img.to(torch.complex64)
+    if phase is not None:
+        ph = torch.as_tensor(np.asarray(phase), dtype=torch.float32)
+        if tuple(ph.shape) != hw:
+            raise ValueError(f"phase shape {tuple(ph.shape)} does not match the image {hw}")
+        x = x * torch.polar(torch.ones_like(ph), ph)
+    op = NonCartesianFourier(trajectory.traj, hw, coil_maps)
+    with torch.no_grad():
+        k = op(x[None, None])[0]
+    k_count = trajectory.num_samples
+    dcf = None if trajectory.dcf is None else torch.as_tensor(trajectory.dcf, dtype=torch.float32)
+    meta = SampleMetadata(fname=fname, slice=int(slice_index), max=float(x.abs().max()),
+                          crop_size=hw, undersampled=True,
+                          trajectory_type=trajectory_type(trajectory.kind),
+                          extras={"simulated": True, "phase": phase is not None,
+                                  "trajectory": dict(trajectory.info, kind=trajectory.kind)})
+    return KSpaceSample(kspace=k.contiguous(), mask=torch.ones(k_count), target=x.abs(),
+                        coil_maps=None if op.coil_maps is None else
+                        op.coil_maps.to(torch.complex64).clone(), metadata=meta,
+                        image=x[None].clone(),
+                        trajectory=torch.as_tensor(trajectory.traj, dtype=torch.float32),
+                        dcf=dcf, image_shape=hw)
+
+
+def _trajectory(cfg: dict, image_shape) -> Trajectory:
+    n = max(int(s) for s in image_shape)
+    try:
+        return make_trajectory(cfg["trajectory"], n, acceleration=cfg["acceleration"],
+                               readout=cfg["readout"] or None, dcf=cfg["dcf"])
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(f"operator.trajectory = {cfg['trajectory']!r} (acceleration "
+                        f"{cfg['acceleration']}, dcf {cfg['dcf']!r}): {e}") from e
+
+
+def noncartesian_operator(cfg: dict, tensors=None, image_shape=None) -> NonCartesianFourier:
+    """``operator.kind = "noncartesian"`` (module doc).
+
+    Raises:
+        UserError: no image size (a fresh build needs the training images' size),
+            ``operator.coils < 1``, an unusable trajectory or DCF setting.
+    """
+    real = bool(cfg.get("real_input", True))
+    if tensors is not None:
+        return NonCartesianFourier.from_state(tensors, real_input=real)
+    if image_shape is None:
+        raise UserError("operator.kind = 'noncartesian' needs the image size of the data "
+                        "(set data.patch_size, or use whole images of one size)")
+    coils = int(cfg.get("coils", 1))
+    if coils < 1:
+        raise UserError(f"operator.coils must be >= 1, got {coils}")
+    hw = tuple(int(s) for s in image_shape)
+    traj = _trajectory(cfg, hw)
+    maps = birdcage_coil_maps(coils, hw) if coils > 1 else None
+    return NonCartesianFourier(traj.traj, hw, maps, dcf=traj.dcf, real_input=real)
+
+
+register_operator("noncartesian", from_config=noncartesian_operator)

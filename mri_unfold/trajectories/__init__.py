@@ -1,0 +1,25 @@
+"""Non-Cartesian k-space trajectories and their density compensation.
+
+* :mod:`.radial` — uniform and golden-angle radial spokes, spokes from an acceleration
+  relative to Nyquist (``π/2 · N`` spokes);
+* :mod:`.spiral` — variable-density spirals;
+* :mod:`.io` — trajectories from ``.npy`` and ISMRMRD files;
+* :mod:`.density` — analytic radial ramp and iterative Pipe–Menon DCFs;
+* :func:`make_trajectory` — one entry point by name (``radial``, ``golden-radial``,
+  ``spiral``), with the matching DCF.
+
+Every trajectory is in radians (``[-π, π]``, :class:`mri_unfold.operators.NonCartesianFourier`'s
+default units), ``(K, 2)`` float64, deterministic, and seeded (private generator) where a
+random rotation is asked for.
+"""
+from .density import pipe_menon_dcf, radial_ramp_dcf
+from .io import LoadedTrajectory, load_trajectory
+from .make import TRAJECTORY_KINDS, Trajectory, make_trajectory
+from .radial import (GOLDEN_ANGLE, nyquist_spokes, radial_trajectory, spoke_angles,
+                     spokes_for_acceleration)
+from .spiral import spiral_trajectory
+
+__all__ = ["GOLDEN_ANGLE", "nyquist_spokes", "spokes_for_acceleration", "spoke_angles",
+           "radial_trajectory", "spiral_trajectory", "radial_ramp_dcf", "pipe_menon_dcf",
+           "load_trajectory", "LoadedTrajectory", "make_trajectory", "Trajectory",
+           "TRAJECTORY_KINDS"]
