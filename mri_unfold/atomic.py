@@ -26,7 +26,12 @@ from typing import Iterator
 
 from .errors import DataFileError
 
-__all__ = ["OutputPathError", "atomic_output", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["OutputPathError", "atomic_output", "atomic_outputs", "atomic_write_bytes",
+           "atomic_write_text", "remove_partials", "PARTIAL_TAG"]
+
+#: Part of every temporary name (``.<name>.partial-<random><suffix>``): what
+#: :func:`remove_partials` recognises as debris of a killed writer.
+PARTIAL_TAG = ".partial-"
 
 
 class OutputPathError(DataFileError, OSError):
@@ -61,31 +66,71 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
 
     Yields:
         ``Path`` of an existing, empty temporary file in ``path``'s folder (named
-        ``.<name>.<random><suffix>``).  Write it by name or open it.
+        ``.<name>.partial-<random><suffix>``).  Write it by name or open it (a writer may
+        also delete and recreate it: the normal file mode is set again before the rename).
 
     Raises:
         OutputPathError: the folder is missing or not writable (names ``path``).
         Whatever the writer raises, after removing the temporary file (``path`` untouched).
     """
-    path = Path(path)
+    with atomic_outputs([path], [suffix]) as (tmp,):
+        yield tmp
+
+
+def _temporary(path: Path, suffix: str | None) -> Path:
     folder = path.parent
     if suffix is None:
         suffix = "".join(path.suffixes)
     if not folder.is_dir():
         raise OutputPathError(f"{path}: output folder {folder} does not exist")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_TAG}", suffix=suffix,
+                                        dir=folder)
     except OSError as e:
         raise OutputPathError(f"{path}: cannot write to {folder} ({e})") from e
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths, suffixes=None) -> Iterator[tuple[Path, ...]]:
+    """All-or-nothing output of several files: yield one temporary path per target; only when
+    the ``with`` block succeeds are they all renamed into place (in order), otherwise every
+    temporary file is removed and no target is touched.
+
+    Args:
+        paths: the files to write (their folders must exist).
+        suffixes: per-path temporary-name endings (default: each target's suffixes).
+    Raises:
+        OutputPathError: a folder is missing or not writable.
+    """
+    paths = [Path(p) for p in paths]
+    suffixes = list(suffixes) if suffixes is not None else [None] * len(paths)
+    tmps: list[Path] = []
     try:
-        os.chmod(tmp, _new_file_mode())
-        yield tmp
-        os.replace(tmp, path)
+        for p, s in zip(paths, suffixes):
+            tmps.append(_temporary(p, s))
+        yield tuple(tmps)
+        mode = _new_file_mode()
+        for tmp in tmps:
+            os.chmod(tmp, mode)
+        for tmp, p in zip(tmps, paths):
+            os.replace(tmp, p)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_partials(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers left in ``folder`` (names containing
+    :data:`PARTIAL_TAG`); returns the removed paths."""
+    removed = []
+    for p in Path(folder).glob(f".*{PARTIAL_TAG}*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -10,7 +10,13 @@ One ``.safetensors`` file holds
   ``model_config`` (JSON: ``build(arch, **model_config)`` rebuilds the network),
   ``operator`` (JSON: the protocol's operator table; :func:`~mri_unfold.operators.build_operator`
   rebuilds Φ from it and the stored tensors), ``protocol`` (JSON, the full protocol when
-  trained here) and ``info`` (JSON: epoch, step, metrics, source).
+  trained here), ``info`` (JSON: epoch, step, metrics, source) and ``sha256``: the digest
+  of every tensor (name, dtype, shape, bytes) and of the metadata above.
+
+Loading verifies: the digest (a mismatch means a corrupt or modified file and is refused; a
+file without one — older versions, other tools — loads with a one-line
+:class:`IntegrityNote` warning), that every weight is finite, and that the model the
+metadata describes fits in memory before it is built (:mod:`mri_unfold.memory`).
 
 Checkpoints written by earlier versions load unchanged: lazily built models
 (``image_channels: null``) get their channel count from the stored weights
@@ -20,7 +26,9 @@ version is refused with a message naming both versions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +38,32 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_output
 from .errors import UserError
+from .memory import require_memory
 from .models import build, resolve_config
 from .operators import build_operator
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "read_checkpoint_file",
-           "load_checkpoint", "load_model", "unwrap"]
+           "load_checkpoint", "load_model", "unwrap", "digest", "IntegrityNote"]
+
+#: Metadata entries covered by the digest (with every tensor).
+_DIGESTED = ("format", "version", "arch", "model_config", "operator", "protocol", "info")
+
+
+class IntegrityNote(UserWarning):
+    """A checkpoint was loaded without an integrity check (it has no SHA-256 digest)."""
+
+
+def digest(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:
+    """SHA-256 (hex) of the tensors (sorted by name: name, dtype, shape, raw bytes) and of
+    the metadata entries :data:`_DIGESTED`."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    for key in _DIGESTED:
+        h.update(f"{key}={meta.get(key, '')}|".encode())
+    return h.hexdigest()
 
 FORMAT = "mri-unfold"
 VERSION = "1"
@@ -73,6 +102,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, op, operator_cfg: 
             "operator": json.dumps(operator_cfg),
             "protocol": json.dumps(protocol or {}),
             "info": json.dumps(info or {})}
+    meta["sha256"] = digest(tensors, meta)
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
@@ -127,7 +157,34 @@ def read_checkpoint_file(path: str | Path) -> tuple[dict, dict]:
     if not version.isdigit() or int(version) > int(VERSION):
         raise UserError(f"{path}: checkpoint format version {version!r} is newer than this "
                         f"mri-unfold reads (version {VERSION}); upgrade mri-unfold")
+    _verify(path, tensors, meta)
     return tensors, meta
+
+
+def _verify(path: Path, tensors: dict, meta: dict) -> None:
+    """The digest and finite weights (module doc)."""
+    stored = meta.get("sha256")
+    if stored is None:
+        warnings.warn(f"{path} has no SHA-256 digest (written by an older mri-unfold or another "
+                      "tool): its integrity is not verified", IntegrityNote, stacklevel=3)
+    elif stored != digest(tensors, meta):
+        raise UserError(f"{path}: the checkpoint does not match its SHA-256 digest (corrupt or "
+                        "modified file); refusing to load it")
+    for name, t in tensors.items():
+        if t.is_floating_point() or t.is_complex():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise UserError(f"{path}: tensor {name!r} has {bad} non-finite values (NaN/Inf); "
+                                "the weights are unusable")
+
+
+def _check_model_size(path: Path, arch: str, cfg: dict) -> None:
+    """Build the described model on the meta device (no memory) and refuse it when its
+    weights would not fit in memory."""
+    with torch.device("meta"):
+        probe = build(arch, **cfg)
+    nbytes = sum(p.numel() * p.element_size() for p in probe.parameters())
+    require_memory(2 * nbytes, f"{path}: the {arch!r} model of this checkpoint ({cfg})")
 
 
 def _json(meta: dict, key: str, path: Path) -> dict:
@@ -161,6 +218,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     sd = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
     try:
         cfg = resolve_config(arch, _json(meta, "model_config", path), sd)
+        _check_model_size(path, arch, cfg)
         model = build(arch, **cfg)
     except ValueError as e:
         raise UserError(f"{path}: cannot rebuild model: {e}") from e
@@ -176,7 +234,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     if op_cfg:
         try:
             op = build_operator(op_cfg, tensors=op_t)
-        except (ValueError, KeyError) as e:
+        except KeyError as e:
+            raise UserError(f"{path}: cannot rebuild the stored operator {op_cfg.get('kind')!r}: "
+                            f"tensor operator/{e.args[0]} is missing") from e
+        except ValueError as e:
             raise UserError(f"{path}: cannot rebuild the stored operator "
                             f"{op_cfg.get('kind')!r}: {e}") from e
     model.to(device).eval()

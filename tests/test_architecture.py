@@ -17,7 +17,8 @@ MAX_LINES = 400
 #: The layers of mri_unfold, bottom to top; a module may import its own layer and lower ones.
 LAYERS = [
     {"errors", "fft", "complex_channels", "image_ops", "metrics", "atomic", "shared_data",
-     "cpu_allocator", "device", "precision", "tables", "plugins", "__init__", "__version__"},
+     "cpu_allocator", "device", "precision", "tables", "plugins", "memory", "__init__",
+     "__version__"},
     {"operators", "masks", "trajectories"},
     {"models", "fastpath", "losses", "baselines", "solvers"},
     {"data"},

@@ -100,7 +100,7 @@ def test_recon_nifti_preserves_geometry_and_beats_zero_filled(tmp_path, recon_re
     out = tmp_path / "scan_recon.nii.gz"
     assert main(["recon", str(src), "--model", str(recon_real_ckpt), "--mask", "radial",
                  "--acceleration", "4", "--seed", "0", "--output", str(out),
-                 "--save-zero-filled", "--no-progress"]) == 0
+                 "--save-zero-filled", "--no-progress", "--keep-dtype"]) == 0
     text = capsys.readouterr().out
     rec, zf = nib.load(out), nib.load(tmp_path / "scan_recon_zero_filled.nii.gz")
     assert rec.shape == (32, 32, 3) and rec.get_data_dtype() == np.int16

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .. import __version__, cpu_allocator
+from ..checkpoints import IntegrityNote
 from ..errors import UserError
 from . import (compare, demo, eval_cmd, import_official, info, masks_cmd, plot_log,
                recon, train)
@@ -68,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (getattr(args, "no_retain_memory", False) or "--no-retain-memory" in argv):
         cpu_allocator.retain_freed_memory(warn=False)  # a no-op without glibc
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("mri-unfold: interrupted", file=sys.stderr)
         return 130
@@ -84,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
               f"in mri-unfold; rerun with --debug for the traceback and report it)",
               file=sys.stderr)
         return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr: ``mri-unfold: note: ...`` for integrity notes,
+    ``mri-unfold: warning: ...`` otherwise."""
+    kind = "note" if issubclass(category, IntegrityNote) else "warning"
+    print(f"mri-unfold: {kind}: {_one_line(message)}", file=sys.stderr)
 
 
 def _one_line(e: BaseException) -> str:

@@ -3,12 +3,17 @@ options common to all of them."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from pathlib import Path
 
 from ..errors import UserError
 from ..fft import LAYOUTS
-from ..reconstruct import MaskSpec
+from ..masks import MaskKeyError, MaskLayoutError
+from ..reconstruct import MaskSpec, check_output_path
 
-__all__ = ["add_command", "add_common_options", "add_mask_options", "mask_spec", "RETAIN_HELP"]
+__all__ = ["add_command", "add_common_options", "add_mask_options", "mask_spec", "RETAIN_HELP",
+           "check_new_outputs", "same_file", "mask_flag_hints"]
 
 RETAIN_HELP = ("return freed memory to the OS as glibc does by default. Without this flag "
                "the command keeps freed memory for reuse "
@@ -42,6 +47,8 @@ def add_mask_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask-layout", choices=LAYOUTS, default="centered",
                    help="k-space layout of --mask-file (default: centered; the radial_*.mat "
                         "masks of the CS-MRI papers are unshifted)")
+    p.add_argument("--mask-key", metavar="NAME",
+                   help="variable of a --mask-file (.mat/.npz) holding several arrays")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
 
 
@@ -60,4 +67,54 @@ def mask_spec(args) -> MaskSpec | None:
         return None
     return MaskSpec(kind=args.mask, acceleration=args.acceleration,
                     center_fraction=args.center_fraction, file=args.mask_file, seed=args.seed,
-                    layout=args.mask_layout)
+                    layout=args.mask_layout, key=args.mask_key)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same inode (through symbolic or hard links)
+    when both exist, else the same resolved path."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_new_outputs(outputs, inputs, overwrite: bool, option: str = "--output") -> list[Path]:
+    """Refuse outputs that would destroy data, before anything is computed.
+
+    Args:
+        outputs: the files a command will write.
+        inputs: the files it reads (input data, checkpoint, mask file; None entries skipped).
+        overwrite: whether existing outputs may be replaced (``--overwrite``).
+    Raises:
+        UserError: an output is an input (same inode), two outputs are one file, an output
+            exists without ``overwrite``, or an output's folder is missing/unwritable.
+    """
+    outs = [Path(o) for o in outputs]
+    ins = [Path(i) for i in inputs if i]
+    for i, out in enumerate(outs):
+        try:
+            check_output_path(out)
+        except UserError as e:
+            raise UserError(f"{option} {e}") from e
+        for src in ins:
+            if same_file(out, src):
+                raise UserError(f"{option} {out}: is the input file {src} (same file); refusing "
+                                "to overwrite an input — choose another output name")
+        for other in outs[:i]:
+            if same_file(out, other):
+                raise UserError(f"{option} {out}: two outputs would be the same file")
+        if out.exists() and not overwrite:
+            raise UserError(f"{option} {out}: exists; pass --overwrite to replace it")
+    return outs
+
+
+@contextlib.contextmanager
+def mask_flag_hints():
+    """Add the option to use to mask-file errors: ``--mask-layout`` for a mask in the other
+    k-space layout, ``--mask-key`` for a file holding several arrays."""
+    try:
+        yield
+    except MaskLayoutError as e:
+        raise UserError(f"{e} (--mask-layout)") from e
+    except MaskKeyError as e:
+        raise UserError(f"{e} (--mask-key NAME)") from e

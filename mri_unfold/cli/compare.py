@@ -22,7 +22,7 @@ from ..operators import SingleCoilFourier
 from ..reconstruct import check_output_path, reconstruct_image
 from ..tables import METRIC_COLUMNS, format_table
 
-from .common import add_command, add_mask_options, mask_spec
+from .common import add_command, add_mask_options, mask_flag_hints, mask_spec
 
 NAME = "compare"
 HELP = "comparison figure of baselines and checkpoints on one image"
@@ -92,7 +92,8 @@ def run(args) -> int:
     spec = mask_spec(args)
     if spec is None:
         raise UserError("give --mask KIND --acceleration R or --mask-file FILE")
-    mask = spec.make(target.shape)
+    with mask_flag_hints():
+        mask = spec.make(target.shape)
     device = resolve_device(args.device)
     x = torch.from_numpy(target)[None, None]
     op = SingleCoilFourier(mask, real_input=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..checkpoints import save_checkpoint
 from ..errors import UserError
+from ..fft import LAYOUTS
 from ..models.official import infer_arch, load_official, official_task, read_official
 from ..training.config import validate_protocol
 from ..training.tasks import build_task
@@ -28,7 +29,8 @@ EXAMPLES = """examples:
       --qinit Initialization_Matrix_10.mat --output ista_net_10.safetensors
   # CS-MRI: the sampling mask (unshifted layout, as the authors' radial masks)
   mri-unfold import-official .../MRI_CS_ISTA_Net_plus_layer_9_group_1_ratio_20/net_params_200.pkl \\
-      --mask ../shared/data/mri/masks/radial_20.mat --output ista_mri_20.safetensors"""
+      --mask ../shared/data/mri/masks/radial_20.mat --mask-layout unshifted \\
+      --output ista_mri_20.safetensors"""
 
 
 def register(sub) -> None:
@@ -45,8 +47,10 @@ def register(sub) -> None:
                                         "${shared}/reference/ista_net_pytorch/sampling_matrix)")
     m = p.add_argument_group("CS-MRI operator")
     m.add_argument("--mask", help="sampling mask file (.mat/.npy/.npz); makes an MRI checkpoint")
-    m.add_argument("--layout", default="unshifted", choices=("unshifted", "centered"),
-                   help="layout of the mask file (default: unshifted, DC at [0, 0])")
+    m.add_argument("--mask-layout", "--layout", dest="layout", default="centered",
+                   choices=LAYOUTS,
+                   help="k-space layout of the mask file (default: centered; the authors' "
+                        "radial_*.mat masks are unshifted, DC at [0, 0])")
     p.set_defaults(func=run)
 
 

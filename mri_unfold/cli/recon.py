@@ -6,20 +6,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .. import fastpath
+from ..atomic import atomic_outputs
 from ..checkpoints import load_checkpoint
+from ..data import NiftiVolume
 from ..data.sources import detect_source, get_source, source_kinds
 from ..data.sources.sniff import hdf5_keys
 from ..device import resolve_device
 from ..errors import UserError
 from ..precision import PRECISIONS, needs_cuda
-from ..reconstruct import (METHODS, MaskSpec, check_output_path, output_format,
+from ..reconstruct import (METHODS, MaskSpec, mask_of_checkpoint, output_format,
                            reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
 from .read_options import add_read_options, read_options
 
-from .common import add_command, add_mask_options, mask_spec
+from .common import (add_command, add_mask_options, check_new_outputs, mask_flag_hints,
+                     mask_spec)
 
 NAME = "recon"
 HELP = "reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays) or a NIfTI volume"
@@ -49,14 +54,20 @@ def register(sub) -> None:
     add_mask_options(p)
     add_read_options(p)
     p.add_argument("--output", metavar="OUT",
-                   help="output .h5 (dataset 'reconstruction') or .nii/.nii.gz (default: "
-                        "INPUT stem + '_recon' with the input's format)")
+                   help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz or .npy "
+                        "(default: INPUT stem + '_recon' with the input's format); never an "
+                        "input, never an existing file without --overwrite")
     p.add_argument("--batch-size", type=int, default=8, help="slices per batch (default 8)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--axis", type=int, default=2, choices=(0, 1, 2),
                    help="NIfTI array axis to slice along (default 2)")
     p.add_argument("--save-zero-filled", action="store_true",
                    help="also write the zero-filled volume (OUT stem + '_zero_filled')")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (never an input)")
+    p.add_argument("--keep-dtype", action="store_true",
+                   help="NIfTI output in the input volume's data type (rounded, clipped) "
+                        "instead of float32")
     p.add_argument("--espirit-cache", metavar="DIR", help="cache folder for ESPIRiT coil maps")
     p.add_argument("--espirit-crop", type=float, default=0.95, metavar="C",
                    help="ESPIRiT eigenvalue crop (default 0.95; 0 keeps maps everywhere)")
@@ -102,15 +113,32 @@ def input_kind(path: Path) -> str:
                     f"{', '.join(kspace_kinds)}; or a NIfTI .nii/.nii.gz volume)")
 
 
-def _write(result, stack, out: Path) -> None:
-    if output_format(out) == "h5":
-        write_fastmri_h5(stack, out)
-    elif output_format(out) == "npy":
-        write_npy(stack, out)
+def _write(result, stack, fmt: str, path: Path, keep_dtype: bool) -> None:
+    if fmt == "h5":
+        write_fastmri_h5(stack, path)
+    elif fmt == "npy":
+        write_npy(stack, path)
     elif result.source is not None:
-        write_nifti_like(stack, result.source, out)
+        write_nifti_like(stack, result.source, path, keep_dtype=keep_dtype)
     else:  # k-space input as NIfTI: slices along the last axis, the header's affine if known
-        write_plain_nifti(stack, out, affine=result.info.get("affine"))
+        write_plain_nifti(stack, path, affine=result.info.get("affine"))
+
+
+def write_outputs(result, outputs: list[Path], keep_dtype: bool) -> str:
+    """Write the reconstruction (and the zero-filled volume) all-or-nothing; returns the
+    description of what was written (dtype)."""
+    stacks = [result.reconstruction, result.zero_filled][:len(outputs)]
+    for stack, name in zip(stacks, ("reconstruction", "zero-filled image")):
+        bad = int((~np.isfinite(stack)).sum())
+        if bad:
+            raise UserError(f"the {name} has {bad} non-finite values (NaN/Inf) — unusable "
+                            "weights or data?; nothing was written")
+    with atomic_outputs(outputs) as tmps:
+        for stack, out, tmp in zip(stacks, outputs, tmps):
+            _write(result, stack, output_format(out), tmp, keep_dtype)
+    if keep_dtype and result.source is not None:
+        return f"{result.source.image.get_data_dtype()} like the input"
+    return "float32"
 
 
 def _fast_model(model, precision: str, compile_: bool):
@@ -123,68 +151,83 @@ def _fast_model(model, precision: str, compile_: bool):
     return fastpath.accelerate(model, path)
 
 
-def _mask_spec(args, kind: str) -> MaskSpec | None:
-    spec = mask_spec(args)
-    if spec is None and kind == "nifti":
-        raise UserError("a NIfTI input is undersampled retrospectively: give --mask KIND "
-                        "--acceleration R or --mask-file FILE")
-    return spec
-
-
-def _output(args, src: Path, what: str) -> Path:
+def _outputs(args, src: Path) -> list[Path]:
     out = Path(args.output) if args.output else with_tag(src, "_recon")
     if output_format(out) is None:
         raise UserError(f"--output {out}: unsupported output (expected .h5, .nii/.nii.gz or "
                         ".npy)")
+    outs = [out] + ([with_tag(out, "_zero_filled")] if args.save_zero_filled else [])
+    return check_new_outputs(outs, [src, args.model, args.mask_file], args.overwrite)
+
+
+def _network(args, device, kind: str, src: Path):
+    """``(model, label, complex_model, checkpoint)`` or ``(None, method, True, None)``."""
+    if args.model and args.method:
+        raise UserError("give either --model CKPT or --method METHOD, not both")
+    if not args.model:
+        if kind == "nifti":
+            raise UserError("a NIfTI input needs a network (--model CKPT)")
+        return None, args.method or "zero-filled", True, None
+    ck = load_checkpoint(args.model, device=device)
+    op_kind = ck.operator_cfg.get("kind")
+    if op_kind in ("block_cs", "learned_block_cs"):
+        raise UserError(f"{args.model}: a {ck.arch} trained for natural-image block compressive "
+                        f"sensing (operator {op_kind}), not MRI; it cannot reconstruct {src}")
+    return (_fast_model(ck.model, args.precision, args.compile), ck.arch, ck.complex_model, ck)
+
+
+def _mask(args, kind: str, ck, src: Path) -> MaskSpec | None:
+    spec = mask_spec(args)
+    if spec is not None or kind != "nifti":
+        return spec
+    if ck is None or ck.operator_cfg.get("kind") != "single_coil":
+        raise UserError("a NIfTI input is undersampled retrospectively: give --mask KIND "
+                        "--acceleration R or --mask-file FILE")
+    shape = NiftiVolume(src, axis=args.axis).slices().shape[-2:]
     try:
-        return check_output_path(out)
+        return mask_of_checkpoint(ck.operator_cfg, ck.op, shape)
     except UserError as e:
-        raise UserError(f"--output {e}") from e
+        raise UserError(f"{args.model}: {e} (--mask / --mask-file)") from e
 
 
 def run(args) -> int:
     src = Path(args.input)
     kind = input_kind(src)
-    out = _output(args, src, "reconstruction")
-    zf_out = with_tag(out, "_zero_filled") if args.save_zero_filled else None
+    outputs = _outputs(args, src)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    mask = _mask_spec(args, kind)
-    if args.model and args.method:
-        raise UserError("give either --model CKPT or --method METHOD, not both")
     device = resolve_device(args.device)
     if needs_cuda(args.precision, device):
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
                         "--precision bf16 or fp32")
-    if args.model:
-        ck = load_checkpoint(args.model, device=device)
-        model, method, label, cplx = (_fast_model(ck.model, args.precision, args.compile), None,
-                                      ck.arch, ck.complex_model)
-    else:
-        if kind == "nifti":
-            raise UserError("a NIfTI input needs a network (--model CKPT)")
-        model, method, cplx = None, args.method or "zero-filled", True
-        label = method
+    model, label, cplx, ck = _network(args, device, kind, src)
+    mask = _mask(args, kind, ck, src)
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=args.compile)
-    if kind == "nifti":
-        res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)
-    else:
-        res = reconstruct_kspace_file(src, kind, model, method=method, mask=mask,
-                                      espirit_cache=args.espirit_cache,
-                                      espirit_crop=args.espirit_crop,
-                                      read_options=read_options(args, kind), **common)
-    _write(res, res.reconstruction, out)
-    print(f"wrote {out}  ({res.reconstruction.shape[0]} slices of "
-          f"{res.reconstruction.shape[1]}x{res.reconstruction.shape[2]}, float32 magnitude)")
-    if zf_out is not None:
-        _write(res, res.zero_filled, zf_out)
-        print(f"wrote {zf_out}  (zero-filled)")
+    with mask_flag_hints():
+        if kind == "nifti":
+            res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)
+        else:
+            res = reconstruct_kspace_file(src, kind, model, method=None if model else label,
+                                          mask=mask, espirit_cache=args.espirit_cache,
+                                          espirit_crop=args.espirit_crop,
+                                          read_options=read_options(args, kind), **common)
+    dtype = write_outputs(res, outputs, args.keep_dtype)
+    r = res.reconstruction
+    print(f"wrote {outputs[0]}  ({r.shape[0]} slices of {r.shape[1]}x{r.shape[2]}, {dtype} "
+          "magnitude)")
+    if len(outputs) > 1:
+        print(f"wrote {outputs[1]}  (zero-filled)")
+    _report(res, src, kind, label, model is not None, cplx, device, args)
+    return 0
+
+
+def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> None:
     info = res.info
     seed = ""
     if info.get("mask_seed") is not None:
         seed = f", mask seed {info['mask_seed']} ({info.get('mask_seed_source') or 'given'})"
-    what = (f"model {label} ({'complex' if cplx else 'real'} images)" if model is not None
+    what = (f"model {label} ({'complex' if cplx else 'real'} images)" if network
             else f"method {label}")
     print(f"input {src} ({kind}): {info['slices']} slices, sampled fraction "
           f"{info['sampled_fraction']:.3f}{seed}; {what} on {device}, {args.precision}"
@@ -196,4 +239,3 @@ def run(args) -> int:
                            METRIC_COLUMNS))
     else:
         print("no reference image in the input: no metrics")
-    return 0

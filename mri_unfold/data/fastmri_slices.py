@@ -216,6 +216,8 @@ class FastMRISliceDataset(SliceDataset):
             nlf = None
         else:
             cols = np.asarray(mask).reshape(-1).astype(bool)
+            if not cols.any():
+                raise DataFileError(f"{fname}: the 'mask' dataset samples nothing (all zero)")
             mask2d = np.broadcast_to(cols[None, :], (h, w)).astype(np.float32)
             nlf = num_low_frequencies_of(cols)
         if target is not None:

@@ -132,7 +132,7 @@ def _has_scaling(image) -> bool:
     return slope is not None and (float(slope) != 1 or float(inter or 0) != 0)
 
 
-def save_like(volume_array, reference, out_path: str | Path) -> Path:
+def save_like(volume_array, reference, out_path: str | Path, dtype=None) -> Path:
     """Write ``volume_array`` as NIfTI with ``reference``'s geometry, header and dtype family.
 
     Args:
@@ -140,8 +140,9 @@ def save_like(volume_array, reference, out_path: str | Path) -> Path:
         reference: a path, a nibabel image or a :class:`NiftiVolume`.
         out_path: ``.nii`` or ``.nii.gz``; written to a temporary file in the same folder,
             then renamed (no partial output on failure).
+        dtype: the on-disk data type (e.g. ``np.float32``); ``None`` keeps the reference's.
 
-    The on-disk dtype is the reference's: integer references get the data rounded and
+    By default the on-disk dtype is the reference's: integer references get the data rounded and
     clipped to the dtype's range (or rescaled by nibabel when the reference itself used
     ``scl_slope``/``scl_inter``); float references keep float.
 
@@ -165,7 +166,9 @@ def save_like(volume_array, reference, out_path: str | Path) -> Path:
     if not np.isfinite(data).all():
         raise ValueError(f"save_like: array for {out_path} contains NaN/Inf values")
     header = reference.header.copy()
-    dtype = np.dtype(reference.get_data_dtype())
+    dtype = np.dtype(reference.get_data_dtype() if dtype is None else dtype)
+    if dtype != np.dtype(reference.get_data_dtype()):
+        header.set_slope_inter(1.0, 0.0)
     if np.issubdtype(dtype, np.integer) and not _has_scaling(reference):
         info = np.iinfo(dtype)
         data = np.clip(np.rint(data), info.min, info.max).astype(dtype)

@@ -16,13 +16,15 @@ from __future__ import annotations
 from ..errors import InvalidValue
 from .cartesian import make_cartesian
 from .design import mask_stats, peak_sidelobe_ratio, psf
-from .io import LAYOUTS, load_mask, save_mask, to_centered, to_unshifted
+from .io import (LAYOUTS, MaskKeyError, MaskLayoutError, check_centred, load_mask, save_mask, to_centered,
+                 to_unshifted)
 from .radial import make_radial
 from .result import MaskResult, check_shape, resolve_ratio
 from .twod import make_gaussian2d, make_poisson, make_random2d
 
 __all__ = ["KINDS", "LAYOUTS", "MaskResult", "make_mask", "load_mask", "save_mask", "to_centered",
-           "to_unshifted", "mask_stats", "psf", "peak_sidelobe_ratio"]
+           "to_unshifted", "mask_stats", "psf", "peak_sidelobe_ratio", "MaskLayoutError",
+           "MaskKeyError", "check_centred"]
 
 _BUILDERS = {
     "random": lambda *a, **k: make_cartesian("random", *a, **k),

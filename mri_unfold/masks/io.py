@@ -58,7 +58,8 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
 
     Raises:
         ValueError: missing/unknown ``layout``, unsupported suffix, ambiguous or missing ``key``,
-            not 2-D, values other than 0/1.
+            not 2-D, values other than 0/1, all zero.
+        MaskLayoutError: the mask looks like it is in the other layout (:func:`check_centred`).
         FileNotFoundError: ``path`` does not exist.
     """
     path = Path(path)
@@ -82,7 +83,35 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
         raise DataFileError(f"{path}: unsupported mask file type {suffix!r}; expected one of "
                          f"{SUFFIXES}")
     mask = _as_binary_2d(arr, path)
-    return to_centered(mask) if layout == "unshifted" else mask
+    if not mask.any():
+        raise DataFileError(f"{path}: the mask samples nothing (all zero)")
+    centred = to_centered(mask) if layout == "unshifted" else mask
+    check_centred(centred, f"{path} read as {layout!r}")
+    return centred
+
+
+class MaskKeyError(DataFileError):
+    """A mask file holds several arrays and no key chose one."""
+
+
+class MaskLayoutError(DataFileError):
+    """A mask read in one k-space layout looks like it is stored in the other."""
+
+
+def check_centred(mask: np.ndarray, where: str) -> None:
+    """Refuse the tell-tale of a wrong layout in a mask that should be centred: the k-space
+    centre (DC, ``(H // 2, W // 2)``) unsampled while all four corners are sampled — what an
+    unshifted mask read as centred (or the reverse) looks like.
+
+    Raises:
+        MaskLayoutError: naming ``where`` and the likely layout.
+    """
+    h, w = mask.shape
+    corners = mask[[0, 0, h - 1, h - 1], [0, w - 1, 0, w - 1]]
+    if mask[h // 2, w // 2] == 0 and bool(np.all(corners == 1)):
+        raise MaskLayoutError(f"{where}: the k-space centre is not sampled but the corners are — "
+                              "the mask is in the other k-space layout (the CS-MRI radial_*.mat "
+                              "masks are 'unshifted', DC at [0, 0]); give its layout")
 
 
 def save_mask(path, mask, layout: str = "centered") -> Path:
@@ -126,7 +155,7 @@ def _pick_key(path, names: list[str], key):
             raise DataFileError(f"{path}: no variable {key!r}; variables: {names}")
         return key
     if len(names) != 1:
-        raise DataFileError(f"{path}: holds {len(names)} arrays {names}; choose one with key=")
+        raise MaskKeyError(f"{path}: holds {len(names)} arrays {names}; choose one with key=")
     return names[0]
 
 

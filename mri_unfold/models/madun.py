@@ -140,7 +140,8 @@ class MADUNFamily(nn.Module):
                        first=(k == 0))
             for k in range(self.num_stages))
         # the image-channel-dependent convs use their own stream (seeded from the main one)
-        head = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+        head = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen,
+                                                               device="cpu")))
         if self.fe is not None:
             init_conv_(self.fe, head)
         for stage in self.stages:

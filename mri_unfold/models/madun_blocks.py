@@ -28,10 +28,13 @@ MEMORY_KINDS = ("none", "convlstm", "plus", "concat")
 
 
 def zero_conv(cin: int, cout: int, *, bias: bool = True) -> nn.Conv2d:
-    """A 3x3 ``nn.Conv2d(cin, cout, padding=1)`` with all-zero float32 CPU parameters
-    (weight ``(cout, cin, 3, 3)``, bias ``(cout,)``), for :func:`init_conv_` to fill."""
+    """A 3x3 ``nn.Conv2d(cin, cout, padding=1)`` with all-zero float32 parameters
+    (weight ``(cout, cin, 3, 3)``, bias ``(cout,)``) on the default device (the CPU, or the
+    meta device inside ``with torch.device("meta")`` — a size check without allocating),
+    for :func:`init_conv_` to fill."""
     # built on the meta device so the constructor's own init draws nothing from the global RNG
-    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias, device="meta").to_empty(device="cpu")
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias, device="meta").to_empty(
+        device=torch.get_default_device())
     with torch.no_grad():
         for p in conv.parameters():
             p.zero_()

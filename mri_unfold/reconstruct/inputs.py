@@ -20,7 +20,7 @@ Errors name the file and never a command-line option.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from ..operators import SingleCoilFourier
 from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
 
 __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
-           "reconstruct_image"]
+           "reconstruct_image", "mask_of_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,12 @@ class MaskSpec:
     file: str | None = None
     seed: int = 0
     layout: str = "centered"
+    key: str | None = None
+    array: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
+        if self.array is not None:
+            return
         if (self.kind is None) == (self.file is None):
             raise UserError("a mask needs either a kind (with an acceleration) or a mask file, "
                             "not both or neither")
@@ -68,7 +72,7 @@ class MaskSpec:
 
     @property
     def label(self) -> str:
-        return self.kind or str(self.file)
+        return self.kind or (str(self.file) if self.file else "the checkpoint's mask")
 
     def make(self, shape: tuple[int, int]) -> np.ndarray:
         """The ``(H, W)`` float32 0/1 mask in the centred layout.
@@ -76,11 +80,16 @@ class MaskSpec:
         Raises:
             UserError: a mask file whose shape differs from ``shape``; bad mask options.
         """
-        if self.file is not None:
-            m = np.asarray(masks.load_mask(self.file, layout=self.layout), dtype=np.float32)
+        if self.array is not None or self.file is not None:
+            m = (np.asarray(self.array, np.float32) if self.array is not None else
+                 np.asarray(masks.load_mask(self.file, layout=self.layout, key=self.key),
+                            dtype=np.float32))
+            where = self.file or "the checkpoint's mask"
             if m.shape != tuple(shape):
-                raise UserError(f"{self.file}: mask shape {m.shape} does not match the "
+                raise UserError(f"{where}: mask shape {m.shape} does not match the "
                                 f"k-space/slice shape {tuple(shape)}")
+            if not m.any():
+                raise UserError(f"{where}: the mask samples nothing (all zero)")
             return m
         kw = {"acceleration": self.acceleration, "seed": self.seed}
         if self.center_fraction is not None:
@@ -94,7 +103,7 @@ class MaskSpec:
         """The :class:`~mri_unfold.data.ApplyMask` for k-space of ``shape``: a file mask for
         every slice, or a generated mask seeded by ``seed`` and the file name (fastMRI's
         convention: one mask per volume)."""
-        if self.file is not None:
+        if self.array is not None or self.file is not None:
             return ApplyMask(mask=self.make(shape))
         return ApplyMask(self.kind, acceleration=self.acceleration,
                          center_fraction=self.center_fraction, base_seed=self.seed)
@@ -232,3 +241,29 @@ def reconstruct_image(model: torch.nn.Module, image: np.ndarray, mask: np.ndarra
     rec = reconstruct_volume(y, model, lambda idx: op, batch_size=1, device=device,
                              progress=False)
     return np.abs(rec[0]).astype(np.float32)
+
+
+def mask_of_checkpoint(operator_cfg: dict, op, shape: tuple[int, int]) -> MaskSpec:
+    """The undersampling a checkpoint was trained with, for images of ``shape``: its stored
+    mask when the sizes agree (in the centred layout), else the same generated mask kind
+    (``operator.mask``, ``ratio``, ``seed``) at ``shape``.
+
+    Raises:
+        UserError: the checkpoint has no single-coil Cartesian mask (another task), or its
+            mask is a file of another size.
+    """
+    kind = operator_cfg.get("kind")
+    if kind != "single_coil" or getattr(op, "mask", None) is None:
+        raise UserError(f"the checkpoint's operator ({kind!r}) has no Cartesian mask to reuse; "
+                        "give a mask")
+    stored = op.mask.detach().cpu().numpy().astype(np.float32)
+    if stored.ndim == 2 and stored.shape == tuple(shape):
+        centred = stored if op.layout == "centered" else masks.to_centered(stored)
+        return MaskSpec(array=np.ascontiguousarray(centred))
+    spec = str(operator_cfg.get("mask", ""))
+    if spec in masks.KINDS:
+        return MaskSpec(kind=spec, acceleration=1.0 / float(operator_cfg["ratio"]),
+                        center_fraction=operator_cfg.get("center_fraction") or None,
+                        seed=int(operator_cfg.get("seed", 0)))
+    raise UserError(f"the checkpoint's mask is {stored.shape[-2:]}, the slices are "
+                    f"{tuple(shape)}; give a mask for this size")

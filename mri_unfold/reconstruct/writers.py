@@ -71,14 +71,16 @@ def write_fastmri_h5(recon: np.ndarray, out: str | os.PathLike, attrs: dict | No
     return Path(out)
 
 
-def write_nifti_like(stack: np.ndarray, source, out: str | os.PathLike) -> Path:
+def write_nifti_like(stack: np.ndarray, source, out: str | os.PathLike,
+                     keep_dtype: bool = False) -> Path:
     """Write a slice stack ``(S, H, W)`` back in the layout of ``source`` (a
-    :class:`mri_unfold.data.NiftiVolume`): same shape, affine, header, orientation and
-    data-type family (:func:`mri_unfold.data.save_like`, atomic)."""
+    :class:`mri_unfold.data.NiftiVolume`): same shape, affine, header and orientation
+    (:func:`mri_unfold.data.save_like`, atomic); float32 values, or the input's on-disk
+    data type (rounded and clipped for integer types) with ``keep_dtype``."""
     full = source.volume_from_slices(stack)
     if len(source.shape) == 4:
         full = full[..., None]
-    return save_like(full, source, out)
+    return save_like(full, source, out, dtype=None if keep_dtype else np.float32)
 
 
 def write_plain_nifti(stack: np.ndarray, out: str | os.PathLike,

@@ -56,7 +56,7 @@ SCHEMA: dict[str, Any] = {
         "matrix_dir": (str, "${shared}/reference/ista_net_pytorch/sampling_matrix"),
         "seed": (int, 0),
         "mask": (str, "radial"),           # mask file (.mat/.npy/.npz) or a make_mask kind
-        "layout": (str, "unshifted"),      # layout of a mask file: unshifted | centered
+        "layout": (str, "centered"),       # layout of a mask file: centered | unshifted
         "center_fraction": (float, 0.0),
         "real_input": (bool, True),
         # operator.kind = "noncartesian" (images measured along a simulated trajectory):

@@ -19,7 +19,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from ..atomic import atomic_output
-from ..checkpoints import read_checkpoint_file
+from ..checkpoints import digest, read_checkpoint_file
 from ..shared_data import SharedDataMissing, shared_root
 
 
@@ -47,6 +47,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, notes: dict | None = Non
     info.update(notes or {})
     info["exported_from"] = Path(src).name
     meta["info"] = json.dumps(info)
+    meta["sha256"] = digest(tensors, meta)
     with atomic_output(dst) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
     return Path(dst)
