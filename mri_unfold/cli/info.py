@@ -47,6 +47,8 @@ def _round(v):
         return round(v, 4)
     if isinstance(v, (tuple, list)):
         return [_round(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
     return v
 
 
