@@ -18,6 +18,15 @@ input) — the images that are compared against magnitude/RSS targets.
 * ``total_variation`` — :class:`sigpy.mri.app.TotalVariationRecon` (primal-dual),
   ``min_x ½‖B F S x − y‖² + λ‖∇x‖₁``.
 
+**Non-Cartesian operators** (:class:`~mri_unfold.operators.NonCartesianFourier`, ``y`` its
+density-weighted samples ``(N, C, K)``): ``zero_filled`` is **gridding**, the adjoint with
+the DCF per coil ``|F^H (w ⊙ k_c)|`` (RSS over coils), divided by its gain on a constant
+image (``F^H W F 1`` at the centre, so the DCF's global scale does not matter); ``sense`` is CG-SENSE on the
+density-weighted normal equations; ``l1_wavelet`` / ``total_variation`` call SigPy's apps
+with ``coord=`` (the trajectory in cycles per FOV — SigPy's NUFFT has our sign, centre and
+orthonormal scaling) and ``weights=`` the DCF, i.e. ``min_x ½‖W^½ (F S x − k)‖² + λ R(x)``
+on the raw samples ``k = y / √w``: the same objective as on our operator.
+
 **λ convention.**  λ depends on the intensity scale of the data, so before solving the
 k-space is divided by ``s = max |zero-filled image|`` and the result multiplied back; λ is
 therefore *relative to an image whose zero-filled magnitude peaks at 1*.  The defaults
@@ -41,6 +50,7 @@ import torch
 
 from .fft import fft2, ifft2
 from .image_ops import rss
+from .operators import NonCartesianFourier
 from .solvers import cg_sense
 
 __all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITER", "BASELINES", "zero_filled", "sense",
@@ -71,6 +81,17 @@ def _op_parts(y: torch.Tensor, op):
     return mask, op.layout, maps, bool(getattr(op, "real_input", False))
 
 
+def _dc_gain(op: NonCartesianFourier, y: torch.Tensor) -> torch.Tensor:
+    """``(F^H W F 1)`` at the image centre, ``(N | 1, 1, 1, 1)``: the gain of gridding on a
+    constant image, by which gridding is divided — the DCF's global scale is a convention
+    (``make_trajectory`` scales it to a unit-norm operator), gridding's intensity is not."""
+    plain = NonCartesianFourier(op.traj, op.image_shape, dcf=op.dcf, mask=op.mask, eps=op.eps,
+                                backend=op.backend)
+    h, w = op.image_shape
+    one = torch.ones(op.batch_size or 1, 1, h, w, dtype=y.dtype, device=y.device)
+    return plain.normal(one)[:, :, h // 2, w // 2].real.reshape(-1, 1, 1, 1)
+
+
 def zero_filled(y: torch.Tensor, op) -> torch.Tensor:
     """Zero-filled reconstruction (magnitude, or RSS over coils for multi-coil).
 
@@ -81,6 +102,9 @@ def zero_filled(y: torch.Tensor, op) -> torch.Tensor:
     Returns:
         Real tensor ``(N, H, W)`` on ``y``'s device.
     """
+    if isinstance(op, NonCartesianFourier):  # gridding: F^H (w ⊙ k) per coil
+        coil_images = op.coil_images(y) / _dc_gain(op, y)
+        return coil_images[:, 0].abs() if coil_images.shape[1] == 1 else rss(coil_images, dim=1)
     mask, layout, _, _ = _op_parts(y, op)
     zero = torch.zeros((), dtype=y.dtype, device=y.device)
     coil_images = ifft2(torch.where(mask, y, zero), layout)
@@ -91,8 +115,10 @@ def zero_filled(y: torch.Tensor, op) -> torch.Tensor:
 
 def sigpy_recon(kspace: np.ndarray, mask: np.ndarray, coil_maps: np.ndarray | None = None, *,
                 method: str = "l1-wavelet", lamda: float | None = None,
-                max_iter: int | None = None) -> np.ndarray:
-    """One SigPy reconstruction of one slice, in the centred k-space layout.
+                max_iter: int | None = None, coord: np.ndarray | None = None,
+                image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """One SigPy reconstruction of one slice, in the centred k-space layout (or along a
+    non-Cartesian trajectory ``coord``).
 
     Args:
         kspace: complex ``(C, H, W)`` centred-layout k-space (unsampled entries zero).
@@ -102,30 +128,65 @@ def sigpy_recon(kspace: np.ndarray, mask: np.ndarray, coil_maps: np.ndarray | No
         lamda: regularisation weight relative to a zero-filled peak of 1
             (default :data:`DEFAULT_LAMBDA`).
         max_iter: solver iterations (default :data:`DEFAULT_MAX_ITER`).
+        coord: non-Cartesian: the trajectory ``(K, 2)`` in cycles per FOV; then ``kspace`` is
+            ``(C, K)`` raw samples, ``mask`` the ``(K,)`` weights (DCF) and ``image_shape``
+            ``(H, W)`` is needed without coil maps.
     Returns:
         Complex ``(H, W)`` image (complex64/complex128 following ``kspace``) in the input's
         intensity scale.
     """
-    import sigpy.mri.app as app  # noqa: PLC0415  (sigpy import is slow; only when used)
+    import sigpy  # noqa: PLC0415  (sigpy import is slow; only when used)
+    import sigpy.mri.app as app  # noqa: PLC0415
 
     if method not in DEFAULT_LAMBDA:
         raise ValueError(f"unknown baseline method {method!r}; valid: {', '.join(DEFAULT_LAMBDA)}")
     lamda = DEFAULT_LAMBDA[method] if lamda is None else float(lamda)
     max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else int(max_iter)
     ksp = np.asarray(kspace)
-    if ksp.ndim != 3:
-        raise ValueError(f"kspace must have shape (C, H, W), got {ksp.shape}")
+    if ksp.ndim != (3 if coord is None else 2):
+        raise ValueError(f"kspace must have shape {'(C, H, W)' if coord is None else '(C, K)'}"
+                         f", got {ksp.shape}")
     weights = np.broadcast_to(np.asarray(mask, dtype=np.float32), ksp.shape).copy()
-    mps = np.ones((1, *ksp.shape[1:]), ksp.dtype) if coil_maps is None else np.asarray(coil_maps)
-    scale = float(rss(ifft2(torch.from_numpy(ksp * weights), "centered"), dim=0).max())
+    shape = tuple(ksp.shape[1:]) if coord is None else tuple(
+        image_shape if coil_maps is None else np.shape(coil_maps)[1:])
+    mps = np.ones((1, *shape), ksp.dtype) if coil_maps is None else np.asarray(coil_maps)
+    if coord is None:
+        scale = float(rss(ifft2(torch.from_numpy(ksp * weights), "centered"), dim=0).max())
+    else:
+        grid = sigpy.nufft_adjoint(ksp * weights, coord, oshape=(len(ksp), *shape))
+        scale = float(np.sqrt((np.abs(grid) ** 2).sum(0)).max())
     if scale == 0.0:
-        return np.zeros(ksp.shape[1:], ksp.dtype)
+        return np.zeros(shape, ksp.dtype)
     cls = app.L1WaveletRecon if method == "l1-wavelet" else app.TotalVariationRecon
-    x = cls(ksp / scale, mps, lamda, weights=weights, max_iter=max_iter, show_pbar=False).run()
+    x = cls(ksp / scale, mps, lamda, weights=weights, coord=coord, max_iter=max_iter,
+            show_pbar=False).run()
     return (np.asarray(x) * scale).astype(ksp.dtype, copy=False)
 
 
+def _sigpy_noncartesian(y: torch.Tensor, op: NonCartesianFourier, method: str, lamda,
+                        max_iter) -> torch.Tensor:
+    """SigPy with ``coord=`` per sample of a non-Cartesian batch ``y`` ``(N, C, K)``."""
+    w = op.weights(y.real.double())
+    w = torch.ones(1, y.shape[-1], dtype=torch.float64) if w is None else w.cpu()
+    coord = (op.traj.double() * op.grid.double() / (2 * np.pi)).cpu().numpy()
+    maps = op.coil_maps
+    out = []
+    for i in range(y.shape[0]):
+        wi = w[i if len(w) > 1 else 0]
+        raw = torch.where(wi > 0, y[i].cpu().to(torch.complex128) / wi.clamp_min(1e-30).sqrt(),
+                          torch.zeros((), dtype=torch.complex128))
+        mi = None if maps is None else (maps[i] if maps.ndim == 4 else maps)
+        x = sigpy_recon(raw.numpy(), wi.numpy(), None if mi is None else mi.cpu().numpy(),
+                        method=method, lamda=lamda, max_iter=max_iter,
+                        coord=coord[i if len(coord) > 1 else 0], image_shape=op.image_shape)
+        out.append(torch.from_numpy(np.ascontiguousarray(x)))
+    x = torch.stack(out).to(y.device)
+    return x.real.abs() if op.real_input else x.abs()
+
+
 def _sigpy_batch(y: torch.Tensor, op, method: str, lamda, max_iter) -> torch.Tensor:
+    if isinstance(op, NonCartesianFourier):
+        return _sigpy_noncartesian(y, op, method, lamda, max_iter)
     mask, layout, maps, real_input = _op_parts(y, op)
     zero = torch.zeros((), dtype=y.dtype, device=y.device)
     k = torch.where(mask, y, zero)
