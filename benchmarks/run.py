@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/run.py --suite inference|training|volume|data|all [--quick] [--out FILE]
+    python benchmarks/run.py --suite inference|training|volume|data|raw|all [--quick] [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
         [--workers N] [--threads N] [--compile|--no-compile]
         [--memory subprocess|inprocess|off] [--allocator default|retain] [--device cpu|cuda]
@@ -32,9 +32,10 @@ import torch  # noqa: E402
 
 from benchmarks import measure  # noqa: E402
 from mri_unfold import cpu_allocator  # noqa: E402
-from benchmarks.suites import data, inference, training, volume  # noqa: E402
+from benchmarks.suites import data, inference, raw, training, volume  # noqa: E402
 
-SUITES = {"inference": inference, "training": training, "volume": volume, "data": data}
+SUITES = {"inference": inference, "training": training, "volume": volume, "data": data,
+          "raw": raw}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
