@@ -43,7 +43,8 @@ from .models import build, resolve_config
 from .operators import build_operator
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "read_checkpoint_file",
-           "load_checkpoint", "load_model", "unwrap", "digest", "IntegrityNote"]
+           "read_checkpoint_info", "load_checkpoint", "load_model", "unwrap", "digest",
+           "IntegrityNote"]
 
 #: Metadata entries covered by the digest (with every tensor).
 _DIGESTED = ("format", "version", "arch", "model_config", "operator", "protocol", "info")
@@ -185,6 +186,22 @@ def _check_model_size(path: Path, arch: str, cfg: dict) -> None:
         probe = build(arch, **cfg)
     nbytes = sum(p.numel() * p.element_size() for p in probe.parameters())
     require_memory(2 * nbytes, f"{path}: the {arch!r} model of this checkpoint ({cfg})")
+
+
+def read_checkpoint_info(path: str | Path) -> dict:
+    """The ``info`` metadata (step, epoch, metrics, source) of a checkpoint, without loading
+    or verifying its tensors.
+
+    Raises:
+        UserError: not a readable mri-unfold checkpoint (names the file).
+    """
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path}: not an mri-unfold checkpoint (.safetensors) ({e})") from e
+    return _json(meta, "info", path)
 
 
 def _json(meta: dict, key: str, path: Path) -> dict:

@@ -16,8 +16,10 @@ status 1.  ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
+from pathlib import Path
 
 from .. import __version__, cpu_allocator
 from ..checkpoints import IntegrityNote
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(getattr(args, "debug", False)) or "--debug" in argv
+    use_persistent_compile_cache()
     if not (getattr(args, "no_retain_memory", False) or "--no-retain-memory" in argv):
         cpu_allocator.retain_freed_memory(warn=False)  # a no-op without glibc
     try:
@@ -88,6 +91,17 @@ def main(argv: list[str] | None = None) -> int:
               f"in mri-unfold; rerun with --debug for the traceback and report it)",
               file=sys.stderr)
         return 1
+
+
+def use_persistent_compile_cache() -> Path:
+    """Keep torch.compile's artefacts (inductor's FX-graph and autograd caches) in a user cache
+    folder that survives reboots, ``$XDG_CACHE_HOME/mri-unfold/inductor`` (default
+    ``~/.cache``), unless ``TORCHINDUCTOR_CACHE_DIR`` is set: a second run of the same model
+    does not compile again.  Returns the folder."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(base / "mri-unfold" / "inductor")
+    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

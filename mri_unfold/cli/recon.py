@@ -4,6 +4,7 @@ A thin layer over :mod:`mri_unfold.reconstruct`; see ``docs/reconstruction.md``.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..data.sources.sniff import hdf5_keys
 from ..device import resolve_device
 from ..errors import UserError
 from ..precision import PRECISIONS, needs_cuda
-from ..reconstruct import (METHODS, MaskSpec, mask_of_checkpoint, output_format,
+from ..reconstruct import (AUTO_COMPILE_AFTER_S, METHODS, MaskSpec, mask_of_checkpoint, output_format,
                            reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
@@ -75,9 +76,12 @@ def register(sub) -> None:
                    help="fp32 (default); bf16 (CPU/CUDA) or fp16 (CUDA only): the network's "
                         "convolutions under autocast, the operator (FFTs, coil maps) in "
                         "fp32/complex64")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the network (first call compiles for ~20-50 s on CPU; "
-                        "falls back to eager with a warning if compiling fails)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the network (--compile: always; --no-compile: never; "
+                        "default: only when timing the first batch shows more than "
+                        f"{AUTO_COMPILE_AFTER_S:.0f} s of eager work left — compiling costs "
+                        "20-60 s on a CPU; compiled code is cached across runs; falls back to "
+                        "eager with a warning if compiling fails)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -147,7 +151,7 @@ def _fast_model(model, precision: str, compile_: bool):
     if precision == "fp32" and not compile_:
         return model
     path = fastpath.FastPath(autocast=None if precision == "fp32" else precision,
-                             compile=compile_)
+                             compile=bool(compile_))
     return fastpath.accelerate(model, path)
 
 
@@ -203,7 +207,8 @@ def run(args) -> int:
     model, label, cplx, ck = _network(args, device, kind, src)
     mask = _mask(args, kind, ck, src)
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
-                  progress=not args.no_progress, pad_last_batch=args.compile)
+                  progress=not args.no_progress, pad_last_batch=bool(args.compile),
+                  auto_compile=args.compile is None and model is not None)
     with mask_flag_hints():
         if kind == "nifti":
             res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)

@@ -1,13 +1,15 @@
 """``mri-unfold train PROTOCOL`` — train from an experiment file (also under torchrun)."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
-from ..training.config import load_protocol
-from ..training.loop import train
-
+from ..errors import UserError
+from ..training.config import apply_overrides, diff_configs, load_protocol, validate_protocol
+from ..training.loop import STATE_FILE, train
+from ..training.state import load_train_state
 from .common import add_command
 
 NAME = "train"
@@ -39,9 +41,27 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def resumed_protocol(run_dir: Path, overrides: list[str], file_cfg: dict) -> dict:
+    """The configuration of a resumed run: the one stored in its training state, with only this
+    command's ``--override`` values applied (the protocol file's values are not re-applied;
+    a note lists where the file differs)."""
+    stored = json.loads(load_train_state(run_dir / STATE_FILE).get("protocol_json") or "{}")
+    if not stored:
+        raise UserError(f"{run_dir / STATE_FILE}: the training state stores no protocol")
+    cfg = validate_protocol(apply_overrides(stored, overrides), source=str(run_dir / STATE_FILE))
+    ignored = [k for k in diff_configs(stored, file_cfg) if not k.startswith("name")]
+    if ignored:
+        print(f"mri-unfold: note: resuming with the run's stored settings; the protocol file "
+              f"differs in {', '.join(ignored)} (use --override to change a setting)",
+              file=sys.stderr)
+    return cfg
+
+
 def run(args) -> int:
     cfg = load_protocol(args.protocol, args.override)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg["name"]
+    if args.resume:
+        cfg = resumed_protocol(run_dir, args.override, cfg)
     res = train(cfg, run_dir, device=args.device, resume=args.resume,
                 progress=False if args.no_progress else None)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Callable
+from xml.etree.ElementTree import ParseError
 
 import h5py
 import numpy as np
 import torch
 from fastmri.data import SliceDataset
 
+from ..memory import require_memory
 from .errors import DataFileError
 from .samples import KSpaceSample, SampleMetadata
 
@@ -161,7 +163,7 @@ class FastMRISliceDataset(SliceDataset):
                                 f"corrupt?): {e}") from e
         try:
             metadata, num_slices = super()._retrieve_metadata(fname)
-        except (RuntimeError, ValueError, TypeError) as e:
+        except (RuntimeError, ValueError, TypeError, ParseError, AttributeError) as e:
             raise DataFileError(f"{fname}: cannot parse the ismrmrd_header (needs encoding/"
                                 f"encodedSpace, reconSpace and encodingLimits): {e}") from e
         return metadata, num_slices
@@ -179,6 +181,9 @@ class FastMRISliceDataset(SliceDataset):
                                 f"shape {shape}")
         if not np.issubdtype(hf["kspace"].dtype, np.complexfloating):
             raise DataFileError(f"{fname}: kspace must be complex, got {hf['kspace'].dtype}")
+        # one slice, as complex64 plus the working copies of masking and normalising
+        require_memory(4 * 8 * int(np.prod(shape[1:], dtype=np.float64)),
+                       f"{fname}: one k-space slice of shape {tuple(shape[1:])}")
         if "mask" in hf:
             mshape = hf["mask"].shape
             if int(np.prod(mshape)) != shape[-1]:

@@ -11,12 +11,14 @@ with :func:`save_like` lands every voxel where it came from.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from ..atomic import atomic_output
+from ..memory import require_memory
 from .errors import DataFileError
 
 __all__ = ["NiftiVolume", "save_like", "nifti_suffix"]
@@ -78,9 +80,16 @@ class NiftiVolume:
             raise DataFileError(f"{self.path}: volume_index {volume_index} out of range for "
                                 f"{shape[3]} volumes")
         self.volume_index = volume_index if len(shape) == 4 else None
-        raw = self.image.dataobj if len(shape) == 3 else self.image.dataobj[..., volume_index]
         self.is_complex = bool(np.issubdtype(self.image.get_data_dtype(), np.complexfloating))
-        data = np.asarray(raw, dtype=np.complex64 if self.is_complex else np.float32)
+        require_memory(2 * 8 * int(np.prod(shape[:3], dtype=np.float64)),
+                       f"{self.path}: a volume of shape {shape[:3]}")
+        try:
+            raw = self.image.dataobj if len(shape) == 3 else \
+                self.image.dataobj[..., volume_index]
+            data = np.asarray(raw, dtype=np.complex64 if self.is_complex else np.float32)
+        except (EOFError, OSError, ValueError, zlib.error) as e:
+            raise DataFileError(f"{self.path}: the volume data cannot be read (truncated or "
+                                f"corrupt?): {type(e).__name__}: {e}") from e
         if not np.isfinite(data).all():
             raise DataFileError(f"{self.path}: volume contains NaN/Inf values")
         self.volume = data

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from ..errors import InvalidValue
+from ..memory import require_memory
 from .cartesian import make_cartesian
 from .design import mask_stats, peak_sidelobe_ratio, psf
 from .io import (LAYOUTS, MaskKeyError, MaskLayoutError, check_centred, load_mask, save_mask, to_centered,
@@ -25,6 +26,9 @@ from .twod import make_gaussian2d, make_poisson, make_random2d
 __all__ = ["KINDS", "LAYOUTS", "MaskResult", "make_mask", "load_mask", "save_mask", "to_centered",
            "to_unshifted", "mask_stats", "psf", "peak_sidelobe_ratio", "MaskLayoutError",
            "MaskKeyError", "check_centred"]
+
+#: (H, W) float64 arrays the mask builders hold at once at most (the memory guard's estimate).
+MASK_WORK_ARRAYS = 6
 
 _BUILDERS = {
     "random": lambda *a, **k: make_cartesian("random", *a, **k),
@@ -70,9 +74,12 @@ def make_mask(kind: str, shape, *, acceleration=None, ratio=None, center_fractio
             (both or neither given, ``acceleration < 1``, ``ratio`` outside ``(0, 1]``), shape too
             small for the centre, centre larger than the sampling budget.
         TypeError: an option the kind does not accept.
+        InsufficientMemory: a shape whose mask would not fit in memory.
     """
     if kind not in _BUILDERS:
         raise InvalidValue(f"unknown mask kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     r = resolve_ratio(acceleration, ratio)
     hw = check_shape(shape)
+    # the builders hold a few float64 (H, W) working arrays
+    require_memory(MASK_WORK_ARRAYS * 8 * hw[0] * hw[1], f"a {hw[0]} x {hw[1]} {kind!r} mask")
     return _BUILDERS[kind](hw, r, center_fraction, seed, **kind_options)

@@ -115,6 +115,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                             batch_size: int = 8, device=None, progress: bool = True,
                             espirit_cache: str | os.PathLike | None = None,
                             espirit_crop: float = 0.95, pad_last_batch: bool = False,
+                            auto_compile: bool = False,
                             read_options: dict | None = None) -> ReconResult:
     """Reconstruct every slice of a k-space file of any registered k-space source.
 
@@ -135,7 +136,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
             maps everywhere, useful for tiny calibration regions).
         read_options: the source's options for reading the file (e.g. a plain array's
             ``axes``); defaults for missing keys.
-        batch_size / device / progress / pad_last_batch: see
+        batch_size / device / progress / pad_last_batch / auto_compile: see
             :func:`~mri_unfold.reconstruct.pipeline.reconstruct_volume`.
     Returns:
         :class:`ReconResult` cropped to the recon size (target and metrics when the file has
@@ -162,7 +163,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                         "acceleration, or a mask file) to undersample it")
     result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
                                  device=device, progress=progress,
-                                 pad_last_batch=pad_last_batch)
+                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile)
     result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
     return result
 
@@ -179,7 +180,7 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None =
 def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: MaskSpec, *,
                       complex_model: bool = False, axis: int = 2, batch_size: int = 8,
                       device=None, progress: bool = True,
-                      pad_last_batch: bool = False) -> ReconResult:
+                      pad_last_batch: bool = False, auto_compile: bool = False) -> ReconResult:
     """Retrospectively undersample every slice of a NIfTI volume and reconstruct it.
 
     The volume (3-D, or a 4-D file with one volume) is read as slices along ``axis`` and
@@ -215,7 +216,7 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
         samples.append(s)
     result = reconstruct_samples(samples, model, real_input=not complex_model,
                                  batch_size=batch_size, device=device, progress=progress,
-                                 pad_last_batch=pad_last_batch)
+                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile)
     result.info.update({"input": str(path), "axis": axis,
                         "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
                         "mask": mask.label, "mask_seed_source": "the mask seed option"

@@ -16,6 +16,7 @@ is :mod:`mri_unfold.reconstruct.inputs`; writing files is :mod:`mri_unfold.recon
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -27,11 +28,17 @@ from .. import metrics
 from ..baselines import BASELINES, run_baseline, zero_filled
 from ..data.samples import KSpaceSample, collate_samples
 from ..device import resolve_device
+from ..fastpath import compile_with_fallback
 from ..image_ops import center_crop
 from ..operators import KSpaceOperatorFactory
 
 __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
-           "METHODS", "classical_volume"]
+           "METHODS", "classical_volume", "AUTO_COMPILE_AFTER_S"]
+
+#: Projected eager seconds left after the first batch above which ``auto_compile`` compiles
+#: (compiling MADUN 25x32 costs 20-60 s on the 2-core CPU and saves 30-60 % per call; see
+#: docs/performance.md).
+AUTO_COMPILE_AFTER_S = 120.0
 
 #: Classical methods :func:`reconstruct_samples` runs instead of a network.
 METHODS = tuple(BASELINES)
@@ -40,7 +47,8 @@ METHODS = tuple(BASELINES)
 def reconstruct_volume(measurements, model: torch.nn.Module,
                        op_factory: Callable[[list[int]], torch.nn.Module], batch_size: int = 8,
                        device: str | torch.device | None = None, progress: bool = True,
-                       desc: str = "slices", pad_last_batch: bool = False) -> np.ndarray:
+                       desc: str = "slices", pad_last_batch: bool = False,
+                       auto_compile: bool = False) -> np.ndarray:
     """Reconstruct every slice of a volume with ``model(y, op)``, in batches.
 
     Args:
@@ -59,6 +67,10 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
             (``op_factory`` gets the padded index list) and drop the padded outputs — every
             forward pass then has the same batch size (no recompilation of a
             ``torch.compile``-d model).  The result is the same as without padding.
+        auto_compile: time the first batch eagerly; when the rest of the volume would take
+            more than :data:`AUTO_COMPILE_AFTER_S` seconds eagerly, compile the model
+            (:func:`mri_unfold.fastpath.compile_with_fallback`, padded batches) for the rest —
+            compiling costs tens of seconds on a CPU and pays only for large volumes.
     Returns:
         ``(S, H, W)`` numpy array: complex64 for complex-domain operators, float32 otherwise
         (the raw network output; take magnitudes/crops afterwards).
@@ -69,6 +81,7 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
     model = model.to(dev).eval()
     n = len(measurements)
     out: list[np.ndarray] = []
+    call, timing = model, auto_compile
     with torch.inference_mode(), tqdm(total=n, desc=desc, unit="slice", disable=not progress,
                                       leave=False) as bar:
         for start in range(0, n, batch_size):
@@ -80,9 +93,16 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
             if not y.is_complex():
                 raise ValueError(f"measurements must be complex k-space (S, C, H, W), got "
                                  f"{y.dtype}")
-            x = model(y, op_factory(idx).to(dev))
+            t0 = time.perf_counter()
+            x = call(y, op_factory(idx).to(dev))
             out.append(x[:keep, 0].detach().cpu().numpy())
             bar.update(keep)
+            if timing:
+                timing = False
+                left = (time.perf_counter() - t0) / keep * (n - start - keep)
+                if left > AUTO_COMPILE_AFTER_S:
+                    bar.write(f"compiling the network: about {left:.0f} s of eager work left")
+                    call, pad_last_batch = compile_with_fallback(model), True
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
@@ -142,7 +162,7 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
                         *, method: str | None = None, real_input: bool = False,
                         layout: str = "centered", batch_size: int = 8, device=None,
                         progress: bool = True, pad_last_batch: bool = False,
-                        desc: str = "slices") -> ReconResult:
+                        desc: str = "slices", auto_compile: bool = False) -> ReconResult:
     """Reconstruct prepared slices of one volume (module doc).
 
     Args:
@@ -153,7 +173,8 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
         method: instead of a model, a classical method of :data:`METHODS`.
         real_input: the network reconstructs real images (``SingleCoilFourier(real_input)``).
         layout: the k-space layout of the samples (``"centered"``).
-        batch_size / device / progress / pad_last_batch: see :func:`reconstruct_volume`.
+        batch_size / device / progress / pad_last_batch / auto_compile: see
+            :func:`reconstruct_volume`.
     Returns:
         :class:`ReconResult` (metrics when every sample carries a target).
     Raises:
@@ -171,7 +192,8 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
     if model is not None:
         mag = np.abs(reconstruct_volume(kspace, model, op_factory, batch_size=batch_size,
                                         device=device, progress=progress, desc=desc,
-                                        pad_last_batch=pad_last_batch))
+                                        pad_last_batch=pad_last_batch,
+                                        auto_compile=auto_compile))
     else:
         mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc)
     scale = batch.scale.numpy()[:, None, None]

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..evaluation import protocol_names
 from ..operators import KSPACE_OPERATOR_KINDS
 from ..precision import PRECISIONS
 from ..shared_data import shared_root
+from .overrides import apply_overrides, parse_override
 
 REQUIRED = object()
 #: marker for free-form tables (validated by their consumer)
@@ -170,14 +172,6 @@ def _validate(table: dict, schema: dict, path: tuple[str, ...], source: str,
     return out
 
 
-def _drop_source_keys(data: dict, kind) -> None:
-    """Remove the own options of source ``kind`` (if registered) from a raw ``data`` table."""
-    if isinstance(kind, str) and kind in source_kinds():
-        for key in get_source(kind).options:
-            if key not in SCHEMA["data"]:
-                data.pop(key, None)
-
-
 def _validate_data(table: dict, source: str) -> dict:
     """The ``data`` table: the common keys of :data:`SCHEMA` plus the options of the
     registered source ``data.kind`` (validated by the source).  A key of another source is
@@ -229,46 +223,6 @@ def _expand(value, variables: dict[str, str], source: str):
     return value
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"a.b=value"`` -> (``["a", "b"]``, TOML-typed value; a bare word is a string)."""
-    if "=" not in text:
-        raise UserError(f"--override {text!r}: expected KEY=VALUE with a dotted key, e.g. "
-                        "training.lr=1e-3")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise UserError(f"--override {text!r}: empty key")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return key.split("."), value
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Set dotted keys in a raw (not yet validated) protocol dict; returns a copy.
-
-    Switching ``data.kind`` drops the keys of the previous kind's source from the ``data``
-    table first (e.g. ``patches_per_image`` when switching to ``block_mat``), so a protocol
-    written for one kind can be run with another; later overrides may set the new kind's
-    keys.
-    """
-    raw = copy.deepcopy(raw)
-    for text in overrides or []:
-        keys, value = parse_override(text)
-        data = raw.get("data")
-        if keys == ["data", "kind"] and isinstance(data, dict) and data.get("kind") != value:
-            _drop_source_keys(data, data.get("kind", SCHEMA["data"]["kind"][1]))
-        node = raw
-        for k in keys[:-1]:
-            nxt = node.setdefault(k, {})
-            if not isinstance(nxt, dict):
-                raise UserError(f"--override {text!r}: {k!r} is not a table")
-            node = nxt
-        node[keys[-1]] = value
-    return raw
-
-
 def _check_combination(cfg: dict, source: str) -> None:
     """k-space data sources go with a k-space operator kind (and image sources with a fixed
     operator); the ``fastmri`` evaluation needs k-space data settings."""
@@ -313,9 +267,23 @@ def validate_protocol(raw: dict, source: str = "protocol",
     if cfg["evaluation"]["protocol"] != "none" and not cfg["evaluation"]["sets"] \
             and cfg["data"]["val"]:
         cfg["evaluation"]["sets"] = [cfg["data"]["val"]]
-    if cfg["training"]["lr"] <= 0:
-        raise UserError(f"{source}: training.lr must be > 0, got {cfg['training']['lr']}")
+    _check_training_numbers(cfg["training"], source)
     return cfg
+
+
+def _check_training_numbers(t: dict, source: str) -> None:
+    """Learning rates and friends must be finite numbers in range (an ``inf`` or ``nan`` lr
+    would only surface as "training diverged" after a first step)."""
+    rules = [("lr", t["lr"], lambda v: v > 0, "> 0"),
+             ("min_lr", t["min_lr"], lambda v: v >= 0, ">= 0"),
+             ("gamma", t["gamma"], lambda v: v > 0, "> 0"),
+             ("weight_decay", t["weight_decay"], lambda v: v >= 0, ">= 0"),
+             ("grad_clip", t["grad_clip"], lambda v: v >= 0, ">= 0"),
+             ("finetune.lr", t["finetune"]["lr"], lambda v: v >= 0, ">= 0")]
+    for key, value, ok, want in rules:
+        if not (math.isfinite(value) and ok(value)):
+            raise UserError(f"{source}: training.{key} must be a finite number {want}, got "
+                            f"{value}")
 
 
 def load_protocol(path: str | Path, overrides: list[str] | None = None) -> dict:

@@ -11,22 +11,38 @@ import time
 from pathlib import Path
 
 from ..atomic import atomic_write_text
+from ..errors import DataFileError
 
 CSV_FIELDS = ("step", "epoch", "split", "metric", "value", "time")
 _META = ("step", "epoch", "split", "time")
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """Records of a ``log.jsonl`` file (a torn last line, from a kill, is ignored)."""
+    """Records of a ``log.jsonl`` file (a torn last line, from a kill, is ignored).
+
+    Raises:
+        DataFileError: the file is not UTF-8 text, or a line other than the last is not a
+            JSON record (names the file and the line).
+    """
     out = []
     p = Path(path)
     if not p.is_file():
         return out
-    for line in p.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataFileError(f"{p}: not a run log (not UTF-8 text: {e.reason} at byte "
+                            f"{e.start})") from e
+    for i, line in enumerate(lines):
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines) - 1:  # torn by a kill
+                continue
+            raise DataFileError(f"{p}: line {i + 1} is not a JSON record ({e.msg})") from e
+        if not isinstance(rec, dict):
+            raise DataFileError(f"{p}: line {i + 1} is not a JSON object")
+        out.append(rec)
     return out
 
 
@@ -38,9 +54,13 @@ class RunLogger:
         enabled: False on non-main DDP ranks (then nothing is written).
         resume_step: when resuming from a checkpoint at this step, records logged after it
             (by the killed run) are dropped so the logs match the resumed trajectory.
+        resume_val_step: the step of the last validation the resumed state includes;
+            validation records after it (a validation the killed run logged but did not
+            save, which the resumed run repeats) are dropped too.
     """
 
-    def __init__(self, run_dir: str | Path, enabled: bool = True, resume_step: int | None = None):
+    def __init__(self, run_dir: str | Path, enabled: bool = True, resume_step: int | None = None,
+                 resume_val_step: int | None = None):
         self.dir = Path(run_dir)
         self.enabled = enabled
         self.jsonl = self.dir / "log.jsonl"
@@ -51,12 +71,14 @@ class RunLogger:
             for p in (self.jsonl, self.csv):
                 p.unlink(missing_ok=True)
         else:
-            self._truncate(resume_step)
+            self._truncate(resume_step, resume_step if resume_val_step is None else
+                           resume_val_step)
         if not self.csv.exists():
             atomic_write_text(self.csv, ",".join(CSV_FIELDS) + "\n")
 
-    def _truncate(self, step: int) -> None:
-        keep = [r for r in read_jsonl(self.jsonl) if int(r.get("step", 0)) <= step]
+    def _truncate(self, step: int, val_step: int) -> None:
+        keep = [r for r in read_jsonl(self.jsonl)
+                if int(r.get("step", 0)) <= (val_step if r.get("split") == "val" else step)]
         atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in keep))
         rows = [",".join(CSV_FIELDS)]
         for r in keep:

@@ -43,6 +43,7 @@ from .config import diff_configs, to_toml
 from .data import build_dataset, epoch_batches, full_dataset, item_shape, stage_patch_size
 from .distributed import init_distributed
 from .logs import RunLogger
+from .run_folder import RunFolder
 from .tasks import ImageTask, build_task
 
 STATE_FILE = "last.state.pt"
@@ -72,6 +73,17 @@ class Trainer:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.tcfg = cfg["training"]
         self.dist, self.device = init_distributed(resolve_device(device))
+        self.folder = RunFolder(self.run_dir)
+        if self.dist.is_main:
+            self.folder.lock()
+        try:
+            self._setup(resume, progress, on_step)
+        except BaseException:
+            self.folder.unlock()
+            raise
+
+    def _setup(self, resume: bool, progress, on_step) -> None:
+        cfg = self.cfg
         self.progress = self.tcfg["progress"] if progress is None else progress
         self.on_step = on_step
         self.stages = _stages(cfg)
@@ -111,14 +123,23 @@ class Trainer:
             self.net = compile_with_fallback(self.net)
         self.epoch = self.batch_in_epoch = self.step = 0
         self.best = -math.inf
+        self.last_val_step = -1
         if state:
             self._restore(state)
         if self.dist.is_main:  # created only once everything above has worked
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            for p in self.folder.clean():
+                print(f"mri-unfold: note: removed {p.name}, left by a killed run", file=sys.stderr)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main,
-                                resume_step=self.step if state else None)
+                                resume_step=self.step if state else None,
+                                resume_val_step=self.last_val_step if state else None)
         if self.dist.is_main:
-            atomic_write_text(self.run_dir / "protocol.toml", to_toml(cfg))
+            kept = self.folder.write_protocol(to_toml(cfg), self.step)
+            if kept is not None:
+                print(f"mri-unfold: note: the settings changed; the previous protocol is kept as "
+                      f"{kept.name}", file=sys.stderr)
+            if state:
+                self._sync_last_checkpoint()
 
     # ------------------------------------------------------------------ setup helpers
     def _check_run_dir(self, resume: bool) -> dict | None:
@@ -155,6 +176,24 @@ class Trainer:
         train_state.restore_rng(st["rng"])
         self.epoch, self.batch_in_epoch = int(st["epoch"]), int(st["batch_in_epoch"])
         self.step, self.best = int(st["step"]), float(st["best"])
+        self.last_val_step = int(st.get("last_val_step", -1))
+
+    def _sync_last_checkpoint(self) -> None:
+        """Resume from ``last.state.pt``: when ``last.safetensors`` is not at the same step (a
+        kill between the two writes), rewrite it from the restored state and say so."""
+        path = self.run_dir / LAST_CKPT
+        at = None
+        if path.is_file():
+            try:
+                at = ckpt.read_checkpoint_info(path).get("step")
+            except UserError:
+                at = None
+        if at != self.step:
+            ckpt.save_checkpoint(path, self.model, self.task.op, self.task.operator_cfg,
+                                 self.cfg, self._info())
+            print(f"mri-unfold: note: {LAST_CKPT} was at step {at}, the training state at step "
+                  f"{self.step}: resuming from the state and rewrote {LAST_CKPT} from it",
+                  file=sys.stderr)
 
     @property
     def global_epoch(self) -> int:
@@ -170,6 +209,7 @@ class Trainer:
               "scaler": self.scaler.state_dict() if self.scaler is not None else {},
               "rng": train_state.rng_state(), "stage": self.stage_idx, "epoch": self.epoch,
               "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best": self.best,
+              "last_val_step": self.last_val_step,
               "protocol_json": json.dumps(self.cfg),
               "operator_json": json.dumps(self.task.operator_cfg)}
         train_state.save_train_state(self.run_dir / STATE_FILE, st)
@@ -233,6 +273,7 @@ class Trainer:
                                   data_cfg=self.cfg["data"])
             metrics = {k: result[k] for k in ("psnr", "ssim") if k in result}
             self.logger.log(self.step, self.global_epoch, "val", **metrics)
+            self.last_val_step = self.step
             score = result[ecfg["metric"]]
             if score > self.best:
                 self.best = score
@@ -244,11 +285,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> dict:
-        """Train until the protocol's epochs (or ``training.max_steps``) are done.
+        """Train until the protocol's epochs (or ``training.max_steps``) are done, then
+        release the run folder.
 
         Returns:
             ``{"step", "epoch", "losses" (this process's per-step losses), "best"}``.
         """
+        try:
+            return self._train()
+        finally:
+            self.folder.unlock()
+
+    def _train(self) -> dict:
         t = self.tcfg
         losses: list[float] = []
         while self.stage_idx < len(self.stages):
