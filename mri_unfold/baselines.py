@@ -175,7 +175,7 @@ def _sigpy_noncartesian(y: torch.Tensor, op: NonCartesianFourier, method: str, l
         wi = w[i if len(w) > 1 else 0]
         raw = torch.where(wi > 0, y[i].cpu().to(torch.complex128) / wi.clamp_min(1e-30).sqrt(),
                           torch.zeros((), dtype=torch.complex128))
-        mi = None if maps is None else (maps[i] if maps.ndim == 4 else maps)
+        mi = None if maps is None else (maps[min(i, len(maps) - 1)] if maps.ndim == 4 else maps)
         x = sigpy_recon(raw.numpy(), wi.numpy(), None if mi is None else mi.cpu().numpy(),
                         method=method, lamda=lamda, max_iter=max_iter,
                         coord=coord[i if len(coord) > 1 else 0], image_shape=op.image_shape)
