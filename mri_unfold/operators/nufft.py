@@ -93,7 +93,10 @@ class PlanCache:
 
 
 def _stamp(omega: torch.Tensor):
-    return (omega.data_ptr(), omega._version, tuple(omega.shape), omega.dtype, omega.device)
+    """Identity of ``omega``'s values: storage, shape, dtype, device and version (inference
+    tensors have no version counter: compared by storage)."""
+    version = -1 if omega.is_inference() else omega._version
+    return (omega.data_ptr(), version, tuple(omega.shape), omega.dtype, omega.device)
 
 
 def _finufft_run(kind: int, data: torch.Tensor, omega: torch.Tensor, shape, eps: float,
