@@ -124,3 +124,18 @@ def test_bad_inputs_one_line_exit_2_nothing_written(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["truncated.dat", "noimage.dat", "noheader.h5", "limits.h5", "axes.npy",
          "ambiguous.npy", "inf.npy", "empty.dat"])
+
+
+def test_recon_twix_with_the_bundled_network(real, tmp_path):
+    import mri_unfold
+    from mri_unfold.metrics import psnr
+
+    ckpt = mri_unfold.__file__.replace("__init__.py", "weights/ista_net_plus_raw_sim.safetensors")
+    out = tmp_path / "net.npy"
+    assert main(["recon", str(twix_path()), "--model", ckpt, "--mask", "equispaced",
+                 "--acceleration", "4", "--center-fraction", "0.15", "--output", str(out),
+                 "--no-progress"]) == 0
+    rec = np.load(out)
+    target = rss(ifft2(real.kspace), 0).numpy()
+    assert rec.shape == (1, 160, 160) and np.isfinite(rec).all()
+    assert 20.0 < psnr(target, rec[0]) < 24.0          # docs/raw_data.md: 21.9 dB (seed 0 mask)

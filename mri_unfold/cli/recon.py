@@ -17,8 +17,9 @@ from ..data.sources import detect_source, get_source, source_kinds
 from ..data.sources.sniff import hdf5_keys
 from ..device import resolve_device
 from ..errors import UserError
+from ..operators import NonCartesianFourier
 from ..precision import PRECISIONS, needs_cuda
-from ..reconstruct import (AUTO_COMPILE_AFTER_S, METHODS, MaskSpec, mask_of_checkpoint, output_format,
+from ..reconstruct import (AUTO_COMPILE_AFTER_S, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
                            reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
@@ -39,6 +40,8 @@ EXAMPLES = """examples:
   mri-unfold recon scan.nii.gz --model ckpt.safetensors --mask radial --acceleration 5 \\
       --seed 0 --output scan_recon.nii.gz --save-zero-filled
   mri-unfold recon big_volume.h5 --model ckpt.safetensors --precision bf16 --compile
+  mri-unfold recon scan.nii.gz --model radial.safetensors --trajectory golden-radial \\
+      --acceleration 8 --output scan_radial.nii.gz
 input: a fastMRI .h5 (k-space; already undersampled, or undersampled with --mask/--mask-file)
 or a NIfTI magnitude volume (.nii/.nii.gz; every slice is retrospectively undersampled)."""
 
@@ -53,6 +56,14 @@ def register(sub) -> None:
                    help="without --model: a classical method (default zero-filled: coil images "
                         "combined by RSS; sense: CG-SENSE with ESPIRiT maps)")
     add_mask_options(p)
+    p.add_argument("--trajectory", metavar="KIND",
+                   help="NIfTI input: simulate non-Cartesian k-space along radial, "
+                        "golden-radial, spiral or a trajectory file (.npy in radians, ISMRMRD "
+                        ".h5), with --acceleration R relative to Nyquist (default for a "
+                        "non-Cartesian checkpoint: the trajectory it was trained with)")
+    p.add_argument("--dcf", choices=("auto", "ramp", "pipe-menon", "none"), default="auto",
+                   help="density compensation for --trajectory (default auto: ramp for radial, "
+                        "Pipe-Menon otherwise)")
     add_read_options(p)
     p.add_argument("--output", metavar="OUT",
                    help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz or .npy "
@@ -180,6 +191,26 @@ def _network(args, device, kind: str, src: Path):
     return (_fast_model(ck.model, args.precision, args.compile), ck.arch, ck.complex_model, ck)
 
 
+def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
+    """The non-Cartesian simulation of a NIfTI input: ``--trajectory`` (with
+    ``--acceleration``), else the trajectory of a non-Cartesian checkpoint without mask flags,
+    else None."""
+    if args.trajectory:
+        if kind != "nifti":
+            raise UserError("--trajectory simulates non-Cartesian k-space from a NIfTI volume; "
+                            f"this input is {kind} k-space")
+        if args.mask or args.mask_file:
+            raise UserError("give either --trajectory or --mask/--mask-file, not both")
+        if args.acceleration is None:
+            raise UserError(f"--trajectory {args.trajectory} needs --acceleration R (relative "
+                            "to Nyquist)")
+        return TrajectorySpec(args.trajectory, args.acceleration, dcf=args.dcf)
+    if (kind == "nifti" and ck is not None and isinstance(ck.op, NonCartesianFourier)
+            and not (args.mask or args.mask_file)):
+        return TrajectorySpec.of_operator(ck.op)
+    return None
+
+
 def _mask(args, kind: str, ck, src: Path) -> MaskSpec | None:
     spec = mask_spec(args)
     if spec is not None or kind != "nifti":
@@ -205,13 +236,14 @@ def run(args) -> int:
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
                         "--precision bf16 or fp32")
     model, label, cplx, ck = _network(args, device, kind, src)
-    mask = _mask(args, kind, ck, src)
+    traj = _trajectory(args, kind, ck)
+    mask = None if traj is not None else _mask(args, kind, ck, src)
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=bool(args.compile),
                   auto_compile=args.compile is None and model is not None)
     with mask_flag_hints():
         if kind == "nifti":
-            res = reconstruct_nifti(src, model, mask, axis=args.axis, **common)
+            res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis, **common)
         else:
             res = reconstruct_kspace_file(src, kind, model, method=None if model else label,
                                           mask=mask, espirit_cache=args.espirit_cache,

@@ -14,6 +14,10 @@ from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width,
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like
 from .simulate import birdcage_coil_maps, simulate_kspace, smooth_random_phase
+from .coil_compression import CompressCoils
+from .prewhiten import Prewhiten, noise_covariance, whitening_matrix
+from .sampling import SamplingPattern, measured_mask, sampling_pattern
+from .ismrmrd_writer import write_ismrmrd
 from .noncartesian import noncartesian_operator, simulate_noncartesian
 from .transforms import (ApplyMask, AttachTrainingImage, Compose, CropToRecon, Normalize,
                          RequireCoilMaps, combined_image, fastmri_transform, zero_filled_image)
@@ -30,4 +34,6 @@ __all__ = [
     "save_like", "atomic_output", "detect_challenge", "birdcage_coil_maps", "simulate_kspace",
     "smooth_random_phase", "DataSource", "FastMRIKSpaceSlices", "detect_source", "get_source",
     "register_source", "source_kinds", "simulate_noncartesian", "noncartesian_operator",
+    "CompressCoils", "Prewhiten", "noise_covariance", "whitening_matrix", "SamplingPattern",
+    "measured_mask", "sampling_pattern", "write_ismrmrd",
 ]

@@ -11,6 +11,7 @@ from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_vol
                        reconstruct_volume, volume_metrics)
 from .inputs import (MaskSpec, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
                      reconstruct_kspace_file, reconstruct_nifti)
+from .trajectory import TrajectorySpec
 from .writers import (check_output_path, output_format, with_tag, write_fastmri_h5,
                       write_nifti_like, write_npy, write_plain_nifti)
 
@@ -19,4 +20,4 @@ __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_m
            "MaskSpec", "reconstruct_fastmri", "reconstruct_nifti", "reconstruct_image",
            "check_output_path",
            "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",
-           "write_plain_nifti", "write_npy", "mask_of_checkpoint"]
+           "write_plain_nifti", "write_npy", "mask_of_checkpoint", "TrajectorySpec"]

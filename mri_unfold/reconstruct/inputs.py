@@ -27,12 +27,13 @@ import numpy as np
 import torch
 
 from .. import masks
-from ..data import ApplyMask, NiftiVolume, simulate_kspace
+from ..data import ApplyMask, NiftiVolume, simulate_kspace, simulate_noncartesian
 from ..data.sources import get_source, kspace_transform
 from ..errors import UserError
 from ..fft import LAYOUTS
 from ..operators import SingleCoilFourier
 from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
+from .trajectory import TrajectorySpec
 
 __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
            "reconstruct_image", "mask_of_checkpoint"]
@@ -177,7 +178,8 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None =
     return result
 
 
-def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: MaskSpec, *,
+def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: MaskSpec | None, *,
+                      trajectory: TrajectorySpec | None = None,
                       complex_model: bool = False, axis: int = 2, batch_size: int = 8,
                       device=None, progress: bool = True,
                       pad_last_batch: bool = False, auto_compile: bool = False) -> ReconResult:
@@ -187,6 +189,9 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
     divided by its maximum magnitude; each slice is measured in the centred layout with the
     same mask, reconstructed (``real_input`` operators for real-domain networks) and scaled
     back.  This is a SIMULATION from images.  Complex volumes need a complex-domain model.
+    With ``trajectory`` (and ``mask=None``) every slice is measured along that non-Cartesian
+    trajectory instead (:func:`~mri_unfold.data.simulate_noncartesian`, single coil, the
+    network's operator a :class:`~mri_unfold.operators.NonCartesianFourier`).
 
     Returns:
         :class:`ReconResult` with arrays ``(S, H, W)`` in slice order along ``axis`` and the
@@ -207,20 +212,29 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
     peak = float(np.abs(vol).max())
     if peak == 0.0:
         raise UserError(f"{path}: the volume is all zeros")
-    m = mask.make(vol.shape[-2:])
+    if (mask is None) == (trajectory is None):
+        raise UserError(f"{path}: simulating k-space needs either a Cartesian mask or a "
+                        "non-Cartesian trajectory, not both or neither")
+    m = mask.make(vol.shape[-2:]) if mask is not None else None
+    traj = trajectory.make(vol.shape[-2:]) if trajectory is not None else None
     samples = []
     for k in range(vol.shape[0]):
-        s = simulate_kspace(vol[k] / np.float32(peak), m, fname=path.name, slice_index=k)
+        if traj is not None:
+            s = simulate_noncartesian(vol[k] / np.float32(peak), traj, fname=path.name,
+                                      slice_index=k)
+        else:
+            s = simulate_kspace(vol[k] / np.float32(peak), m, fname=path.name, slice_index=k)
+            s.metadata.mask_seed = mask.seed if mask.file is None else None
         s.metadata.scale = peak
-        s.metadata.mask_seed = mask.seed if mask.file is None else None
         samples.append(s)
     result = reconstruct_samples(samples, model, real_input=not complex_model,
                                  batch_size=batch_size, device=device, progress=progress,
                                  pad_last_batch=pad_last_batch, auto_compile=auto_compile)
     result.info.update({"input": str(path), "axis": axis,
                         "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
-                        "mask": mask.label, "mask_seed_source": "the mask seed option"
-                        if mask.file is None else None})
+                        "mask": trajectory.label if mask is None else mask.label,
+                        "mask_seed_source": "the mask seed option"
+                        if mask is not None and mask.file is None else None})
     result.source = nv
     return result
 
