@@ -2,7 +2,8 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/run.py --suite inference|training|volume|data|raw|all [--quick] [--out FILE]
+    python benchmarks/run.py --suite inference|training|volume|data|raw|nufft|all [--quick]
+        [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
         [--workers N] [--threads N] [--compile|--no-compile]
         [--memory subprocess|inprocess|off] [--allocator default|retain] [--device cpu|cuda]
@@ -32,10 +33,10 @@ import torch  # noqa: E402
 
 from benchmarks import measure  # noqa: E402
 from mri_unfold import cpu_allocator  # noqa: E402
-from benchmarks.suites import data, inference, raw, training, volume  # noqa: E402
+from benchmarks.suites import data, inference, nufft, raw, training, volume  # noqa: E402
 
 SUITES = {"inference": inference, "training": training, "volume": volume, "data": data,
-          "raw": raw}
+          "raw": raw, "nufft": nufft}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

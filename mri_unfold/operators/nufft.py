@@ -36,6 +36,8 @@ __all__ = ["BACKENDS", "PlanCache", "nufft1", "nufft2", "resolve_backend", "defa
 
 #: Selectable backends.
 BACKENDS = ("auto", "finufft", "torchkbnufft")
+#: finufft runs with torch's thread count from this many points x transforms on.
+_THREADED_POINTS = 1 << 17
 
 
 def default_eps(dtype: torch.dtype) -> float:
@@ -115,7 +117,9 @@ def _finufft_run(kind: int, data: torch.Tensor, omega: torch.Tensor, shape, eps:
     ntr = n * c if shared else c
     stamp = _stamp(omega)
     out = []
-    threads = max(1, torch.get_num_threads())
+    # small transforms in one thread: an OpenMP team costs more than it saves below ~1e5
+    # points (and much more on a busy machine)
+    threads = max(1, torch.get_num_threads()) if om.shape[1] * ntr >= _THREADED_POINTS else 1
     for sel, i in groups:
         def build(i=i):
             plan = finufft.Plan(kind, tuple(shape), n_trans=ntr, eps=eps,
