@@ -80,3 +80,29 @@ def test_recon_trajectory_errors_are_one_line(tmp_path, capsys, flags, message):
                  str(tmp_path / "o.nii.gz"), "--no-progress", *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_example_script_writes_metrics_and_a_real_figure(tmp_path):
+    from PIL import Image
+
+    from benchmarks import noncartesian_example
+
+    n = 32
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    yy, xx = np.mgrid[:n, :n] / n
+    for i in range(2):
+        img = np.exp(-((yy - 0.5) ** 2 + (xx - 0.4 - 0.1 * i) ** 2) / 0.05) * 255
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"s{i}.png")
+    ck = tmp_path / "nc.safetensors"
+    _checkpoint(ck, n)
+    out, fig = tmp_path / "nc.json", tmp_path / "nc.png"
+    assert noncartesian_example.main([str(ck), "--images", str(folder), "--l1-images", "1",
+                                      "--out", str(out), "--figure", str(fig)]) == 0
+    import json
+
+    res = json.loads(out.read_text())
+    assert [res["mean"][m]["slices"] for m in noncartesian_example.METHODS] == [2, 2, 2, 1]
+    assert res["mean"]["CG-SENSE"]["psnr"] > res["mean"]["gridding"]["psnr"] > 20
+    png = np.asarray(Image.open(fig).convert("L"))
+    assert png.shape[0] >= 400 and png.shape[1] >= 1000 and png.std() > 10
