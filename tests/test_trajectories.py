@@ -140,3 +140,13 @@ def test_trajectories_from_ismrmrd_files(tmp_path):
     made = make_trajectory(str(path), 8, dcf="pipe-menon", normalize=False)
     assert np.allclose(made.traj, radial_trajectory(8, num_spokes=3), atol=1e-6)
     assert made.dcf.shape == (48,) and (made.dcf > 0).all()
+
+
+def test_ramp_from_any_radial_trajectory_is_proportional_to_the_analytic_ramp():
+    from mri_unfold.trajectories import ramp_from_trajectory
+
+    t = radial_trajectory(32, num_spokes=13, readout=64, ordering="golden", seed=3)
+    ratio = radial_ramp_dcf(13, 64, 32) / ramp_from_trajectory(t, (32, 32))
+    assert np.allclose(ratio, ratio[0], rtol=1e-9)          # capped below Nyquist, centre too
+    with pytest.raises(ValueError, match=r"needs radial spokes through the k-space centre"):
+        ramp_from_trajectory(np.full((5, 2), 0.3), (32, 32))

@@ -4,6 +4,10 @@
   coil maps and a smooth phase) as a non-Cartesian :class:`~mri_unfold.data.KSpaceSample`:
   raw samples ``(C, K)``, the trajectory ``(K, 2)`` in radians, its DCF; the reconstruction
   pipeline and the k-space operator factory take it like measured data;
+* :func:`prepare_noncartesian` — a non-Cartesian slice as read from a file (ISMRMRD: the
+  trajectory as stored, no DCF) made ready for the pipeline: trajectory in radians, a ramp
+  (radial) or Pipe–Menon DCF scaled to a unit-norm operator, k-space normalised by the
+  gridding maximum;
 * :func:`noncartesian_operator` — ``operator.kind = "noncartesian"`` of the protocols: one
   fixed :class:`~mri_unfold.operators.NonCartesianFourier` that measures the image targets
   of an image source (``images``, ``nifti``): ``operator.trajectory`` (``radial``,
@@ -21,13 +25,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..baselines import zero_filled
 from ..errors import UserError
-from ..operators import NonCartesianFourier, register_operator
-from ..trajectories import Trajectory, make_trajectory
+from ..operators import NonCartesianFourier, register_operator, to_radians
+from ..trajectories import (Trajectory, make_trajectory, normalize_dcf, pipe_menon_dcf,
+                            ramp_from_trajectory)
 from .samples import KSpaceSample, SampleMetadata
 from .simulate import birdcage_coil_maps
 
-__all__ = ["simulate_noncartesian", "noncartesian_operator", "trajectory_type"]
+__all__ = ["simulate_noncartesian", "noncartesian_operator", "trajectory_type",
+           "prepare_noncartesian"]
 
 
 def trajectory_type(kind: str) -> str:
@@ -78,6 +85,42 @@ def simulate_noncartesian(image, trajectory: Trajectory, coil_maps=None, phase=N
                         image=x[None].clone(),
                         trajectory=torch.as_tensor(trajectory.traj, dtype=torch.float32),
                         dcf=dcf, image_shape=hw)
+
+
+def prepare_noncartesian(sample: KSpaceSample, *, units: str = "cycles") -> KSpaceSample:
+    """``sample`` with its trajectory in radians (from ``units``; ISMRMRD stores cycles per
+    FOV), a DCF when it has none (radial: the ramp,
+    :func:`~mri_unfold.trajectories.ramp_from_trajectory`; otherwise Pipe–Menon; scaled by
+    :func:`~mri_unfold.trajectories.normalize_dcf`)
+    and k-space divided by the maximum of its gridding image (``metadata.scale``).
+
+    Raises:
+        UserError: a Cartesian sample, or a trajectory outside the range of ``units``
+            (naming the slice).
+    """
+    if sample.is_cartesian:
+        raise UserError(f"{sample.where}: prepare_noncartesian needs a non-Cartesian slice")
+    hw = tuple(sample.image_shape)
+    try:
+        traj = to_radians(sample.trajectory.double(), hw, units)
+    except ValueError as e:
+        raise UserError(f"{sample.where}: {e}") from e
+    dcf = sample.dcf
+    if dcf is None:
+        t = traj.numpy()
+        radial = sample.metadata.trajectory_type == "radial"
+        w = ramp_from_trajectory(t, hw) if radial else pipe_menon_dcf(t, hw)
+        dcf = torch.from_numpy(normalize_dcf(t, w, hw)).float()
+    op = NonCartesianFourier(traj, hw, dcf=dcf, mask=sample.mask)
+    with torch.no_grad():
+        peak = float(zero_filled(op.weight(sample.kspace[None].to(torch.complex128)), op).max())
+    scale = peak if peak > 0 else 1.0
+    meta = sample.metadata
+    out = sample.replace(kspace=(sample.kspace / scale).to(torch.complex64),
+                         trajectory=traj.float(), dcf=dcf.float(),
+                         target=None if sample.target is None else sample.target / scale)
+    out.metadata.scale = float(meta.scale) * scale
+    return out
 
 
 def _trajectory(cfg: dict, image_shape) -> Trajectory:

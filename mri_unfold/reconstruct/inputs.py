@@ -33,6 +33,7 @@ from ..errors import UserError
 from ..fft import LAYOUTS
 from ..operators import SingleCoilFourier
 from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
+from .noncartesian import reconstruct_noncartesian_slices
 from .trajectory import TrajectorySpec
 
 __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
@@ -154,6 +155,12 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     if len(raw) == 0:
         raise UserError(f"{path}: the file has no slices")
     first = raw[0]
+    if not first.is_cartesian:  # radial/spiral files: gridding / networks on the NUFFT
+        result = reconstruct_noncartesian_slices(
+            path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
+            progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
+        result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
+        return result
     needs_maps = first.num_coils > 1 and method != "zero-filled"
     transform = kspace_transform(
         multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),

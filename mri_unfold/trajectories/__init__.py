@@ -12,7 +12,8 @@ Every trajectory is in radians (``[-π, π]``, :class:`mri_unfold.operators.NonC
 default units), ``(K, 2)`` float64, deterministic, and seeded (private generator) where a
 random rotation is asked for.
 """
-from .density import pipe_menon_dcf, radial_ramp_dcf
+from .density import (normalize_dcf, operator_norm, pipe_menon_dcf, radial_ramp_dcf,
+                      ramp_from_trajectory)
 from .io import LoadedTrajectory, load_trajectory
 from .make import TRAJECTORY_KINDS, Trajectory, make_trajectory
 from .radial import (GOLDEN_ANGLE, nyquist_spokes, radial_trajectory, spoke_angles,
@@ -21,5 +22,6 @@ from .spiral import spiral_trajectory
 
 __all__ = ["GOLDEN_ANGLE", "nyquist_spokes", "spokes_for_acceleration", "spoke_angles",
            "radial_trajectory", "spiral_trajectory", "radial_ramp_dcf", "pipe_menon_dcf",
+           "normalize_dcf", "operator_norm", "ramp_from_trajectory",
            "load_trajectory", "LoadedTrajectory", "make_trajectory", "Trajectory",
            "TRAJECTORY_KINDS"]

@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from ..operators.noncartesian import NonCartesianFourier, to_radians
 from ..operators.nufft import nufft1, nufft2
 
-__all__ = ["radial_ramp_dcf", "pipe_menon_dcf", "operator_norm", "normalize_dcf"]
+__all__ = ["radial_ramp_dcf", "ramp_from_trajectory", "pipe_menon_dcf", "operator_norm",
+           "normalize_dcf"]
 
 
 def radial_ramp_dcf(num_spokes: int, readout: int, image_size: int, *,
@@ -60,6 +61,26 @@ def radial_ramp_dcf(num_spokes: int, readout: int, image_size: int, *,
         w = np.minimum(w, step)
     w[readout // 2] = math.pi * (step / 2) ** 2 / num_spokes
     return np.tile(w, num_spokes)
+
+
+def ramp_from_trajectory(traj, image_shape: tuple[int, int]) -> np.ndarray:
+    """:func:`radial_ramp_dcf` up to a constant, for any radial trajectory ``(K, 2)`` (radians)
+    of full spokes through the centre, in any order: ``|κ|``, the centre samples (one per
+    spoke) ``Δκ / 4`` with ``Δκ`` the smallest non-zero radius, capped at ``P / π`` (``P`` the
+    number of centre samples) where the spokes are sparser than Nyquist.  Scale it with
+    :func:`normalize_dcf`.
+
+    Raises:
+        ValueError: no sample at the k-space centre (not a centre-out/through radial).
+    """
+    om = to_radians(traj, image_shape).to(torch.float64).numpy()
+    kappa = np.linalg.norm(om * np.asarray(image_shape) / (2 * math.pi), axis=-1)
+    centre = kappa < 1e-6
+    if not centre.any():
+        raise ValueError("ramp_from_trajectory needs radial spokes through the k-space centre")
+    w = np.minimum(kappa, centre.sum() / math.pi)
+    w[centre] = kappa[~centre].min() / 4
+    return w
 
 
 def pipe_menon_dcf(traj, image_shape: tuple[int, int], *, iterations: int = 30,
