@@ -13,6 +13,9 @@ import pytest
 import torch
 
 from mri_unfold.checkpoints import load_checkpoint
+from mri_unfold.data.sources import registry as source_registry
+from mri_unfold.models import registry as model_registry
+from mri_unfold.operators import registry as operator_registry
 from mri_unfold.data.sources import detect_source
 from mri_unfold.models import build
 from mri_unfold.operators import (GaussianBlockCS, MultiCoilFourier, build_operator,
@@ -25,7 +28,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
-    """The example files written out from the page and imported once (they register)."""
+    """The example files written out from the page and imported once (they register); the
+    registrations are removed afterwards so other tests see the built-in registries only."""
     blocks = re.findall(r"```python\n# file: (\S+)\n(.*?)```", DOC.read_text(), re.S)
     assert [name for name, _ in blocks] == ["example_pixel_sampling.py", "example_lgd.py",
                                             "example_npy_source.py"]
@@ -41,7 +45,12 @@ def examples(tmp_path_factory):
             sys.modules[mod_name] = module
             spec.loader.exec_module(module)
         mods[mod_name] = sys.modules[mod_name]
-    return mods
+    yield mods
+    source_registry._SOURCES.pop("npy_slices", None)
+    operator_registry._REGISTRY.pop("pixel_sampling", None)
+    model_registry._REGISTRY.pop("example_lgd", None)
+    for name in mods:
+        sys.modules.pop(name, None)
 
 
 def test_the_operator_passes_the_contract(examples):
@@ -76,6 +85,7 @@ def test_the_model_runs_on_real_and_complex_operators(examples):
         real(mc(torch.randn(2, 1, 8, 8, dtype=torch.complex64, generator=g)), mc)
 
 
+@pytest.mark.slow
 def test_the_three_train_together_and_reload(examples, tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "slices"

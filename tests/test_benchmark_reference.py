@@ -111,6 +111,7 @@ def test_reference_matches_package_model_on_multicoil(arch):
     assert (ours - ref).abs().max() <= 1e-5 * max(1.0, ours.abs().max().item())
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_side_by_side_rows(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert run.main(["--suite", "inference", "--quick", "--models", "madun_small", "--operators",
@@ -142,6 +143,7 @@ def test_quick_benchmark_writes_side_by_side_rows(tmp_path, capsys):
            "madun_small" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_memory_probe_measures_one_variant_in_a_fresh_process():
     args = argparse.Namespace(warmup=1, quick=True, compile=False, threads=0)
     spec = {"suite": "training", "model": "madun_small", "variant": "plain", "batch": 16}

@@ -26,6 +26,7 @@ def _error_line(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.slow
 def test_tiny_protocol_trains_through_the_cli(tmp_path, shared, capsys):
     run = tmp_path / "run"
     assert main(["train", str(TINY), "--run-dir", str(run), "--no-progress"]) == 0
@@ -52,6 +53,7 @@ def test_tiny_protocol_trains_through_the_cli(tmp_path, shared, capsys):
     assert img.std() > 10 and (img < 128).mean() > 0.005
 
 
+@pytest.mark.slow
 def test_import_official_and_eval_reproduce_ista_net_plus_set11(tmp_path, shared, capsys):
     ck = tmp_path / "ista_net_plus_25.safetensors"
     assert main(["import-official", str(shared / ISTA_PLUS_25), "--output", str(ck)]) == 0
@@ -145,6 +147,7 @@ def test_not_a_checkpoint_and_resume_without_run(tmp_path, capsys):
     assert "no training state to resume from" in _error_line(capsys)
 
 
+@pytest.mark.slow
 def test_subprocess_error_has_no_traceback_unless_debug(tmp_path):
     cmd = [sys.executable, "-m", "mri_unfold", "train", str(tmp_path / "nope.toml")]
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -57,6 +57,7 @@ def test_cli_applies_the_setting_unless_no_retain_memory(monkeypatch, tmp_path, 
     assert "missing.h5" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_subprocess_runs_with_the_setting_applied():
     code = ("import sys\n"
             "from mri_unfold import cli, cpu_allocator\n"

@@ -2,6 +2,8 @@
 the same global batch."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import socket
 import subprocess
@@ -22,6 +24,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_single_process(image_dir, tmp_path):  # noqa: F811
     cfg = micro_cfg(image_dir, training__max_steps=3, training__checkpoint_every=0)
     single = train(cfg, tmp_path / "single")

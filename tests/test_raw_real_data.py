@@ -39,6 +39,7 @@ def test_ismrmrd_round_trip_of_the_real_scan_is_identical(tmp_path):
                                atol=1e-4)
 
 
+@pytest.mark.slow
 def test_real_scan_study_matches_the_docs(tmp_path):
     res = real_scan_study(twix_path(), load_checkpoint(CKPT).model, figures=tmp_path)
     ref = res["reference"]

@@ -143,12 +143,14 @@ def _pinned(row) -> None:
     assert row.ours == pytest.approx(PINNED[(row.task, row.arch, row.ratio)], abs=1e-4), row
 
 
+@pytest.mark.slow
 def test_reproduce_ista_net_plus_set11_25(shared):
     row = reproduce.reproduce_cs("ista_net_plus", 25, root=shared)
     assert abs(row.ours - 32.44) <= TOL, row
     _pinned(row)
 
 
+@pytest.mark.slow
 def test_reproduce_ista_net_plus_brain_20(shared):
     row = reproduce.reproduce_mri(20, root=shared)
     assert abs(row.ours - 38.70) <= TOL, row

@@ -70,6 +70,7 @@ def test_a_kill_after_validation_leaves_no_duplicate_and_no_debris(image_dir, tm
     assert "removed .log.csv.h2dx4um9.csv" in err
 
 
+@pytest.mark.slow
 def test_resume_rewrites_a_stale_last_checkpoint_from_the_state(image_dir, tmp_path, capsys):
     cfg = micro_cfg(image_dir, training__max_steps=2)
     train(cfg, tmp_path / "r")

@@ -59,6 +59,7 @@ class Crash(RuntimeError):
     pass
 
 
+@pytest.mark.slow
 def test_resume_continues_the_identical_trajectory(image_dir, tmp_path):
     full = train(micro_cfg(image_dir, training__max_steps=6), tmp_path / "full")
     # 6 steps = 1.5 epochs: the cut at step 3 is mid-epoch, the resume crosses an epoch

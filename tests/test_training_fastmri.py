@@ -137,7 +137,8 @@ BAD_PROTOCOLS = [
      r"data.kind = 'fastmri' and operator.kind = 'fastmri' go together \(got data.kind = "
      r"'fastmri', operator.kind = 'block_cs'\)"),
     ("fastmri_tiny", "data.acceleration=0.5", r"data.acceleration must be >= 1, got 0.5"),
-    ("tiny", "data.acceleration=8", r"data.acceleration applies to data.kind = 'fastmri' only"),
+    ("tiny", "data.acceleration=8",
+     r"data.acceleration applies to data.kind = .*'fastmri'.* only \(data.kind is 'patches'\)"),
     ("tiny", "evaluation.protocol=fastmri",
      r"evaluation.protocol = 'fastmri' needs data.kind = 'fastmri'"),
 ]

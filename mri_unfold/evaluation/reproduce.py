@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ratios", type=int, nargs="+", help="only these ratios (percent)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
-    ap.add_argument("--progress", action="store_true", help="show per-image progress bars")
+    ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                    help="per-image progress bars (default on; --no-progress hides them)")
     args = ap.parse_args(argv)
     jobs = []
     if args.only in (None, "cs"):
