@@ -86,6 +86,10 @@ def _cases(d: Path, complex_ckpt: Path, real_ckpt: Path) -> list[tuple[str, list
     block_cs = d / "block_cs.safetensors"
     assert main(["import-official", str(os.environ["MRI_UNFOLD_TEST_PKL"]), "--output",
                  str(block_cs)]) == 0
+    no_phi = _rewrite(block_cs, d / "no_phi.safetensors", sha256=None, tensors={
+        k: v for k, v in load_file(str(block_cs)).items() if k != "operator/phi"})
+    bad_json = _rewrite(real_ckpt, d / "bad_json.safetensors", sha256=None,
+                        model_config="{num_phases: 3")
     ck, rk = ["--model", str(complex_ckpt)], ["--model", str(real_ckpt)]
     m4 = ["--mask", "random", "--acceleration", "4", "--no-progress"]
     return [
@@ -152,11 +156,17 @@ def _cases(d: Path, complex_ckpt: Path, real_ckpt: Path) -> list[tuple[str, list
         ("unknown data key", ["train", str(ROOT / "protocols" / "tiny.toml"), "--override",
                               "data.slices=3", "--run-dir", str(d / "r")],
          "unknown key 'data.slices'"),
+        ("checkpoint without its phi", ["eval", str(no_phi), "--images", str(d)],
+         "no_phi.safetensors: cannot rebuild the stored operator 'block_cs': tensor "
+         "operator/phi is missing"),
+        ("checkpoint with bad JSON", ["recon", str(nii), "--model", str(bad_json), "--mask",
+                                      "radial", "--acceleration", "4"],
+         "bad_json.safetensors: checkpoint metadata 'model_config' is not valid JSON"),
     ]
 
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE_SIZE = 29
+TABLE_SIZE = 31
 
 
 @pytest.mark.slow
