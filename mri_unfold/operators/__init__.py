@@ -7,6 +7,7 @@
 * :mod:`.noncartesian` — non-Cartesian MRI (density-weighted NUFFT, :mod:`.nufft` kernels with
   autograd, Toeplitz normal :mod:`.toeplitz`);
 * :mod:`.block_cs`, :mod:`.learned_block_cs`, :mod:`.overlap_block_cs` — block CS;
+* :mod:`.learned_mask` — single-coil MRI with a LOUPE-style mask learned with the network;
 * :mod:`.precision` — :class:`Fp32Operator` (full precision under autocast);
 * :mod:`.contract` — :func:`check_operator`; :mod:`.registry` — :func:`register_operator`;
 * :mod:`.factory` — :func:`build_operator` (protocol config), :func:`fit_qinit`,
@@ -29,6 +30,7 @@ from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_oper
 from .fourier import MultiCoilFourier, SingleCoilFourier
 from .kspace_factory import KSPACE_OPERATOR_KINDS, KSpaceOperatorFactory
 from .learned_block_cs import LearnedBlockCS
+from .learned_mask import LearnedMaskFourier
 from .noncartesian import NonCartesianFourier, to_radians
 from .overlap_block_cs import OverlapBlockCS
 from .parts import FFT2, CoilExpansion, Identity, RealToComplex, SamplingMask
@@ -47,7 +49,7 @@ __all__ = [
     "LinearOperator", "Composed", "Sum", "Scaled", "Adjoint", "Normal", "ShapeError",
     "SamplingMask", "FFT2", "CoilExpansion", "RealToComplex", "Identity",
     "SingleCoilFourier", "MultiCoilFourier", "NonCartesianFourier", "to_radians",
-    "GaussianBlockCS", "LearnedBlockCS", "OverlapBlockCS",
+    "GaussianBlockCS", "LearnedBlockCS", "OverlapBlockCS", "LearnedMaskFourier",
     "compute_qinit", "crop_to", "gaussian_orthonormal_matrix", "load_mat_variable",
     "measurements_for_ratio", "pad_to_blocks",
     "Fp32Operator",

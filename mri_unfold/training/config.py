@@ -67,6 +67,12 @@ SCHEMA: dict[str, Any] = {
         "readout": (int, 0),               # samples per spoke; 0 = 2 N (2x oversampling)
         "dcf": (str, "auto"),              # auto | ramp | pipe-menon | none
         "coils": (int, 1),                 # > 1: simulated birdcage coil maps
+        # operator.kind = "learned_mask" (LOUPE-style mask trained with the network):
+        "mask_dims": (int, 2),             # 1 = one logit per k-space column, 2 = per point
+        "mask_prob_slope": (float, 5.0),   # p = sigmoid(slope * logit)
+        "mask_slope_start": (float, 10.0), # relaxation slope at step 0 ...
+        "mask_slope_end": (float, 200.0),  # ... annealed geometrically to this
+        "mask_anneal_steps": (int, 0),     # over this many steps (0 = slope_start throughout)
     },
     "model": {
         "name": (str, REQUIRED),

@@ -17,6 +17,7 @@ all-reduced by hand; only rank 0 logs and writes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -231,14 +232,17 @@ class Trainer:
         """Forward, loss, backward, (clip), optimizer step; returns the loss value.
 
         The measurements ``y`` are computed outside autocast (exactly the fp32 ``y``); only
-        the network runs under ``training.precision``'s autocast.
+        the network runs under ``training.precision``'s autocast.  An operator with a
+        ``training_step(step)`` context (e.g. a learned mask's per-step sample) is inside it.
         """
         self.model.train()
-        y, op, target = self.task.prepare(batch, self.device)
-        with autocast_context(self.tcfg["precision"], self.device):
-            x, aux = self.net(y, self.network_operator(op), return_aux=True)
-            x, target, aux = self.task.loss_inputs(x, target, aux)
-            loss = self.loss_fn(x.float() if not x.is_complex() else x, target, aux)
+        scope = getattr(self.task.op, "training_step", None)
+        with scope(self.step) if scope is not None else contextlib.nullcontext():
+            y, op, target = self.task.prepare(batch, self.device)
+            with autocast_context(self.tcfg["precision"], self.device):
+                x, aux = self.net(y, self.network_operator(op), return_aux=True)
+                x, target, aux = self.task.loss_inputs(x, target, aux)
+                loss = self.loss_fn(x.float() if not x.is_complex() else x, target, aux)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
