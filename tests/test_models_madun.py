@@ -10,7 +10,8 @@ from mri_unfold.models.madun import RHO_INIT, convert_official_state_dict
 from mri_unfold.models.madun_blocks import ConvLSTMCell
 from mri_unfold.operators import GaussianBlockCS, MultiCoilFourier, SingleCoilFourier
 
-VARIANTS = ("madun", "madun_pmm", "madun_hsm", "madun_clm", "madun_plus", "madun_concat")
+VARIANTS = ("madun", "madun_pmm", "madun_hsm", "madun_clm", "madun_plus", "madun_concat",
+            "madun_hsm_conv3", "madun_hsm_rb1")
 SMALL = dict(num_stages=2, channels=4, seed=0)
 
 

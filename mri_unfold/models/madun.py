@@ -8,24 +8,27 @@ Stage ``k`` (``k = 1..K``), written for an operator ``op`` (images real or compl
     f      = conv_D( to_cnn(r) [‖ z] )                    # Conv1 (PMM) or Conv3 (HSM, Eq. 11)
     s      = RB1(f)
     h, st  = memory(s, st)     (or h = s without CLM)    # ConvLSTM (CLM) / Plus / Concat
-    z      = RB2(h)                                      # HSM memory for the next stage (Eq. 10)
-    x      = r + from_cnn( conv_G(z) )                   # residual output (Eq. 7/11/14/15)
+    o      = RB2(h)
+    x      = r + from_cnn( conv_G(o) )                   # residual output (Eq. 7/11/14/15)
+    z      = o (HSM, Eq. 10) | f (∗HSM) | s (◦HSM)       # memory for the next stage
 
 with ``z(0) = fe(to_cnn(Φ^H y))`` (Conv0, Eq. 16) and the memory state empty at stage 1.
 ``conv_D`` (``I [+C] -> C``) and ``conv_G`` (``C -> I``) have no bias; all convolutions
 are 3x3 on the whole image.  ρ is initialised to 0.5 (the authors' release; the paper
 text says 1).  Registered variants (``build(name, ...)``):
 
-===============  =====  ==========  ==========================================
-name             HSM    memory      paper
-===============  =====  ==========  ==========================================
-``madun``        yes    ConvLSTM    MAPMM, Eq. 15 (Table 1 (f))
-``madun_pmm``    no     —           PMM, Eq. 7 (Table 1 (a))
-``madun_hsm``    yes    —           PMM+HSM, Eq. 11 (Table 1 (e))
-``madun_clm``    no     ConvLSTM    PMM+CLM, Eq. 14 (Table 1 (b); Table 2 "CLM")
-``madun_plus``   no     Plus        Fig. 4(a), Table 2 "Plus"
-``madun_concat`` no     Concat      Fig. 4(b), Table 2 "Concat"
-===============  =====  ==========  ==========================================
+===================  =====  ==========  ==========================================
+name                 HSM    memory      paper
+===================  =====  ==========  ==========================================
+``madun``            yes    ConvLSTM    MAPMM, Eq. 15 (Table 1 (f))
+``madun_pmm``        no     —           PMM, Eq. 7 (Table 1 (a))
+``madun_hsm``        yes    —           PMM+HSM, Eq. 11 (Table 1 (e))
+``madun_clm``        no     ConvLSTM    PMM+CLM, Eq. 14 (Table 1 (b); Table 2 "CLM")
+``madun_plus``       no     Plus        Fig. 4(a), Table 2 "Plus"
+``madun_concat``     no     Concat      Fig. 4(b), Table 2 "Concat"
+``madun_hsm_conv3``  ∗HSM   —           z(k) = Conv3's output (Table 1 (c))
+``madun_hsm_rb1``    ◦HSM   —           z(k) = RB1's output (Table 1 (d))
+===================  =====  ==========  ==========================================
 """
 from __future__ import annotations
 
@@ -43,10 +46,15 @@ from .madun_blocks import (GATE_ORDER, MEMORY_KINDS, ResidualBlock, init_conv_, 
 from .registry import register_model
 
 __all__ = ["MADUNFamily", "MADUN", "MADUNPMM", "MADUNHSM", "MADUNCLM", "MADUNPlus",
-           "MADUNConcat", "convert_official_state_dict"]
+           "MADUNConcat", "MADUNHSMConv3", "MADUNHSMRB1", "HSM_TAPS",
+           "convert_official_state_dict"]
 
 #: Initial value of every stage's step ρ(k) in the authors' release.
 RHO_INIT = 0.5
+
+#: Where the HSM memory z(k) is taken inside a stage: RB2's output (the paper's HSM, Eq. 10),
+#: Conv3's output (∗HSM, Table 1 (c)) or RB1's output (◦HSM, Table 1 (d)).
+HSM_TAPS = ("rb2", "conv3", "rb1")
 
 
 class MADUNStage(nn.Module):
@@ -56,13 +64,16 @@ class MADUNStage(nn.Module):
     ``rb2``; ``memory`` (or none); ``conv_G`` ``(I, C, 3, 3)`` (``I`` = image channels).
     ``rb1``, ``memory`` and ``rb2`` are drawn from ``generator``; ``conv_D`` / ``conv_G``
     start at zero and get their Xavier-normal values from :meth:`init_head_`, which
-    :class:`MADUNFamily` calls with its separate head stream.
+    :class:`MADUNFamily` calls with its separate head stream.  ``tap`` (one of
+    :data:`HSM_TAPS`) names the tensor handed to the next stage as its memory ``z``.
     """
 
     def __init__(self, channels: int, image_channels: int, hsm: bool, memory: str,
-                 generator: torch.Generator, first: bool):
+                 generator: torch.Generator, first: bool, tap: str = "rb2"):
         super().__init__()
-        self.channels, self.hsm = channels, hsm
+        if tap not in HSM_TAPS:  # pragma: no cover - class definition error
+            raise ValueError(f"tap must be one of {HSM_TAPS}, got {tap!r}")
+        self.channels, self.hsm, self.tap = channels, hsm, tap
         self.rho = nn.Parameter(torch.tensor([RHO_INIT]))
         cin = image_channels + (channels if hsm else 0)
         self.conv_D = zero_conv(cin, channels, bias=False)
@@ -82,11 +93,11 @@ class MADUNStage(nn.Module):
         r = x - self.rho * op.normal(x) + self.rho * pty
         t = to_cnn(r)
         f = self.conv_D(torch.cat([t, z], dim=1) if self.hsm else t)
-        h = self.rb1(f)
-        if self.memory is not None:
-            h, state = self.memory(h, state)
-        z_next = self.rb2(h)
-        return r + from_cnn(self.conv_G(z_next), r.is_complex()), z_next, state
+        s = self.rb1(f)
+        h, state = self.memory(s, state) if self.memory is not None else (s, state)
+        o = self.rb2(h)
+        z_next = o if self.tap == "rb2" else f if self.tap == "conv3" else s
+        return r + from_cnn(self.conv_G(o), r.is_complex()), z_next, state
 
 
 class MADUNFamily(nn.Module):
@@ -116,6 +127,7 @@ class MADUNFamily(nn.Module):
 
     HSM: bool = True
     MEMORY: str = "convlstm"
+    HSM_TAP: str = "rb2"
 
     def __init__(self, num_stages: int = 25, channels: int = 32, image_channels: int = 1,
                  init: str = "adjoint", seed: int | None = None):
@@ -137,7 +149,7 @@ class MADUNFamily(nn.Module):
         self.register_module("fe", zero_conv(image_channels, self.channels) if self.HSM else None)
         self.stages = nn.ModuleList(
             MADUNStage(self.channels, image_channels, self.HSM, self.MEMORY, gen,
-                       first=(k == 0))
+                       first=(k == 0), tap=self.HSM_TAP)
             for k in range(self.num_stages))
         # the image-channel-dependent convs use their own stream (seeded from the main one)
         head = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=gen,
@@ -193,9 +205,9 @@ def _check_config(num_stages, channels, image_channels, init, seed) -> None:
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
 
 
-def _variant(name: str, cls_name: str, hsm: bool, memory: str, doc: str):
-    cls = type(cls_name, (MADUNFamily,), {"HSM": hsm, "MEMORY": memory, "__doc__": doc,
-                                          "__module__": __name__})
+def _variant(name: str, cls_name: str, hsm: bool, memory: str, doc: str, tap: str = "rb2"):
+    cls = type(cls_name, (MADUNFamily,), {"HSM": hsm, "MEMORY": memory, "HSM_TAP": tap,
+                                          "__doc__": doc, "__module__": __name__})
     return register_model(name)(cls)
 
 
@@ -208,6 +220,12 @@ MADUNPlus = _variant("madun_plus", "MADUNPlus", False, "plus",
                      "CLM alternative of Fig. 4(a): PMM + additive memory h = s + h_prev.")
 MADUNConcat = _variant("madun_concat", "MADUNConcat", False, "concat",
                        "CLM alternative of Fig. 4(b): PMM + h = Conv([s, h_prev]).")
+MADUNHSMConv3 = _variant("madun_hsm_conv3", "MADUNHSMConv3", True, "none",
+                         "Ablation ∗HSM (Table 1 (c)): PMM + HSM whose memory z(k) is the "
+                         "output of Conv3 (conv_D) instead of RB2.", tap="conv3")
+MADUNHSMRB1 = _variant("madun_hsm_rb1", "MADUNHSMRB1", True, "none",
+                       "Ablation ◦HSM (Table 1 (d)): PMM + HSM whose memory z(k) is the "
+                       "output of RB1 instead of RB2.", tap="rb1")
 
 
 # ---------------------------------------------------------------------- authors' checkpoints

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from .. import checkpoints as ckpt
 from ..device import seeded
 from ..errors import UserError
 from ..fastpath import set_grad_checkpoint
@@ -36,6 +37,24 @@ def build_model(model_cfg: dict, op=None) -> torch.nn.Module:
             return build(model_cfg["name"], **conf)
     except ValueError as e:
         raise UserError(f"model: {e}") from e
+
+
+def init_weights(model: torch.nn.Module, model_cfg: dict, path: str) -> None:
+    """``training.init_from``: copy the weights of the checkpoint ``path`` into ``model``
+    (a warm start, e.g. fine-tuning from a neighbouring sampling ratio).  Only the network
+    weights are taken; the operator, optimizer and counters are the new run's.
+
+    Raises:
+        UserError: unreadable checkpoint, or one of another architecture / configuration
+            (every ``model.config`` key but ``seed`` must agree).
+    """
+    src = ckpt.load_checkpoint(path)
+    mine = {k: v for k, v in getattr(model, "config", {}).items() if k != "seed"}
+    theirs = {k: v for k, v in src.model_config.items() if k != "seed"}
+    if src.arch != model_cfg["name"] or mine != theirs:
+        raise UserError(f"training.init_from: {path} holds {src.arch!r} {theirs}, the protocol "
+                        f"builds {model_cfg['name']!r} {mine}")
+    model.load_state_dict(src.model.state_dict())
 
 
 def enable_grad_checkpoint(model: torch.nn.Module) -> str:

@@ -97,6 +97,7 @@ SCHEMA: dict[str, Any] = {
         "compile": (bool, False),          # torch.compile the network (eager fallback + warning)
         "checkpoint_every": (int, 0),      # steps; 0 = at the end of every epoch
         "max_steps": (int, 0),             # stop after this many optimizer steps; 0 = no limit
+        "init_from": (str, ""),            # checkpoint whose weights start the run (fine-tune)
         "deterministic": (bool, False),
         "log_every": (int, 1),
         "progress": (bool, True),

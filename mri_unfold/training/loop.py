@@ -39,7 +39,7 @@ from ..fastpath import compile_with_fallback
 from ..operators import Fp32Operator
 from . import state as train_state
 from .components import (autocast_context, build_loss, build_model, build_scheduler,
-                         enable_grad_checkpoint, make_scaler)
+                         enable_grad_checkpoint, init_weights, make_scaler)
 from .config import diff_configs, to_toml
 from .data import build_dataset, epoch_batches, full_dataset, item_shape, stage_patch_size
 from .distributed import init_distributed
@@ -105,6 +105,8 @@ class Trainer:
             self.task.compute_qinit(torch.stack([src[i] for i in range(n)]))
         self.task.to(self.device)
         self.model = build_model(cfg["model"], self.task.op).to(self.device)
+        if self.tcfg["init_from"] and not state:
+            init_weights(self.model, cfg["model"], self.tcfg["init_from"])
         if self.tcfg["grad_checkpoint"]:
             enable_grad_checkpoint(self.model)
         self.loss_fn = build_loss(self.tcfg)
