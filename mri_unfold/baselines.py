@@ -17,6 +17,11 @@ input) — the images that are compared against magnitude/RSS targets.
   accelerated proximal gradient), ``min_x ½‖B F S x − y‖² + λ‖Ψ x‖₁``.
 * ``total_variation`` — :class:`sigpy.mri.app.TotalVariationRecon` (primal-dual),
   ``min_x ½‖B F S x − y‖² + λ‖∇x‖₁``.
+* ``l1_wavelet_fista`` — the same L1-wavelet objective solved by FISTA in torch for the
+  whole batch at once (:func:`mri_unfold.solvers.fista_l1`) with the orthonormal periodised
+  db4 DWT (:class:`mri_unfold.wavelets.Wavelet2D`, exactly PyWavelets' ``periodization``
+  mode), on any operator (``x`` real for real-domain operators); tens of times faster than
+  the per-slice SigPy loop on CPU.
 
 **Non-Cartesian operators** (:class:`~mri_unfold.operators.NonCartesianFourier`, ``y`` its
 density-weighted samples ``(N, C, K)``): ``zero_filled`` is **gridding**, the adjoint with
@@ -51,10 +56,11 @@ import torch
 from .fft import fft2, ifft2
 from .image_ops import rss
 from .operators import NonCartesianFourier
-from .solvers import cg_sense
+from .solvers import cg_sense, fista_l1
+from .wavelets import Wavelet2D
 
 __all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITER", "BASELINES", "zero_filled", "sense",
-           "l1_wavelet", "total_variation", "sigpy_recon", "run_baseline"]
+           "l1_wavelet", "total_variation", "l1_wavelet_fista", "sigpy_recon", "run_baseline"]
 
 #: Default regularisation weights, relative to a zero-filled magnitude peak of 1.
 DEFAULT_LAMBDA = {"l1-wavelet": 1e-3, "tv": 1e-2}
@@ -218,6 +224,23 @@ def total_variation(y: torch.Tensor, op, lamda: float | None = None,
     return _sigpy_batch(y, op, "tv", lamda, max_iter)
 
 
+def l1_wavelet_fista(y: torch.Tensor, op, lamda=1e-3, max_iter: int = 100,
+                     wavelet: str = "db4") -> torch.Tensor:
+    """L1-wavelet by batched FISTA (module doc): ``(N, C, ...)`` -> ``(N, H, W)`` magnitude.
+
+    ``lamda`` (SigPy's default, 1e-3) is relative to a zero-filled peak of 1 per sample, as
+    for SigPy: each sample's k-space is divided by its zero-filled maximum and the result
+    multiplied back.  A number or a per-sample sequence / tensor of ``N`` values.
+    """
+    peak = zero_filled(y, op).flatten(1).amax(1).clamp_min(1e-30)
+    scale = peak.reshape(-1, *([1] * (y.ndim - 1))).to(y.real.dtype)
+    lam = torch.as_tensor(lamda, dtype=y.real.dtype, device=y.device).reshape(-1, 1, 1, 1)
+    x0 = op.adjoint(y[:1])
+    x = fista_l1(y / scale, op, Wavelet2D(tuple(x0.shape[-2:]), wavelet), lam,
+                 max_iter=max_iter)
+    return (x * scale.reshape(-1, 1, 1, 1)).abs()[:, 0]
+
+
 def sense(y: torch.Tensor, op, lamda: float = 0.0, max_iter: int = 30) -> torch.Tensor:
     """CG-SENSE (least squares by conjugate gradient): ``(N, C, ...)`` -> ``(N, H, W)``
     magnitude; works on any operator with ``adjoint`` and ``normal``."""
@@ -227,7 +250,7 @@ def sense(y: torch.Tensor, op, lamda: float = 0.0, max_iter: int = 30) -> torch.
 
 #: Baselines by name (``run_baseline`` and the CLIs use these names).
 BASELINES = {"zero-filled": zero_filled, "l1-wavelet": l1_wavelet, "tv": total_variation,
-             "sense": sense}
+             "sense": sense, "l1-wavelet-fista": l1_wavelet_fista}
 
 
 def run_baseline(name: str, y: torch.Tensor, op, **options) -> torch.Tensor:

@@ -2,14 +2,20 @@
 
 :func:`conjugate_gradient` solves ``(Φ^H Φ + λ I) x = Φ^H y`` per sample with only the
 operator's ``adjoint`` and ``normal`` — Cartesian, multi-coil (SENSE) and, unchanged,
-non-Cartesian operators.  Inner products are real parts of complex ones, the convention
+non-Cartesian operators.  :func:`fista_l1` solves ``min ½‖Φ x − y‖² + λ ‖Ψ x‖₁`` for an
+orthonormal transform ``Ψ`` (e.g. :class:`mri_unfold.wavelets.Wavelet2D`) for the whole
+batch at once; :func:`max_eigenvalue` estimates ``‖Φ^H Φ‖`` (its step size).  Inner products are real parts of complex ones, the convention
 under which the operators' adjoints are exact (real-domain operators included).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["conjugate_gradient", "cg_sense"]
+from .wavelets import soft_threshold
+
+__all__ = ["conjugate_gradient", "cg_sense", "fista_l1", "max_eigenvalue"]
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -63,3 +69,51 @@ def cg_sense(y: torch.Tensor, op, *, lamda: float = 0.0, max_iter: int = 30,
         The image ``(N, 1, H, W)`` in ``op``'s domain.
     """
     return conjugate_gradient(op.normal, op.adjoint(y), lamda=lamda, max_iter=max_iter, tol=tol)
+
+
+def max_eigenvalue(normal, like: torch.Tensor, iters: int = 20, seed: int = 0) -> torch.Tensor:
+    """Per-sample largest eigenvalue of the self-adjoint PSD map ``normal`` by power
+    iteration from a seeded random start (private generator) shaped and typed like ``like``
+    ``(N, ...)``; returns ``(N, 1, ..., 1)`` real."""
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(like.shape, generator=g, dtype=like.real.dtype)
+    v = (torch.complex(v, torch.randn(like.shape, generator=g, dtype=v.dtype))
+         if like.is_complex() else v).to(like.device)
+    lam = torch.ones(len(like), *([1] * (like.ndim - 1)), device=like.device)
+    for _ in range(iters):
+        v = v / _dot(v, v).sqrt().clamp_min(1e-30)
+        w = normal(v)
+        lam = _dot(v, w)
+        v = w
+    return lam.to(like.real.dtype)
+
+
+def fista_l1(y: torch.Tensor, op, transform, lamda, *, max_iter: int = 100,
+             lipschitz: torch.Tensor | float | None = None) -> torch.Tensor:
+    """``argmin_x ½‖Φ x − y‖² + λ ‖Ψ x‖₁`` per sample by FISTA (Beck & Teboulle 2009).
+
+    Args:
+        y: measurements ``(N, ...)`` in ``op``'s range.
+        op: the operator (``adjoint``, ``normal``); ``x`` lives in its domain (real for
+            real-domain operators).
+        transform: orthonormal ``Ψ`` with ``forward``/``inverse`` on ``(N, C, H, W)`` (the
+            proximal map is then ``Ψ^T soft(Ψ x, t λ)`` exactly).
+        lamda: λ ``>= 0``, a number or a per-sample tensor ``(N, 1, 1, 1)``.
+        max_iter: iterations.
+        lipschitz: ``‖Φ^H Φ‖`` (per sample or one number); default :func:`max_eigenvalue`.
+    Returns:
+        ``x`` ``(N, 1, H, W)`` in ``op``'s domain dtype.
+    """
+    aty = op.adjoint(y)
+    lip = max_eigenvalue(op.normal, aty) * 1.01 if lipschitz is None else lipschitz
+    step = 1.0 / torch.as_tensor(lip, dtype=aty.real.dtype, device=aty.device).clamp_min(1e-12)
+    thresh = step * torch.as_tensor(lamda, dtype=aty.real.dtype, device=aty.device)
+    x = z = aty
+    t = 1.0
+    for _ in range(max_iter):
+        v = z - step * (op.normal(z) - aty)
+        x_new = transform.inverse(soft_threshold(transform.forward(v), thresh))
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        z = x_new + ((t - 1) / t_new) * (x_new - x)
+        x, t = x_new, t_new
+    return x
