@@ -360,3 +360,8 @@ def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif va != vb:
             out.append(key)
     return out
+
+
+#: The strict-key schema check and the ``${variable}`` expansion, for other TOML files
+#: with the same rules (the study protocols of :mod:`mri_unfold.studies`).
+validate_table, expand_variables = _validate, _expand
