@@ -127,8 +127,9 @@ def _network_rows(args, device, quick: bool) -> list[dict]:
                 t_net = median_time(lambda: model(y, op), device, warm, reps)
                 counter = _Counting(op)
                 model(y, op)
-                t_adj = median_time(lambda: type(op).adjoint(op, y), device, warm, reps)
-                t_nrm = median_time(lambda: type(op).normal(op, x), device, warm, reps)
+                # the operator calls are short: more repetitions for a stable median
+                t_adj = median_time(lambda: type(op).adjoint(op, y), device, 1, 5 * reps)
+                t_nrm = median_time(lambda: type(op).normal(op, x), device, 1, 5 * reps)
             share = (counter.calls["adjoint"] * t_adj + counter.calls["normal"] * t_nrm) / t_net
             rows.append({"case": f"{name} inference per slice, {label}", "coils": 1,
                          "seconds": t_net, "peer_over_ours_normal": float("nan"),
