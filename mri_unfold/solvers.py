@@ -111,9 +111,9 @@ def fista_l1(y: torch.Tensor, op, transform, lamda, *, max_iter: int = 100,
     x = z = aty
     t = 1.0
     for _ in range(max_iter):
-        v = z - step * (op.normal(z) - aty)
+        v = torch.addcmul(z, step, op.normal(z) - aty, value=-1.0)  # z − s (Φ^H Φ z − Φ^H y)
         x_new = transform.inverse(soft_threshold(transform.forward(v), thresh))
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        z = x_new + ((t - 1) / t_new) * (x_new - x)
+        z = torch.lerp(x, x_new, 1 + (t - 1) / t_new)           # x_new + β (x_new − x)
         x, t = x_new, t_new
     return x

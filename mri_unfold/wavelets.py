@@ -29,6 +29,9 @@ __all__ = ["Wavelet2D", "soft_threshold"]
 def soft_threshold(z: torch.Tensor, lamda: float | torch.Tensor) -> torch.Tensor:
     """``z · max(0, 1 − λ/|z|)``: the proximal map of ``λ|·|`` for real or complex ``z``
     (``λ`` a number or a tensor broadcasting to ``z``, e.g. ``(N, 1, 1, 1)``)."""
+    if not z.is_complex():                                   # z − clip(z, −λ, λ)
+        lam = torch.as_tensor(lamda, dtype=z.dtype, device=z.device)
+        return z - torch.minimum(torch.maximum(z, -lam), lam)
     mag = z.abs()
     return z * torch.clamp(1 - lamda / torch.clamp(mag, min=1e-30), min=0)
 

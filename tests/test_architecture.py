@@ -25,6 +25,7 @@ LAYERS = [
     {"checkpoints", "reconstruct", "figures"},
     {"evaluation"},
     {"training"},
+    {"studies"},
     {"cli", "__main__"},
 ]
 

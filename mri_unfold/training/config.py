@@ -306,16 +306,26 @@ def load_protocol(path: str | Path, overrides: list[str] | None = None) -> dict:
             unknown keys, wrong types.
     """
     path = Path(path)
+    raw = apply_overrides(read_toml(path, "protocol file"), overrides or [])
+    return validate_protocol(raw, source=str(path), protocol_dir=path.parent)
+
+
+def read_toml(path: str | Path, what: str = "protocol file") -> dict:
+    """The raw table of a TOML file (a training or study protocol).
+
+    Raises:
+        FileNotFoundError: missing file (naming ``what``).  UserError: malformed TOML (with
+            line/column) or not UTF-8 text.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: protocol file not found")
+        raise FileNotFoundError(f"{path}: {what} not found")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: malformed TOML ({e})") from e
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not a UTF-8 text file ({e})") from e
-    raw = apply_overrides(raw, overrides or [])
-    return validate_protocol(raw, source=str(path), protocol_dir=path.parent)
 
 
 def to_toml(cfg: dict) -> str:
