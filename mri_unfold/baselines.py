@@ -236,15 +236,20 @@ def l1_wavelet_fista(y: torch.Tensor, op, lamda=1e-3, max_iter: int = 100,
     scale = peak.reshape(-1, *([1] * (y.ndim - 1))).to(y.real.dtype)
     lam = torch.as_tensor(lamda, dtype=y.real.dtype, device=y.device).reshape(-1, 1, 1, 1)
     x0 = op.adjoint(y[:1])
-    lip = None
+    lip = normal = None
     if isinstance(op, SingleCoilFourier) and bool(op.mask.any()):
         lip = 1.0                     # ‖Φ^H Φ‖ = 1: orthonormal FFT and a 0/1 mask
         if op.layout == "centered":   # the same measurement without the FFT shifts: faster
             y = fft2(ifft2(op.sampling.apply(y), "centered"), "unshifted")
             op = SingleCoilFourier(torch.fft.ifftshift(op.mask, dim=(-2, -1)), "unshifted",
                                    real_input=op.real_input)
+        m = op.mask.to(y.device, y.real.dtype)
+
+        def normal(x):                # F^H M F x (its real part for real images)
+            k = torch.fft.ifft2(torch.fft.fft2(x, norm="ortho").mul_(m), norm="ortho")
+            return k.real.contiguous() if op.real_input else k
     x = fista_l1(y / scale, op, Wavelet2D(tuple(x0.shape[-2:]), wavelet), lam,
-                 max_iter=max_iter, lipschitz=lip)
+                 max_iter=max_iter, lipschitz=lip, normal=normal)
     return (x * scale.reshape(-1, 1, 1, 1)).abs()[:, 0]
 
 
