@@ -38,6 +38,10 @@ from benchmarks.suites import data, inference, nufft, raw, training, volume  # n
 SUITES = {"inference": inference, "training": training, "volume": volume, "data": data,
           "raw": raw, "nufft": nufft}
 
+from benchmarks.suites import learned_mask  # noqa: E402
+
+SUITES["learned_mask"] = learned_mask  # learned-mask training overhead (docs/mask_design.md)
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
