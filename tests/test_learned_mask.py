@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from mri_unfold.checkpoints import load_checkpoint
+from mri_unfold.cli import main
 from mri_unfold.errors import InvalidValue
 from mri_unfold.masks import load_mask, save_mask
 from mri_unfold.operators import LearnedMaskFourier, SingleCoilFourier, check_operator
@@ -166,6 +168,18 @@ def test_the_loop_trains_the_mask_through_its_per_step_hook(tmp_path, monkeypatc
     assert np.array_equal(back, m)
     x = torch.rand(2, 1, 32, 32)
     assert torch.equal(SingleCoilFourier(back, real_input=True)(x), ck.op(x))
+    # recon: the checkpoint's own (binarised) mask and the exported file give one result
+    vol = np.stack([np.asarray(Image.open(tmp_path / "imgs" / f"im{i}.png")) for i in (0, 1)],
+                   axis=-1).astype(np.float32)
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), tmp_path / "vol.nii.gz")
+    outs = []
+    for extra in ([], ["--mask-file", str(path)]):
+        outs.append(tmp_path / f"rec{len(outs)}.nii.gz")
+        assert main(["recon", str(tmp_path / "vol.nii.gz"), "--model",
+                     str(tmp_path / "run" / "last.safetensors"), "--output", str(outs[-1]),
+                     "--no-progress", *extra]) == 0
+    a, b = (nib.load(o).get_fdata() for o in outs)
+    assert a.shape == (32, 32, 2) and np.array_equal(a, b)
 
 
 def test_acs_of_another_operator_is_refused_when_loading():

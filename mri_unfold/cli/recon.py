@@ -19,7 +19,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..operators import NonCartesianFourier
 from ..precision import PRECISIONS, needs_cuda
-from ..reconstruct import (AUTO_COMPILE_AFTER_S, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
+from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
                            reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
@@ -215,7 +215,7 @@ def _mask(args, kind: str, ck, src: Path) -> MaskSpec | None:
     spec = mask_spec(args)
     if spec is not None or kind != "nifti":
         return spec
-    if ck is None or ck.operator_cfg.get("kind") != "single_coil":
+    if ck is None or ck.operator_cfg.get("kind") not in MASK_CHECKPOINT_KINDS:
         raise UserError("a NIfTI input is undersampled retrospectively: give --mask KIND "
                         "--acceleration R or --mask-file FILE")
     shape = NiftiVolume(src, axis=args.axis).slices().shape[-2:]

@@ -37,7 +37,7 @@ from .noncartesian import reconstruct_noncartesian_slices
 from .trajectory import TrajectorySpec
 
 __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
-           "reconstruct_image", "mask_of_checkpoint"]
+           "reconstruct_image", "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS"]
 
 
 @dataclass(frozen=True)
@@ -265,17 +265,21 @@ def reconstruct_image(model: torch.nn.Module, image: np.ndarray, mask: np.ndarra
     return np.abs(rec[0]).astype(np.float32)
 
 
+#: Operator kinds whose checkpoints carry a Cartesian mask that recon can reuse.
+MASK_CHECKPOINT_KINDS = ("single_coil", "learned_mask")
+
+
 def mask_of_checkpoint(operator_cfg: dict, op, shape: tuple[int, int]) -> MaskSpec:
     """The undersampling a checkpoint was trained with, for images of ``shape``: its stored
-    mask when the sizes agree (in the centred layout), else the same generated mask kind
-    (``operator.mask``, ``ratio``, ``seed``) at ``shape``.
+    mask when the sizes agree (in the centred layout; a learned mask's binarised mask), else
+    the same generated mask kind (``operator.mask``, ``ratio``, ``seed``) at ``shape``.
 
     Raises:
         UserError: the checkpoint has no single-coil Cartesian mask (another task), or its
             mask is a file of another size.
     """
     kind = operator_cfg.get("kind")
-    if kind != "single_coil" or getattr(op, "mask", None) is None:
+    if kind not in MASK_CHECKPOINT_KINDS or getattr(op, "mask", None) is None:
         raise UserError(f"the checkpoint's operator ({kind!r}) has no Cartesian mask to reuse; "
                         "give a mask")
     stored = op.mask.detach().cpu().numpy().astype(np.float32)
