@@ -17,6 +17,7 @@ from mri_unfold.checkpoints import load_checkpoint
 from mri_unfold.cli import main
 from mri_unfold.masks import load_mask
 from mri_unfold.metrics import psnr, ssim
+from mri_unfold.operators import SingleCoilFourier
 from mri_unfold.studies import load_study, prepare_study
 from mri_unfold.studies.evaluate import METRICS
 from mri_unfold.studies.results import read_csv
@@ -176,3 +177,35 @@ def test_shards_run_their_own_cells_and_merge_into_the_single_run(tiny, tmp_path
     assert "1 of 18 cells are not finished" in capsys.readouterr().err
     assert not (tmp_path / "again" / "results.csv").exists()
 
+
+
+def test_a_pretrained_checkpoint_on_every_mask_and_fine_tuning_from_it(tiny, tmp_path):
+    path, out = tiny
+    ckpt = out / "cells" / "radial_3x__ista_net_plus" / "run" / "last.safetensors"
+    text = path.read_text()
+    for old, new in (('kinds = ["radial", "gaussian2d"]', 'kinds = ["gaussian2d"]'),
+                     ("accelerations = [3, 5]", "accelerations = [5]"),
+                     ("learned_dims = [2]", "learned_dims = []"),
+                     ('classical = ["zero-filled", "l1-wavelet-fista"]',
+                      f'classical = []\ncheckpoints = ["{ckpt.as_posix()}"]'),
+                     ("max_steps = 2", f'max_steps = 1\ninit_from = "{ckpt.as_posix()}"')):
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "ft.toml").write_text(text)
+    res = tmp_path / "ft"
+    assert main(["study", str(tmp_path / "ft.toml"), "--out", str(res), "--no-progress"]) == 0
+    rows = read_csv(res / "results.csv")
+    assert sorted({r["cell"] for r in rows}) == ["gaussian2d_5x__ckpt-last",
+                                                "gaussian2d_5x__ista_net_plus"]
+    # the checkpoint cell: the checkpoint's network on this study's 5x mask, scored directly
+    ck = load_checkpoint(ckpt)
+    plan = prepare_study(load_study(tmp_path / "ft.toml"))
+    op = SingleCoilFourier(np.load(res / "masks" / "gaussian2d_5x.npy"), real_input=True)
+    with torch.no_grad():
+        rec = ck.model(op(plan.data.test), op)[:, 0].numpy().astype(np.float64)
+    t = plan.data.test[:, 0].double().numpy()
+    got = [r["psnr"] for r in rows if r["method"] == "ckpt-last"]
+    want = [psnr(a, b, a.max()) for a, b in zip(t, rec)]
+    assert got == pytest.approx(want, abs=1e-3)
+    run_cfg = (res / "cells" / "gaussian2d_5x__ista_net_plus" / "run" / "protocol.toml")
+    assert f'init_from = "{ckpt.as_posix()}"' in run_cfg.read_text()
