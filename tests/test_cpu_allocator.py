@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import torch
 {setup}
@@ -71,7 +73,6 @@ def test_cli_subprocess_runs_with_the_setting_applied():
 def test_without_glibc_or_when_mallopt_refuses_nothing_is_applied(monkeypatch):
     import warnings
 
-    import pytest
 
     from mri_unfold import cpu_allocator
 
