@@ -187,3 +187,23 @@ def test_bad_shard_spec_and_merging_other_studies(tmp_path, capsys):
     write_images(tmp_path / "x", 1, seed=0)
     assert main(["study", "merge", str(tmp_path / "x")]) == 2
     assert "not a study folder (no study.json)" in capsys.readouterr().err
+
+
+def test_a_folder_of_another_study_or_of_other_files_is_refused(tmp_path, capsys):
+    path = make_study(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["study", str(path), "--out", str(other), "--no-progress",
+                 "--override", 'network.model=""', "--override", "masks.learned_dims=[]"]) == 2
+    assert "other: exists and is not a study folder" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    out = tmp_path / "out"
+    base = ["study", str(path), "--out", str(out), "--no-progress", "--override",
+            'network.model=""', "--override", "masks.learned_dims=[]"]
+    assert main(base + ["--override", 'methods.classical=["zero-filled"]']) == 0
+    before = (out / "results.csv").read_text()
+    assert main(base + ["--override", "seed=1"]) == 2
+    err = capsys.readouterr().err
+    assert "out: holds study 'tiny' (fingerprint" in err and "choose another output" in err
+    assert (out / "results.csv").read_text() == before

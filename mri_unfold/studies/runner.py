@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..atomic import atomic_output, atomic_write_text
+from ..atomic import PARTIAL_TAG, atomic_output, atomic_write_text
 from ..checkpoints import load_checkpoint
 from ..errors import UserError
 from ..masks import save_mask
@@ -104,6 +104,10 @@ def prepare_study(cfg: dict) -> StudyPlan:
     return StudyPlan(cfg, data, masks, arrays, plan_cells(masks, cfg), fingerprint(cfg))
 
 
+#: What a study folder holds before its record exists (shards starting at the same time).
+_OWN = ("study.json", "study.toml", "masks", "cells", "report_target.npy")
+
+
 def cell_dir(out_dir, cell: Cell) -> Path:
     return Path(out_dir) / "cells" / cell.id
 
@@ -125,11 +129,13 @@ def _open_folder(out: Path, plan: StudyPlan) -> None:
             raise UserError(f"{out}: holds study {old.get('name')!r} (fingerprint "
                             f"{old.get('fingerprint')}), not this one ({plan.fingerprint}); "
                             "choose another output folder")
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name not in _OWN and PARTIAL_TAG not in p.name
+                              for p in out.iterdir()):
         raise UserError(f"{out}: exists and is not a study folder; choose another one")
-    (out / "masks").mkdir(parents=True, exist_ok=True)
-    (out / "cells").mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)   # the record first: shards may start together
     atomic_write_text(record, json.dumps(plan.record(), indent=1, default=str) + "\n")
+    (out / "masks").mkdir(exist_ok=True)
+    (out / "cells").mkdir(exist_ok=True)
     atomic_write_text(out / "study.toml", to_toml(plan.cfg))
     for m in plan.masks:
         if not m.learned:
