@@ -209,3 +209,19 @@ def test_a_pretrained_checkpoint_on_every_mask_and_fine_tuning_from_it(tiny, tmp
     assert got == pytest.approx(want, abs=1e-3)
     run_cfg = (res / "cells" / "gaussian2d_5x__ista_net_plus" / "run" / "protocol.toml")
     assert f'init_from = "{ckpt.as_posix()}"' in run_cfg.read_text()
+
+
+def test_a_time_budget_stops_training_at_the_first_step_past_it(tmp_path):
+    text = make_study(tmp_path).read_text()
+    for old, new in (('kinds = ["radial", "gaussian2d"]', 'kinds = ["radial"]'),
+                     ("accelerations = [3, 5]", "accelerations = [4]"),
+                     ('classical = ["zero-filled", "l1-wavelet-fista"]', "classical = []"),
+                     ("max_steps = 2", "max_steps = 0\nmax_seconds = 1e-6")):
+        text = text.replace(old, new)
+    (tmp_path / "t.toml").write_text(text)
+    assert main(["study", str(tmp_path / "t.toml"), "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 0
+    for cell in ("radial_4x__ista_net_plus", "learned-2d_4x__ista_net_plus"):
+        info = json.loads((tmp_path / "o" / "cells" / cell / "cell.json").read_text())
+        assert info["steps"] == 1 and info["seconds"]["training"] > 0
+    assert len(read_csv(tmp_path / "o" / "results.csv")) == 2 * N_TEST

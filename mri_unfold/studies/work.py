@@ -40,7 +40,7 @@ def _batches(n: int, size: int):
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _bar(total: int, desc: str, progress: bool, unit: str):
+def _bar(total: int | None, desc: str, progress: bool, unit: str):
     return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=not progress)
 
 
@@ -137,8 +137,7 @@ def run_network(cell: Cell, mask_file: Path | None, learned_file: Path | None,
     if run_dir.exists() and not resume:
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    total = net["max_steps"] or None
-    with _bar(total or 0, f"{cell.id} (train)", progress, "step") as bar:
+    with _bar(net["max_steps"] or None, f"{cell.id} (train)", progress, "step") as bar:
         def on_step(trainer):
             bar.update(1)
             if net["max_seconds"] and time.perf_counter() - t0 >= net["max_seconds"]:
