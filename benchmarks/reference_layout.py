@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mri_unfold.models.common import from_blocks, from_cnn, soft_threshold, to_blocks, to_cnn
+from mri_unfold.models.common import from_blocks, from_cnn, to_blocks, to_cnn
 from mri_unfold.models.madun_blocks import GATE_ORDER
 from mri_unfold.operators.base import LinearOperator
 
@@ -205,7 +205,7 @@ class _IstaPhase(nn.Module):
         d = F.conv2d(t, self.conv_D, padding=1) if self.plus else t
         f = F.conv2d(F.relu(F.conv2d(d, self.conv1_forward, padding=1)), self.conv2_forward,
                      padding=1)
-        s = soft_threshold(f, self.soft_thr)
+        s = torch.mul(torch.sign(f), F.relu(torch.abs(f) - self.soft_thr))  # the authors' form
         g = F.conv2d(F.relu(F.conv2d(s, self.conv1_backward, padding=1)), self.conv2_backward,
                      padding=1)
         return t + F.conv2d(g, self.conv_G, padding=1) if self.plus else g

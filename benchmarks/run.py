@@ -2,7 +2,8 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/run.py --suite inference|training|volume|data|raw|nufft|all [--quick]
+    python benchmarks/run.py --suite inference|training|training_mri|volume|data|raw|nufft|all
+        [--quick]
         [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
         [--workers N] [--threads N] [--compile|--no-compile]
@@ -33,10 +34,11 @@ import torch  # noqa: E402
 
 from benchmarks import measure  # noqa: E402
 from mri_unfold import cpu_allocator  # noqa: E402
-from benchmarks.suites import data, inference, nufft, raw, training, volume  # noqa: E402
+from benchmarks.suites import (data, inference, nufft, raw, training, training_mri,  # noqa: E402
+                               volume)
 
-SUITES = {"inference": inference, "training": training, "volume": volume, "data": data,
-          "raw": raw, "nufft": nufft}
+SUITES = {"inference": inference, "training": training, "training_mri": training_mri,
+          "volume": volume, "data": data, "raw": raw, "nufft": nufft}
 
 from benchmarks.suites import learned_mask  # noqa: E402
 

@@ -34,6 +34,7 @@ import torch
 
 from ..fft import fft2, ifft2
 from .base import Composed
+from .circulant import circulant_normal, normal_filter
 from .parts import FFT2, CoilExpansion, RealToComplex, SamplingMask, complex_dtype
 from .registry import OperatorExample, register_operator
 from .shapes import format_shape, unify_shapes
@@ -158,10 +159,19 @@ class SingleCoilFourier(_MaskedFourier):
         return x.real.contiguous() if self.real_input else x
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
-        """``F^H B F x`` (real part if ``real_input``), masking the one k-space array in place."""
+        """``F^H B F x`` (real part if ``real_input``) as one circulant filter: no image
+        shifts, real FFTs for a real domain (:mod:`.circulant`)."""
         self._check_x(x)
-        out = ifft2(self.sampling.apply_(fft2(x, self.layout)), self.layout)
-        return out.real.contiguous() if self.real_input else out
+        if not self.real_input:
+            x = x.to(complex_dtype(x, "x"))
+        real = x.real.dtype if x.is_complex() else x.dtype
+
+        def compute():
+            return normal_filter(self.mask.to(x.device), self.layout, self.real_input, real)
+
+        filt = compute() if torch.compiler.is_compiling() else \
+            self._cached("_filter_cache", (x.device, real), self.mask, compute)
+        return circulant_normal(x, filt, self.real_input)
 
     def extra_repr(self) -> str:
         return f"{self._fourier_extra_repr()}, real_input={self.real_input}"

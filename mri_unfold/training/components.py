@@ -74,6 +74,18 @@ def enable_grad_checkpoint(model: torch.nn.Module) -> str:
     return "native"
 
 
+#: ``training.optimizer`` -> keyword arguments of :class:`torch.optim.Adam` (one update rule,
+#: three implementations: per-parameter loop, multi-tensor ``foreach``, single ``fused`` kernel)
+OPTIMIZERS = {"adam": {}, "adam_foreach": {"foreach": True}, "adam_fused": {"fused": True}}
+
+
+def build_optimizer(params, tcfg: dict, lr: float) -> torch.optim.Optimizer:
+    """Adam over ``params`` with ``training.weight_decay`` and the implementation of
+    ``training.optimizer`` (the optimizer state_dict is the same for all three)."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=tcfg["weight_decay"],
+                            **OPTIMIZERS[tcfg["optimizer"]])
+
+
 def lr_factor(schedule: str, tcfg: dict, epochs: int):
     """Multiplicative LR factor as a function of the epoch within a stage."""
     g = tcfg["gamma"]

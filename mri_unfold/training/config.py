@@ -95,8 +95,12 @@ SCHEMA: dict[str, Any] = {
         "precision": (str, "fp32"),        # fp32 | bf16 | fp16
         "grad_checkpoint": (bool, False),
         "compile": (bool, False),          # torch.compile the network (eager fallback + warning)
+        "compile_mode": (str, "default"),  # torch.compile mode (with compile = true)
+        "channels_last": (bool, False),    # model weights (and so activations) channels-last
+        "optimizer": (str, "adam"),        # adam | adam_foreach | adam_fused (same update)
         "checkpoint_every": (int, 0),      # steps; 0 = at the end of every epoch
         "max_steps": (int, 0),             # stop after this many optimizer steps; 0 = no limit
+        "max_seconds": (float, 0.0),       # stop after this much training wall clock; 0 = none
         "init_from": (str, ""),            # checkpoint whose weights start the run (fine-tune)
         "deterministic": (bool, False),
         "log_every": (int, 1),
@@ -121,6 +125,9 @@ CHOICES = {
     ("operator", "phi"): None,  # free string, checked by the operator factory
     ("training", "schedule"): ("constant", "step", "multistep", "cosine"),
     ("training", "precision"): PRECISIONS,
+    ("training", "compile_mode"): ("default", "reduce-overhead", "max-autotune",
+                                   "max-autotune-no-cudagraphs"),
+    ("training", "optimizer"): ("adam", "adam_foreach", "adam_fused"),
     ("evaluation", "metric"): ("psnr", "ssim"),
 }
 
@@ -286,6 +293,7 @@ def _check_training_numbers(t: dict, source: str) -> None:
              ("gamma", t["gamma"], lambda v: v > 0, "> 0"),
              ("weight_decay", t["weight_decay"], lambda v: v >= 0, ">= 0"),
              ("grad_clip", t["grad_clip"], lambda v: v >= 0, ">= 0"),
+             ("max_seconds", t["max_seconds"], lambda v: v >= 0, ">= 0"),
              ("finetune.lr", t["finetune"]["lr"], lambda v: v >= 0, ">= 0")]
     for key, value, ok, want in rules:
         if not (math.isfinite(value) and ok(value)):

@@ -38,8 +38,8 @@ from ..evaluation import evaluate_set
 from ..fastpath import compile_with_fallback
 from ..operators import Fp32Operator
 from . import state as train_state
-from .components import (autocast_context, build_loss, build_model, build_scheduler,
-                         enable_grad_checkpoint, init_weights, make_scaler)
+from .components import (autocast_context, build_loss, build_model, build_optimizer,
+                         build_scheduler, enable_grad_checkpoint, init_weights, make_scaler)
 from .config import diff_configs, to_toml
 from .data import build_dataset, epoch_batches, full_dataset, item_shape, stage_patch_size
 from .distributed import init_distributed
@@ -109,13 +109,14 @@ class Trainer:
             init_weights(self.model, cfg["model"], self.tcfg["init_from"])
         if self.tcfg["grad_checkpoint"]:
             enable_grad_checkpoint(self.model)
+        if self.tcfg["channels_last"]:  # 4-D weights; conv outputs follow their format
+            self.model.to(memory_format=torch.channels_last)
         self.loss_fn = build_loss(self.tcfg)
         op_module = self.task.op if isinstance(self.task.op, torch.nn.Module) else None
         self.op_params = ([p for p in op_module.parameters() if p.requires_grad]
                           if op_module is not None else [])
         self.params = [p for p in self.model.parameters() if p.requires_grad] + self.op_params
-        self.opt = torch.optim.Adam(self.params, lr=self.stages[self.stage_idx]["lr"],
-                                    weight_decay=self.tcfg["weight_decay"])
+        self.opt = build_optimizer(self.params, self.tcfg, self.stages[self.stage_idx]["lr"])
         self.sched = build_scheduler(self.opt, self.tcfg, self.stages[self.stage_idx]["epochs"])
         self.scaler = make_scaler(self.tcfg["precision"], self.device)
         self.net = self.model
@@ -123,7 +124,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DDP(self.model, device_ids=ids)
         if self.tcfg["compile"]:  # the loop calls the compiled net; checkpoints use self.model
-            self.net = compile_with_fallback(self.net)
+            m = self.tcfg["compile_mode"]
+            self.net = compile_with_fallback(self.net, **({"mode": m} if m != "default" else {}))
         self.epoch = self.batch_in_epoch = self.step = 0
         self.best = -math.inf
         self.last_val_step = -1
@@ -303,8 +305,8 @@ class Trainer:
             self.folder.unlock()
 
     def _train(self) -> dict:
-        t = self.tcfg
-        losses: list[float] = []
+        t, losses = self.tcfg, []
+        self.started = (time.perf_counter(), self.step)
         while self.stage_idx < len(self.stages):
             stage = self.stages[self.stage_idx]
             bs = stage["batch_size"]
@@ -364,7 +366,12 @@ class Trainer:
         return self._summary(losses)
 
     def _max_reached(self) -> bool:
-        return bool(self.tcfg["max_steps"]) and self.step >= self.tcfg["max_steps"]
+        """``training.max_steps`` reached, or ``training.max_seconds`` of this process's
+        training spent (checked once it has made a step)."""
+        t, (t0, step0) = self.tcfg, self.started
+        if t["max_seconds"] and self.step > step0 and time.perf_counter() - t0 >= t["max_seconds"]:
+            return True
+        return bool(t["max_steps"]) and self.step >= t["max_steps"]
 
     def _next_stage(self) -> None:
         self.stage_idx += 1
@@ -378,8 +385,7 @@ class Trainer:
             self.save()
 
     def _summary(self, losses) -> dict:
-        return {"step": self.step, "epoch": self.global_epoch, "losses": losses,
-                "best": self.best}
+        return {"step": self.step, "epoch": self.global_epoch, "losses": losses, "best": self.best}
 
 
 def train(cfg: dict, run_dir: str | Path, device: str | None = None, resume: bool = False,

@@ -1,4 +1,5 @@
-"""training.init_from: a run warm-started from another run's checkpoint (fine-tuning)."""
+"""The training switches of issue 14: ``init_from`` (warm start), ``channels_last``,
+``optimizer`` (foreach / fused Adam), ``compile_mode``, ``max_seconds``."""
 from __future__ import annotations
 
 import numpy as np
@@ -61,3 +62,43 @@ def test_init_from_another_configuration_is_refused(slices, tmp_path):
         Trainer(cfg, tmp_path / "b")
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         Trainer(_cfg(slices, init_from=str(tmp_path / "nope.safetensors")), tmp_path / "c")
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("switches", [{"channels_last": True}, {"optimizer": "adam_foreach"},
+                                      {"optimizer": "adam_fused"}])
+def test_speed_switches_train_the_same_weights(slices, tmp_path, switches):
+    ref = Trainer(_cfg(slices, max_steps=2), tmp_path / "ref")
+    ref.run()
+    fast = Trainer(_cfg(slices, max_steps=2, **switches), tmp_path / "fast")
+    if switches.get("channels_last"):
+        w = fast.model.phases[0].conv_f1
+        assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    fast.run()
+    a, b = _weights(ref.model), _weights(fast.model)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    loaded = ckpt.load_checkpoint(tmp_path / "fast" / "last.safetensors").model.state_dict()
+    assert all(torch.equal(loaded[k], b[k]) for k in b)
+
+
+def test_max_seconds_stops_and_resumes(slices, tmp_path):
+    summary = train(_cfg(slices, max_seconds=1e-6), tmp_path / "r")
+    assert summary["step"] == 1                            # one step, then the budget is spent
+    st = torch.load(tmp_path / "r" / "last.state.pt", weights_only=True)
+    assert int(st["step"]) == 1
+    again = train(_cfg(slices, max_seconds=0.0), tmp_path / "r", resume=True)
+    assert again["step"] == 2                              # the epoch's other batch
+
+
+def test_bad_switch_values_are_refused(slices):
+    with pytest.raises(UserError, match=r"training.compile_mode = 'fast' is not one of default, "
+                                        r"reduce-overhead, max-autotune"):
+        _cfg(slices, compile_mode="fast")
+    with pytest.raises(UserError, match=r"training.optimizer = 'sgd' is not one of adam, "
+                                        r"adam_foreach, adam_fused"):
+        _cfg(slices, optimizer="sgd")
+    with pytest.raises(UserError, match=r"training.max_seconds must be a finite number >= 0"):
+        _cfg(slices, max_seconds=-1.0)
