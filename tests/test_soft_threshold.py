@@ -12,8 +12,9 @@ def _authors(x, t):
     return torch.mul(torch.sign(x), F.relu(torch.abs(x) - t))
 
 
+@pytest.mark.parametrize("thr", [0.01, -0.004])  # released checkpoints hold negative θ
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
-def test_values_and_gradients_equal_the_authors_form(dtype):
+def test_values_and_gradients_equal_the_authors_form(dtype, thr):
     g = torch.Generator().manual_seed(0)
     x0 = (torch.randn(3, 8, 20, 20, generator=g) * 0.05).to(dtype)
     x0[0, 0, 0, :3] = torch.tensor([0.01, -0.01, 0.0], dtype=dtype)  # on the kinks
@@ -21,7 +22,7 @@ def test_values_and_gradients_equal_the_authors_form(dtype):
     outs, grads = [], []
     for fn in (_authors, soft_threshold):
         x = x0.clone().requires_grad_()
-        t = torch.tensor([0.01], requires_grad=True)
+        t = torch.tensor([thr], requires_grad=True)
         out = fn(x, t)
         outs.append(out)
         grads.append(torch.autograd.grad((out * w).sum(), [x, t]))
@@ -35,7 +36,8 @@ def test_values_and_gradients_equal_the_authors_form(dtype):
 def test_double_backward_and_bad_threshold():
     x = torch.randn(2, 4, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64,
                     requires_grad=True)
-    t = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(soft_threshold, (x, t))
+    for value in (0.3, -0.3):
+        t = torch.tensor([value], dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(soft_threshold, (x, t))
     with pytest.raises(ValueError, match=r"one-element threshold, got shape \(2,\)"):
         soft_threshold(x, torch.ones(2))

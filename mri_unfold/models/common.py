@@ -17,14 +17,20 @@ IMAGE_CHANNELS = (1, 2)
 
 
 class _SoftThreshold(torch.autograd.Function):
-    """``x - clamp(x, -θ, θ)`` with a hand-written backward on the saved output ``out``:
-    ``∂/∂x = 1[out != 0]``, ``∂/∂θ = -Σ sign(out)`` (reduced to θ's shape).  Autograd's own
-    backward of the authors' five-op form (or of ``clamp`` with tensor bounds) takes five to
-    eight elementwise passes over the C-channel feature maps; this takes three."""
+    """The authors' ``sign(x) * relu(|x| - θ)`` in two elementwise passes, with a
+    hand-written backward on the saved output ``out``: ``∂/∂x = 1[out != 0]``,
+    ``∂/∂θ = -Σ sign(out)`` (reduced to θ's shape).  Autograd's own backward of the
+    authors' five-op form takes five to eight passes over the C-channel feature maps;
+    this takes three.
+
+    ``θ ≥ 0`` (a shrinkage): ``out = x - clamp(x, -θ, θ)``.  ``θ < 0`` (the authors' form
+    then *expands* every nonzero ``x`` by ``|θ|``; several released checkpoints hold such
+    thresholds): ``out = x - sign(x) θ``.  Both equal the authors' values bit for bit
+    (IEEE negation is exact), and the backward above is the authors' gradient in both."""
 
     @staticmethod
-    def forward(ctx, x, thr):
-        out = x - torch.clamp(x, -thr, thr)
+    def forward(ctx, x, thr, shrink):
+        out = x - torch.clamp(x, -thr, thr) if shrink else x - torch.sign(x) * thr
         ctx.save_for_backward(out)
         ctx.thr_shape, ctx.thr_dtype = thr.shape, thr.dtype
         return out
@@ -38,21 +44,30 @@ class _SoftThreshold(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             gt = -(grad * sign).sum().to(ctx.thr_dtype)
             gt = gt.expand(ctx.thr_shape).clone() if len(ctx.thr_shape) else gt
-        return gx, gt
+        return gx, gt, None
+
+
+def _soft_threshold_authors(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+    return torch.mul(torch.sign(x), F.relu(torch.abs(x) - thr))
 
 
 def soft_threshold(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
-    """``sign(x) * relu(|x| - thr)`` (the authors' form), computed as
-    ``x - clamp(x, -thr, thr)``: the same values bit for bit (IEEE negation is exact) and
-    the same gradients for ``x`` and ``thr``, in two elementwise passes forward and three
-    backward (:class:`_SoftThreshold`) instead of five and five.  ``x`` any real tensor;
-    ``thr`` a tensor of one element (the models' ``θ_k``, shape ``(1,)``); the result has
-    their promoted dtype (bf16 ``x`` with a float32 ``thr``: float32, as the authors' form).
+    """``sign(x) * relu(|x| - thr)``, the authors' values and gradients for any sign of
+    ``thr``.  ``x`` any real tensor; ``thr`` a tensor of one element (the models' ``θ_k``,
+    shape ``(1,)``); the result has their promoted dtype (bf16 ``x`` with a float32 ``thr``:
+    float32, as the authors' form).
+
+    On CPU the fused :class:`_SoftThreshold` is used (choosing its branch reads ``θ``'s
+    sign, free on CPU).  On accelerators (where reading ``θ`` would synchronise the
+    device) and inside ``torch.compile`` (which fuses the elementwise ops itself) the
+    authors' form runs as written.
     """
     if thr.numel() != 1:
         raise ValueError(f"soft_threshold takes a one-element threshold, got shape "
                          f"{tuple(thr.shape)}")
-    return _SoftThreshold.apply(x, thr)
+    if thr.device.type != "cpu" or torch.compiler.is_compiling():
+        return _soft_threshold_authors(x, thr)
+    return _SoftThreshold.apply(x, thr, bool(thr.detach().reshape(()) >= 0))
 
 
 def initial_estimate(y: torch.Tensor, op, init: str) -> torch.Tensor:
