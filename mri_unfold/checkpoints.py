@@ -40,6 +40,7 @@ from .atomic import atomic_output
 from .errors import UserError
 from .memory import require_memory
 from .models import build, resolve_config
+from .models.zoo import resolve_weights
 from .operators import build_operator
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "read_checkpoint_file",
@@ -216,7 +217,8 @@ def _json(meta: dict, key: str, path: Path) -> dict:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     expect_arch: str | None = None) -> Checkpoint:
-    """Rebuild model (eval mode) and operator from a checkpoint file.
+    """Rebuild model (eval mode) and operator from a checkpoint file, or from a bundled
+    model given by its zoo name (:func:`mri_unfold.models.zoo.resolve_weights`).
 
     Args:
         expect_arch: if given, the checkpoint must hold this architecture.
@@ -224,7 +226,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         UserError: not a checkpoint, another architecture, weights not matching the arch,
             an operator that cannot be rebuilt.
     """
-    path = Path(path)
+    path = resolve_weights(path)  # a file, or the name of a bundled model
     tensors, meta = read_checkpoint_file(path)
     arch = meta.get("arch")
     if not arch:

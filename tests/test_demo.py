@@ -94,11 +94,9 @@ def test_demo_bad_output_is_one_line_error(tmp_path, capsys):
 def test_demo_with_the_bundled_weights(tmp_path, capsys):
     """The shipped ISTA-Net+ (trained by protocols/demo_ista_net_plus_mri.toml) runs by default
     and beats both classical methods on the demo slice (measured: 35.16 dB vs 33.20 / 27.76)."""
-    from mri_unfold.cli.demo import bundled_weights_dir
+    from mri_unfold.models.zoo import best_models
 
-    files = sorted(bundled_weights_dir().glob("*.safetensors"))
-    assert [f.name for f in files] == ["ista_net_plus_radial20.safetensors"]
-    assert sum(f.stat().st_size for f in files) < 10 * 2**20
+    assert best_models(0.2) == ["ista_net_plus_radial20"]  # the demo's default selection
     assert main(["demo", "--output", str(tmp_path / "d")]) == 0
     text = capsys.readouterr().out
     assert "methods run: zero-filled, L1-wavelet, ISTA-Net+ (ours)" in text

@@ -24,13 +24,13 @@ from pathlib import Path
 from .. import __version__, cpu_allocator
 from ..checkpoints import IntegrityNote
 from ..errors import UserError
-from . import (compare, demo, eval_cmd, import_official, info, masks_cmd, plot_log,
-               recon, study, train)
+from . import (compare, demo, eval_cmd, import_official, info, masks_cmd, models_cmd,
+               plot_log, recon, study, train)
 from .common import add_common_options
 
 #: Subcommand modules in the order ``--help`` lists them.
-COMMANDS = (demo, train, eval_cmd, import_official, recon, info, compare, plot_log,
-            masks_cmd, study)
+COMMANDS = (demo, models_cmd, train, eval_cmd, import_official, recon, info, compare,
+            plot_log, masks_cmd, study)
 
 EPILOG = """examples:
   mri-unfold demo                        # offline brain-MRI demo (zero-filled, L1-wavelet, ISTA-Net+)

@@ -48,8 +48,8 @@ def register(sub) -> None:
     p.add_argument("--baseline", action="append", choices=sorted(BASELINES), default=None,
                    help="classical method(s) to run (repeatable; default: zero-filled "
                         "l1-wavelet)")
-    p.add_argument("--model", action="append", default=[], metavar="CKPT",
-                   help="checkpoint(s) to run (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME|CKPT",
+                   help="bundled model name(s) or checkpoint(s) to run (repeatable)")
     p.add_argument("--output", required=True, metavar="PNG", help="output PNG path")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.set_defaults(func=run)

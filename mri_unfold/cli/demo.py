@@ -4,8 +4,11 @@
    (:mod:`mri_unfold.demo_data`; 256 x 256, [0, 1]);
 2. simulated single-coil k-space with a seeded pseudo-radial mask (``mri_unfold.masks``
    kind ``"radial"``, 20 % of k-space);
-3. zero-filled, SigPy L1-wavelet and every bundled network found in
-   ``mri_unfold/weights/*.safetensors`` (our ISTA-Net+, MADUN once trained);
+3. zero-filled, SigPy L1-wavelet and the best bundled networks for the demo's case (per
+   architecture, the zoo model trained for this sampling ratio with the highest brain_test
+   score: ISTA-Net+ and MADUN, :func:`mri_unfold.models.zoo.best_models`), or the
+   models named with ``--model`` (zoo names or checkpoint paths), or every checkpoint of a
+   ``--weights`` folder;
 4. a PSNR/SSIM/NMSE table (printed and written as ``metrics.csv``) and the comparison
    figure ``comparison.png`` in the output folder.
 
@@ -27,6 +30,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..figures import comparison_grid, image_metrics
 from ..masks import make_mask
+from ..models.zoo import best_models, load_card, model_names, resolve_weights
 from ..operators import SingleCoilFourier
 from ..reconstruct import reconstruct_image
 from ..tables import METRIC_COLUMNS, format_table
@@ -39,11 +43,13 @@ DEFAULT_OUTPUT = "mri-unfold-demo"
 HELP = "offline brain-MRI reconstruction demo"
 DESCRIPTION = ("Simulate 20%% radial k-space from a brain MR slice (MNI T1 "
                "template shipped with nilearn) and reconstruct it "
-               "(zero-filled, L1-wavelet, bundled ISTA-Net+).")
+               "(zero-filled, L1-wavelet and the best bundled networks: ISTA-Net+, MADUN).")
 
 EXAMPLES = """examples:
   mri-unfold demo                          # writes ./mri-unfold-demo/comparison.png + metrics.csv
-  mri-unfold demo --output /tmp/demo --slice 92 --seed 1"""
+  mri-unfold demo --output /tmp/demo --slice 92 --seed 1
+  mri-unfold demo --ratio 0.3                  # the bundled networks for 30 % sampling
+  mri-unfold demo --model ista_net_plus_radial20 --model runs/mine/best.safetensors"""
 
 
 def register(sub) -> None:
@@ -55,7 +61,11 @@ def register(sub) -> None:
     p.add_argument("--ratio", type=float, default=0.2, help="sampled fraction (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.add_argument("--weights", default=None, metavar="DIR",
-                   help="folder of network checkpoints (default: the bundled mri_unfold/weights)")
+                   help="run every network checkpoint of this folder (default: the best bundled "
+                        "models for the demo's ratio; list them with 'mri-unfold models')")
+    p.add_argument("--model", action="append", default=[], metavar="NAME|CKPT",
+                   help="run this bundled model (zoo name) or checkpoint (repeatable; instead "
+                        "of the default selection)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.set_defaults(func=run)
 
@@ -87,6 +97,20 @@ def _networks(folder: Path, device) -> tuple[list[tuple[str, Checkpoint]], list[
     return nets, notes
 
 
+def _zoo_networks(specs: list[str], ratio: float,
+                  device) -> tuple[list[tuple[str, Checkpoint]], list[str]]:
+    """The zoo models (or checkpoint paths) ``specs``, default the best for ``ratio``."""
+    names = specs or best_models(ratio)
+    notes = [] if names else [f"no bundled network for {ratio:.0%} radial sampling (see "
+                              "'mri-unfold models') — ran the classical methods only"]
+    nets = []
+    for spec in names:
+        path = resolve_weights(spec)
+        label = load_card(spec)["label"] if spec in model_names() else path.stem
+        nets.append((label, load_checkpoint(path, device=device)))
+    return nets, notes
+
+
 def _write_csv(rows: list[dict], path: Path) -> None:
     lines = ["method,psnr_db,ssim,nmse"]
     lines += [f"{r['method']},{r['psnr']:.4f},{r['ssim']:.6f},{r['nmse']:.6g}" for r in rows]
@@ -114,7 +138,12 @@ def run(args) -> int:
     y = op_real(torch.from_numpy(target)[None, None])
     recons = {"zero-filled": zero_filled(y, op_real)[0].numpy(),
               "L1-wavelet": l1_wavelet(y, op_real)[0].numpy()}
-    nets, notes = _networks(Path(args.weights) if args.weights else bundled_weights_dir(), device)
+    if args.weights:
+        if args.model:
+            raise UserError("--weights and --model exclude each other")
+        nets, notes = _networks(Path(args.weights), device)
+    else:
+        nets, notes = _zoo_networks(args.model, args.ratio, device)
     for label, ck in nets:
         recons[label] = reconstruct_image(ck.model, target, mask, complex_model=ck.complex_model,
                                           device=device)

@@ -25,13 +25,16 @@ EXAMPLES = """examples:
   mri-unfold eval ista_net_plus_25.safetensors --protocol protocols/ista_net_plus_cs.toml \\
       --output results/ista_net_plus_25
   mri-unfold eval ista_mri_20.safetensors --images ../shared/data/mri/brain_test --max-images 5
+  mri-unfold eval --model ista_net_plus_radial20 --images ../shared/data/mri/brain_test
   mri-unfold eval ista_net_plus_25.safetensors --images Set11 --ratio 0.10   # other matrix
 --output DIR gets summary.csv, one folder per set with per-image results and reconstructions."""
 
 
 def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
-    p.add_argument("checkpoint", help="mri-unfold checkpoint (.safetensors)")
+    p.add_argument("checkpoint", nargs="?", help="mri-unfold checkpoint (.safetensors) or the "
+                                                 "name of a bundled model ('mri-unfold models')")
+    p.add_argument("--model", metavar="NAME|CKPT", help="the same as the CHECKPOINT argument")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--protocol", help="protocol .toml: evaluate on its [evaluation] sets")
     src.add_argument("--images", action="append", metavar="DIR",
@@ -64,10 +67,16 @@ def _sets(args, ck) -> tuple[list[str], str, dict | None]:
     kind = ck.operator_cfg.get("kind", "")
     default = ("fastmri" if kind in KSPACE_OPERATOR_KINDS else "mri" if "coil" in kind
                else "cs_ni")
+    if ck.protocol.get("data", {}).get("kind") == "simulated_kspace":
+        default = "simulated_kspace"  # the zoo's simulation-trained k-space models
     return list(args.images), args.eval_protocol or default, ck.protocol.get("data")
 
 
 def run(args) -> int:
+    if (args.checkpoint is None) == (args.model is None):
+        raise UserError("give the checkpoint (or bundled model name) once: as CHECKPOINT or "
+                        "with --model")
+    args.checkpoint = args.checkpoint or args.model
     device = resolve_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     sets, protocol, data_cfg = _sets(args, ck)

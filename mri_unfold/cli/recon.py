@@ -50,8 +50,9 @@ def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("input", metavar="INPUT", help="k-space file (fastMRI/ISMRMRD .h5, Siemens twix .dat, BART "
                    ".cfl/.hdr, .npy/.mat/.h5 array) or NIfTI .nii/.nii.gz volume")
-    p.add_argument("--model", metavar="CKPT",
-                   help="mri-unfold checkpoint (.safetensors) of the network to use")
+    p.add_argument("--model", metavar="NAME|CKPT",
+                   help="the network: a bundled model name ('mri-unfold models') or an "
+                        "mri-unfold checkpoint (.safetensors)")
     p.add_argument("--method", choices=METHODS,
                    help="without --model: a classical method (default zero-filled: coil images "
                         "combined by RSS; sense: CG-SENSE with ESPIRiT maps)")

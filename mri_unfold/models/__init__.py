@@ -18,13 +18,16 @@ Contract shared by every model:
 config keys raise ``ValueError`` listing the valid ones (``model_options(name)`` lists the
 keys).  ``resolve_config(arch, config,
 state_dict)`` fills in the ``image_channels: null`` of configs stored by older checkpoints.
+``pretrained(name)`` loads a bundled zoo model with its operator settings
+(:mod:`.zoo`; ``model_names()`` / ``list_cards()`` list the zoo).
 """
 from __future__ import annotations
 
 # the architecture modules register themselves on import
 from . import ista, madun  # noqa: F401
 from .official import load_official
+from .zoo import Pretrained, list_cards, load_card, model_names, pretrained
 from .registry import available_models, build, model_options, register_model, resolve_config
 
 __all__ = ["build", "available_models", "model_options", "register_model", "resolve_config",
-           "load_official"]
+           "load_official", "pretrained", "Pretrained", "list_cards", "load_card", "model_names"]
