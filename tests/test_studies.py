@@ -126,6 +126,24 @@ def test_figures_are_real_images_of_the_expected_size(tiny, name, size):
     assert len(np.unique(px.reshape(-1, 3), axis=0)) > 20
 
 
+def test_gallery_pooling_keeps_a_one_row_psf_and_the_sampled_fraction():
+    from mri_unfold.masks import psf
+    from mri_unfold.studies.plots import pool_for_display
+    mask = np.zeros((256, 256))
+    mask[:, ::4] = 1                                      # 1-D: every 4th column
+    db = 20 * np.log10(np.maximum(psf(mask), 1e-6))
+    assert (db > -40).sum(axis=1).nonzero()[0].size == 1  # the PSF is a single row
+    shown = pool_for_display(db, "max")
+    assert shown.shape == (128, 128)
+    assert shown.max() == db.max() and (shown > -40).any(axis=1).sum() == 1
+    thumb = pool_for_display(mask, "mean")                # 2x2 blocks: 2 of 4, or none
+    assert thumb.shape == (128, 128) and np.array_equal(thumb[0, :4], [0.5, 0, 0.5, 0])
+    assert thumb.mean() == mask.mean()
+    assert pool_for_display(np.ones((100, 60)), "mean").shape == (100, 60)   # small: as is
+    odd = pool_for_display(np.arange(300.0 * 200).reshape(300, 200), "max")
+    assert odd.shape == (100, 67) and odd[0, 0] == 2 * 200 + 2
+
+
 def test_report_shows_settings_tables_and_every_figure(tiny):
     _, out = tiny
     page = (out / "report.html").read_text()

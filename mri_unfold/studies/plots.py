@@ -67,9 +67,25 @@ def metric_vs_acceleration(summary: list[dict], metric: str, out, *, dpi: int = 
     return _save(fig, out)
 
 
+def pool_for_display(image: np.ndarray, reduce: str, max_side: int = 128) -> np.ndarray:
+    """``image (H, W)`` reduced by whole blocks of ``f = ceil(max(H, W) / max_side)`` pixels
+    with ``reduce`` = ``"max"`` (a PSF: a one-pixel line of sidelobes stays visible) or
+    ``"mean"`` (a mask: grey = the block's sampled fraction).  A thumbnail drawn with
+    nearest-neighbour sampling would drop whole rows or columns instead."""
+    f = max(1, -(-max(image.shape) // max_side))
+    if f == 1:
+        return image
+    h, w = image.shape
+    fill = image.min() if reduce == "max" else 0.0
+    padded = np.pad(image, ((0, -h % f), (0, -w % f)), constant_values=fill)
+    blocks = padded.reshape(padded.shape[0] // f, f, padded.shape[1] // f, f)
+    return blocks.max(axis=(1, 3)) if reduce == "max" else blocks.mean(axis=(1, 3))
+
+
 def mask_gallery(entries: list[tuple[str, float, np.ndarray]], out, *, dpi: int = 80) -> Path:
     """``entries``: ``(label, acceleration, mask (H, W))``; rows: per acceleration the
-    masks and their PSFs (−40..0 dB); columns: labels.  Figure ``2.2·n_labels ×
+    masks and their PSFs (−40..0 dB, shown as the maximum over blocks so that the
+    one-row PSF of a 1-D mask stays visible); columns: labels.  Figure ``2.2·n_labels ×
     4.4·n_accelerations`` inches."""
     Figure = _figure_class()
     labels = _unique(e[0] for e in entries)
@@ -81,10 +97,12 @@ def mask_gallery(entries: list[tuple[str, float, np.ndarray]], out, *, dpi: int 
     im = None
     for label, acc, mask in entries:
         r, c = 2 * accs.index(acc), labels.index(label)
-        axes[r, c].imshow(mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[r, c].imshow(pool_for_display(mask.astype(np.float64), "mean"), cmap="gray",
+                          vmin=0, vmax=1, interpolation="nearest")
         axes[r, c].set_title(f"{label} {acc:g}x\n{mask.mean():.1%} sampled", fontsize=9)
         db = 20 * np.log10(np.maximum(psf(mask), 1e-6))
-        im = axes[r + 1, c].imshow(db, cmap="magma", vmin=-40, vmax=0, interpolation="nearest")
+        im = axes[r + 1, c].imshow(pool_for_display(db, "max"), cmap="magma", vmin=-40,
+                                   vmax=0, interpolation="nearest")
         axes[r + 1, c].set_title("PSF (dB)", fontsize=8)
     if im is not None:
         fig.colorbar(im, ax=axes[1::2, :].ravel().tolist(), shrink=0.6, label="PSF (dB)")
