@@ -15,11 +15,12 @@ from scipy import stats
 
 from mri_unfold.checkpoints import load_checkpoint
 from mri_unfold.cli import main
-from mri_unfold.masks import load_mask
+from mri_unfold.masks import load_mask, psf
 from mri_unfold.metrics import psnr, ssim
 from mri_unfold.operators import SingleCoilFourier
 from mri_unfold.studies import load_study, prepare_study
 from mri_unfold.studies.evaluate import METRICS
+from mri_unfold.studies.plots import pool_for_display
 from mri_unfold.studies.results import read_csv
 from study_fixtures import make_study, png_pixels
 
@@ -127,8 +128,6 @@ def test_figures_are_real_images_of_the_expected_size(tiny, name, size):
 
 
 def test_gallery_pooling_keeps_a_one_row_psf_and_the_sampled_fraction():
-    from mri_unfold.masks import psf
-    from mri_unfold.studies.plots import pool_for_display
     mask = np.zeros((256, 256))
     mask[:, ::4] = 1                                      # 1-D: every 4th column
     db = 20 * np.log10(np.maximum(psf(mask), 1e-6))

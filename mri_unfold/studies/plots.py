@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from skimage.measure import block_reduce
 
 from ..atomic import atomic_output
 from ..figures import _figure_class
@@ -69,17 +70,14 @@ def metric_vs_acceleration(summary: list[dict], metric: str, out, *, dpi: int = 
 
 def pool_for_display(image: np.ndarray, reduce: str, max_side: int = 128) -> np.ndarray:
     """``image (H, W)`` reduced by whole blocks of ``f = ceil(max(H, W) / max_side)`` pixels
-    with ``reduce`` = ``"max"`` (a PSF: a one-pixel line of sidelobes stays visible) or
-    ``"mean"`` (a mask: grey = the block's sampled fraction).  A thumbnail drawn with
-    nearest-neighbour sampling would drop whole rows or columns instead."""
-    f = max(1, -(-max(image.shape) // max_side))
-    if f == 1:
+    (scikit-image's ``block_reduce``) with ``reduce`` = ``"max"`` (a PSF: a one-pixel line
+    of sidelobes stays visible) or ``"mean"`` (a mask: grey = the block's sampled fraction).
+    A thumbnail drawn with nearest-neighbour sampling would drop whole rows or columns."""
+    f = -(-max(image.shape) // max_side)
+    if f <= 1:
         return image
-    h, w = image.shape
-    fill = image.min() if reduce == "max" else 0.0
-    padded = np.pad(image, ((0, -h % f), (0, -w % f)), constant_values=fill)
-    blocks = padded.reshape(padded.shape[0] // f, f, padded.shape[1] // f, f)
-    return blocks.max(axis=(1, 3)) if reduce == "max" else blocks.mean(axis=(1, 3))
+    func, cval = {"max": (np.max, image.min()), "mean": (np.mean, 0.0)}[reduce]
+    return block_reduce(image, (f, f), func, cval=cval)
 
 
 def mask_gallery(entries: list[tuple[str, float, np.ndarray]], out, *, dpi: int = 80) -> Path:
