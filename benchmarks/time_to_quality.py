@@ -5,7 +5,8 @@ for ``--minutes`` of training time (``training.max_seconds``), validating every
 ``--val-every`` steps on the first ``--val-images`` images of the protocol's evaluation set
 (the engine's own validation, fp32 eager).  Validation time is measured and **not** counted
 as training time, so variants with different step costs compare at equal training
-wall-clock.  Writes ``RUN_DIR/time_to_quality.json``; ``--plot`` draws several of them.
+wall-clock.  Writes ``RUN_DIR/time_to_quality.json``; ``plot`` draws several of them, and
+also the validation curves of plain ``mri-unfold train`` run folders (from ``log.jsonl``).
 
     python benchmarks/time_to_quality.py run protocols/zoo/ttq_ista_net_plus_radial20.toml \\
         --variant fast --minutes 30 --run-dir runs/ttq_fast
@@ -28,6 +29,7 @@ if str(ROOT) not in sys.path:
 from mri_unfold.atomic import atomic_write_text  # noqa: E402
 from mri_unfold.training.config import load_protocol  # noqa: E402
 from mri_unfold.training.loop import Trainer  # noqa: E402
+from mri_unfold.training.zoo_export import run_time  # noqa: E402
 
 #: variant -> protocol overrides (fp32: the plain engine step; fast: the measured fast path)
 VARIANTS = {
@@ -78,8 +80,27 @@ def run_variant(protocol: str, variant: str, minutes: float, run_dir: str, val_e
     return out
 
 
+def curve(run_dir: str) -> tuple[str, list[tuple[float, float]]]:
+    """``(label, [(training minutes, validation PSNR)])`` of one run folder: its
+    ``time_to_quality.json`` (a run of this script; the JSON file itself is accepted too, e.g.
+    a copy kept in ``benchmarks/results/``) or else the validations in the engine's
+    ``log.jsonl`` (any ``mri-unfold train`` run, timed by :func:`run_time`)."""
+    is_json = Path(run_dir).suffix == ".json" and Path(run_dir).is_file()
+    ttq_file = Path(run_dir) if is_json else Path(run_dir, "time_to_quality.json")
+    if ttq_file.is_file():
+        res = json.loads(ttq_file.read_text())
+        name = Path(res["protocol"]).stem if is_json else Path(run_dir).name
+        return (f"{name} ({res['variant']})",
+                [(p["train_s"] / 60, p["psnr"]) for p in res["points"]])
+    if not Path(run_dir, "log.jsonl").is_file():
+        raise FileNotFoundError(f"{run_dir}: neither time_to_quality.json nor log.jsonl (expected "
+                                "a run folder of this script or of `mri-unfold train`)")
+    vals = run_time(run_dir)["validations"]
+    return Path(run_dir).name, [(sec / 60, psnr) for _, sec, psnr in vals]
+
+
 def plot(run_dirs: list[str], out: str, title: str) -> Path:
-    """PSNR vs training minutes of each run folder's ``time_to_quality.json`` as a PNG."""
+    """Validation PSNR vs training minutes of each run folder (:func:`curve`) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,10 +108,8 @@ def plot(run_dirs: list[str], out: str, title: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for d in run_dirs:
-        res = json.loads(Path(d, "time_to_quality.json").read_text())
-        pts = res["points"]
-        label = f"{Path(d).name} ({res['variant']})"
-        ax.plot([p["train_s"] / 60 for p in pts], [p["psnr"] for p in pts], "o-", label=label)
+        label, pts = curve(d)
+        ax.plot([m for m, _ in pts], [v for _, v in pts], "o-", label=label)
     ax.set_xlabel("training wall-clock (min, validation excluded)")
     ax.set_ylabel("validation PSNR (dB)")
     ax.set_title(title)
