@@ -82,21 +82,22 @@ def run_variant(protocol: str, variant: str, minutes: float, run_dir: str, val_e
 
 def curve(run_dir: str) -> tuple[str, list[tuple[float, float]]]:
     """``(label, [(training minutes, validation PSNR)])`` of one run folder: its
-    ``time_to_quality.json`` (a run of this script; the JSON file itself is accepted too, e.g.
-    a copy kept in ``benchmarks/results/``) or else the validations in the engine's
-    ``log.jsonl`` (any ``mri-unfold train`` run, timed by :func:`run_time`)."""
-    is_json = Path(run_dir).suffix == ".json" and Path(run_dir).is_file()
-    ttq_file = Path(run_dir) if is_json else Path(run_dir, "time_to_quality.json")
+    ``time_to_quality.json`` (a run of this script, validation time excluded; the JSON file
+    itself is accepted too, e.g. a copy kept in ``benchmarks/results/``) or else the
+    validations in the engine's ``log.jsonl`` (any ``mri-unfold train`` run, timed by
+    :func:`run_time`, which counts the engine's validations: the label says so)."""
+    path = Path(run_dir)
+    ttq_file = path if path.suffix == ".json" else path / "time_to_quality.json"
     if ttq_file.is_file():
         res = json.loads(ttq_file.read_text())
-        name = Path(res["protocol"]).stem if is_json else Path(run_dir).name
+        name = Path(res["protocol"]).stem if ttq_file == path else path.name
         return (f"{name} ({res['variant']})",
                 [(p["train_s"] / 60, p["psnr"]) for p in res["points"]])
-    if not Path(run_dir, "log.jsonl").is_file():
+    if not (path / "log.jsonl").is_file():
         raise FileNotFoundError(f"{run_dir}: neither time_to_quality.json nor log.jsonl (expected "
                                 "a run folder of this script or of `mri-unfold train`)")
-    vals = run_time(run_dir)["validations"]
-    return Path(run_dir).name, [(sec / 60, psnr) for _, sec, psnr in vals]
+    vals = run_time(path)["validations"]
+    return f"{path.name} (validations included)", [(sec / 60, psnr) for _, sec, psnr in vals]
 
 
 def plot(run_dirs: list[str], out: str, title: str) -> Path:
@@ -110,7 +111,7 @@ def plot(run_dirs: list[str], out: str, title: str) -> Path:
     for d in run_dirs:
         label, pts = curve(d)
         ax.plot([m for m, _ in pts], [v for _, v in pts], "o-", label=label)
-    ax.set_xlabel("training wall-clock (min, validation excluded)")
+    ax.set_xlabel("training wall-clock (min; validation excluded unless the label says)")
     ax.set_ylabel("validation PSNR (dB)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

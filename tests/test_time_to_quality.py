@@ -49,7 +49,7 @@ def test_curve_of_an_engine_run_folder_reads_its_validations(tmp_path):
             {"step": 3, "epoch": 1, "split": "val", "time": 280.0, "psnr": 32.25, "ssim": 0.8}]
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     label, pts = ttq.curve(str(run))
-    assert label == "radial30"
+    assert label == "radial30 (validations included)"  # unlike this script's own runs
     assert pts == [(pytest.approx(98.0 / 60), 31.5), (pytest.approx(188.0 / 60), 32.25)]
     png = ttq.plot([str(run)], str(tmp_path / "zoo.png"), "zoo")
     with Image.open(png) as im:
