@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mri_unfold.atomic import atomic_write_text  # noqa: E402
+from mri_unfold.figures import line_plot  # noqa: E402
 from mri_unfold.training.config import load_protocol  # noqa: E402
 from mri_unfold.training.loop import Trainer  # noqa: E402
 from mri_unfold.training.zoo_export import run_time  # noqa: E402
@@ -102,25 +103,10 @@ def curve(run_dir: str) -> tuple[str, list[tuple[float, float]]]:
 
 def plot(run_dirs: list[str], out: str, title: str) -> Path:
     """Validation PSNR vs training minutes of each run folder (:func:`curve`) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for d in run_dirs:
-        label, pts = curve(d)
-        ax.plot([m for m, _ in pts], [v for _, v in pts], "o-", label=label)
-    ax.set_xlabel("training wall-clock (min; validation excluded unless the label says)")
-    ax.set_ylabel("validation PSNR (dB)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return Path(out)
+    return line_plot([(label, [m for m, _ in pts], [v for _, v in pts])
+                      for label, pts in map(curve, run_dirs)], out,
+                     xlabel="training wall-clock (min; validation excluded unless the label "
+                            "says)", ylabel="validation PSNR (dB)", title=title)
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,7 @@ from . import metrics
 from .atomic import atomic_output
 from .masks import psf
 
-__all__ = ["comparison_grid", "image_metrics"]
+__all__ = ["comparison_grid", "image_metrics", "line_plot"]
 
 
 def _as_image(a, name: str) -> np.ndarray:
@@ -141,6 +141,30 @@ def mask_psf_figure(results, out: str | os.PathLike, dpi: int = 100) -> Path:
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(out)
+
+
+def line_plot(series, out: str | os.PathLike, *, xlabel: str, ylabel: str, title: str,
+              figsize: tuple[float, float] = (7.0, 4.2), dpi: int = 110) -> Path:
+    """One axes with a line of markers per series; write the PNG ``out`` atomically.
+
+    Args:
+        series: ``[(label, xs, ys), ...]``.
+        figsize / dpi: the image is ``figsize * dpi`` pixels (770 × 462 by default).
+    """
+    Figure = _figure_class()
+    fig = Figure(figsize=figsize, dpi=dpi, layout="tight")
+    ax = fig.subplots()
+    for label, xs, ys in series:
+        ax.plot(list(xs), list(ys), "o-", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png")
     return Path(out)

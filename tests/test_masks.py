@@ -14,6 +14,7 @@ from fastmri.data import subsample
 from mri_unfold.masks import (KINDS, MaskResult, load_mask, make_mask, mask_stats,
                               peak_sidelobe_ratio, psf, save_mask, to_centered, to_unshifted)
 from mri_unfold.masks.radial import radial_lines
+from mri_unfold.operators import SingleCoilFourier
 
 SHAPES = [(64, 64), (65, 77), (128, 96), (256, 256)]
 RATIOS = [0.1, 0.25, 0.5]
@@ -237,6 +238,20 @@ def test_load_shared_radial_masks(shared):
         np.testing.assert_array_equal(to_unshifted(m), raw.astype(np.float32))
     assert load_mask(shared / "data/mri/masks/radial_20.mat",
                      layout="unshifted").mean() == pytest.approx(0.20192, abs=1e-5)
+
+
+def test_masks_from_matlab_files_are_c_contiguous(tmp_path, shared):
+    """MATLAB files are column-major.  A Fortran-ordered mask kept its strides into the
+    operator's buffer, and a compiled training step traced with one layout then failed
+    (``expected ... stride``) and fell back to eager, at half the speed."""
+    m = load_mask(shared / "data/mri/masks/radial_20.mat", layout="unshifted")
+    assert m.flags["C_CONTIGUOUS"] and m.shape == (256, 256)
+    f_ordered = np.asfortranarray(make_mask("random2d", (12, 10), acceleration=3, seed=0).mask)
+    scipy.io.savemat(tmp_path / "f.mat", {"mask": f_ordered})
+    assert load_mask(tmp_path / "f.mat", layout="centered").flags["C_CONTIGUOUS"]
+    op = SingleCoilFourier(f_ordered)
+    assert op.mask.is_contiguous() and op.mask.stride() == (10, 1)
+    assert SingleCoilFourier(torch.from_numpy(f_ordered).T).mask.stride() == (12, 1)
 
 
 def test_load_mat_v73_npy_npz(tmp_path):

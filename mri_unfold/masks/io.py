@@ -54,7 +54,7 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
         key: variable name in a ``.mat``/``.npz`` file; optional when it holds exactly one array.
 
     Returns:
-        ``float32`` array of 0/1, shape ``(H, W)``, DC at ``(H // 2, W // 2)``.
+        ``float32`` C-contiguous array of 0/1, shape ``(H, W)``, DC at ``(H // 2, W // 2)``.
 
     Raises:
         ValueError: missing/unknown ``layout``, unsupported suffix, ambiguous or missing ``key``,
@@ -87,7 +87,7 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
         raise DataFileError(f"{path}: the mask samples nothing (all zero)")
     centred = to_centered(mask) if layout == "unshifted" else mask
     check_centred(centred, f"{path} read as {layout!r}")
-    return centred
+    return np.ascontiguousarray(centred)  # MATLAB files are column-major
 
 
 class MaskKeyError(DataFileError):

@@ -60,7 +60,9 @@ def complex_dtype(t: torch.Tensor, name: str) -> torch.dtype:
 
 
 def binary_mask(mask) -> torch.Tensor:
-    """Validate a 0/1 (or bool) sampling mask; return it as a new bool tensor.
+    """Validate a 0/1 (or bool) sampling mask; return it as a new contiguous bool tensor
+    (a transposed or Fortran-ordered input, e.g. a mask read from MATLAB, would otherwise
+    keep its strides, and a compiled model traced with one layout fails on the other).
 
     Accepted layouts (numpy array or tensor):
 
@@ -85,7 +87,7 @@ def binary_mask(mask) -> torch.Tensor:
             bad = torch.unique(m[~is_binary])[:5].tolist()
             raise ValueError(f"mask must be binary (values 0/1 or bool); found other values, "
                              f"e.g. {bad}")
-    m = m.clone() if m.dtype == torch.bool else m != 0
+    m = (m.clone() if m.dtype == torch.bool else m != 0).contiguous()
     return m.unsqueeze(1) if m.ndim == 3 else m
 
 
