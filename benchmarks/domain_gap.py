@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from mri_unfold.checkpoints import load_checkpoint
+from mri_unfold.errors import UserError
 from mri_unfold.evaluation.brain_cs import evaluate_brain, radial_mask_operator
 from mri_unfold.evaluation.reproduce import mri_paths
 from mri_unfold.figures import line_plot
@@ -44,6 +45,8 @@ def score_rows(ratio: int, holdout: int, zoo: list[str], checkpoints: list[str],
     """One row per model: mean PSNR / SSIM on the first ``holdout`` brain_test slices with
     the authors' ``radial_<ratio>.mat`` (the rows "authors' release, <zoo>'s mask": that zoo
     model's mask); ``gap`` is PSNR minus the authors' release's."""
+    if holdout < 1:
+        raise SystemExit(f"--holdout {holdout}: expected at least 1 slice")
     paths = mri_paths(ratio)
     op = radial_mask_operator(paths["mask"])
     authors = load_official(paths["checkpoint"], arch="ista_net_plus", task="mri")
@@ -88,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the rows here")
     ap.add_argument("--png", type=Path, help="draw the per-slice PSNRs here")
     a = ap.parse_args(argv)
-    rows = score_rows(a.ratio, a.holdout, a.zoo, a.checkpoint, a.device)
+    try:
+        rows = score_rows(a.ratio, a.holdout, a.zoo, a.checkpoint, a.device)
+    except (UserError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"domain_gap: {e}") from None
     print(f"brain_test slices 1-{a.holdout}, authors' radial_{a.ratio}.mat")
     print(format_table(rows, COLUMNS))
     if a.json:

@@ -33,6 +33,10 @@ def test_rows_table_json_and_figure(shared, tmp_path):
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20)) > 20
 
 
-def test_checkpoint_without_label_is_refused(shared):
+def test_bad_arguments_are_refused(shared):
     with pytest.raises(SystemExit, match="expected LABEL=PATH"):
         domain_gap.score_rows(20, 1, [], ["runs/x/last.safetensors"])
+    with pytest.raises(SystemExit, match="--holdout 0: expected at least 1 slice"):
+        domain_gap.score_rows(20, 0, [], [])
+    with pytest.raises(SystemExit, match="domain_gap: .*nope.safetensors"):
+        domain_gap.main(["--holdout", "1", "--checkpoint", "x=nope.safetensors"])
