@@ -25,10 +25,11 @@ import json
 import sys
 from pathlib import Path
 
+from mri_unfold.atomic import atomic_write_text
 from mri_unfold.checkpoints import load_checkpoint
 from mri_unfold.errors import UserError
 from mri_unfold.evaluation.brain_cs import evaluate_brain, radial_mask_operator
-from mri_unfold.evaluation.reproduce import mri_paths
+from mri_unfold.evaluation.reproduce import PUBLISHED_MRI, mri_paths
 from mri_unfold.figures import line_plot
 from mri_unfold.models.official import load_official
 from mri_unfold.models.zoo import pretrained
@@ -53,7 +54,10 @@ def score_rows(ratio: int, holdout: int, zoo: list[str], checkpoints: list[str],
     models = [("authors' release", "authors' 100 brain slices", authors, op)]
     for name in zoo:
         p = pretrained(name)
-        models += [(name, "chest_train (100 slices)", p.model, op),
+        if p.card["task"] != "cs_mri_real":
+            raise SystemExit(f"--zoo {name}: a {p.card['task']!r} model; expected a real-valued "
+                             "radial CS-MRI model (task 'cs_mri_real', `mri-unfold models`)")
+        models += [(name, p.card["protocol"], p.model, op),
                    (f"authors' release, {name}'s mask", "authors' 100 brain slices", authors,
                     p.operator)]
     for spec in checkpoints:
@@ -82,7 +86,7 @@ def plot(rows: list[dict], out: str | Path, title: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ratio", type=int, default=20, choices=(10, 20, 30, 40, 50))
+    ap.add_argument("--ratio", type=int, default=20, choices=tuple(PUBLISHED_MRI["ista_net_plus"]))
     ap.add_argument("--holdout", type=int, default=10,
                     help="score the first N brain_test slices (default 10)")
     ap.add_argument("--zoo", nargs="*", default=[], help="bundled model names")
@@ -98,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"brain_test slices 1-{a.holdout}, authors' radial_{a.ratio}.mat")
     print(format_table(rows, COLUMNS))
     if a.json:
-        a.json.write_text(json.dumps({"ratio": a.ratio, "holdout": a.holdout, "rows": rows},
-                                     indent=1) + "\n")
+        atomic_write_text(a.json, json.dumps({"ratio": a.ratio, "holdout": a.holdout,
+                                              "rows": rows}, indent=1) + "\n")
     if a.png:
         print(plot(rows, a.png, f"held-out brain_test 1-{a.holdout}, authors' radial_{a.ratio}"
                                 f".mat"))

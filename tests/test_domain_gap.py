@@ -28,6 +28,7 @@ def test_rows_table_json_and_figure(shared, tmp_path):
     assert rows[0]["gap"] == 0.0
     assert rows[1]["gap"] == pytest.approx(rows[1]["psnr"] - rows[0]["psnr"], abs=1e-12)
     assert all(r["images"] == 2 for r in rows)
+    assert rows[1]["trained_on"] == "protocols/zoo/ista_net_plus_radial20.toml"  # its card's
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size == (770, 462)
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20)) > 20
@@ -38,5 +39,8 @@ def test_bad_arguments_are_refused(shared):
         domain_gap.score_rows(20, 1, [], ["runs/x/last.safetensors"])
     with pytest.raises(SystemExit, match="--holdout 0: expected at least 1 slice"):
         domain_gap.score_rows(20, 0, [], [])
+    with pytest.raises(SystemExit, match="--zoo complex_ista_net_plus_1coil_4x: a "
+                                         "'kspace_complex' model; expected a real-valued"):
+        domain_gap.score_rows(20, 1, ["complex_ista_net_plus_1coil_4x"], [])
     with pytest.raises(SystemExit, match="domain_gap: .*nope.safetensors"):
         domain_gap.main(["--holdout", "1", "--checkpoint", "x=nope.safetensors"])

@@ -243,7 +243,7 @@ def test_load_shared_radial_masks(shared):
 def test_masks_from_matlab_files_are_c_contiguous(tmp_path, shared):
     """MATLAB files are column-major.  A Fortran-ordered mask kept its strides into the
     operator's buffer, and a compiled training step traced with one layout then failed
-    (``expected ... stride``) and fell back to eager, at half the speed."""
+    (``expected ... stride``) and fell back to eager."""
     m = load_mask(shared / "data/mri/masks/radial_20.mat", layout="unshifted")
     assert m.flags["C_CONTIGUOUS"] and m.shape == (256, 256)
     f_ordered = np.asfortranarray(make_mask("random2d", (12, 10), acceleration=3, seed=0).mask)
