@@ -33,12 +33,12 @@ def _volume(path: Path, n: int = 5, shape=(24, 20), scale=900.0, empty_first=Tru
 
 def test_registry_lists_builtin_and_plugin_kinds():
     kinds = source_kinds()
-    assert {"fastmri", "images", "nifti", "patches", "block_mat"} <= set(kinds)
+    assert {"fastmri", "images", "nifti", "dicom", "patches", "block_mat"} <= set(kinds)
     assert get_source("fastmri").yields == "kspace" and get_source("nifti").yields == "image"
     assert get_source("patches").__module__ == "natural_cs.sources"  # a plug-in's source
-    with pytest.raises(UserError, match=r"data.kind = 'dicom' is not a registered data source; "
-                                        r"valid kinds: .*fastmri.*nifti"):
-        get_source("dicom")
+    with pytest.raises(UserError, match=r"data.kind = 'minc' is not a registered data source; "
+                                        r"valid kinds: .*dicom.*fastmri.*nifti"):
+        get_source("minc")
 
 
 def test_formats_are_detected_by_content(tmp_path):
