@@ -90,7 +90,8 @@ def write_scanner_series(folder: Path, images: np.ndarray, affine: np.ndarray, *
                          slope: float = 0.5, intercept: float = -10.0, seed: int = 0,
                          phase: np.ndarray | None = None, phase_encoding: str = "ROW",
                          patient: str = "Test^Patient", series_uid: str | None = None,
-                         frame_uid: str | None = None, study_uid: str | None = None) -> list[Path]:
+                         frame_uid: str | None = None, study_uid: str | None = None,
+                         prefix: str = "IMG") -> list[Path]:
     """Write ``images`` ``(S, H, W)`` (real values) on the grid ``affine`` as MR images.
 
     Stored values are ``round((value - intercept) / slope)`` in int16; ``phase`` ``(S, H, W)``
@@ -141,7 +142,7 @@ def write_scanner_series(folder: Path, images: np.ndarray, affine: np.ndarray, *
             ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
             ds.RescaleSlope, ds.RescaleIntercept = sl, ic
             ds.PixelData = stored[k].astype("<i2").tobytes()
-            path = folder / f"IMG{int(names[i]):04d}"
+            path = folder / f"{prefix}{int(names[i]):04d}"
             ds.save_as(path, enforce_file_format=True)
             files.append(path)
     return files

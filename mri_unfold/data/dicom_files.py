@@ -189,8 +189,8 @@ def _classify(path: Path) -> tuple[str, object]:
             offset = f.tell()
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, struct.error) as e:
         return "invalid", f"unreadable DICOM header ({type(e).__name__}: {e})"
-    sop = UID(str(ds.get("SOPClassUID") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID",
-                                                    "") or ""))
+    meta = getattr(ds, "file_meta", None)
+    sop = UID(str(ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", "") or ""))
     has_pixels = offset < path.stat().st_size and (ds.get("Rows") is not None)
     if not has_pixels:
         if "Image Storage" in (sop.name or "") or ds.get("Rows") is not None:
@@ -202,7 +202,7 @@ def _classify(path: Path) -> tuple[str, object]:
         return "invalid", f"unreadable pixel data element ({e})"
     if problem:
         return "invalid", problem
-    ts = getattr(ds.file_meta, "TransferSyntaxUID", None) if "file_meta" in ds else None
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if length is not None and (ts is None or not ts.is_compressed) and length < _native_bytes(ds):
         return "invalid", (f"truncated: the pixel data hold {length} bytes, Rows x Columns x "
                            f"frames x samples x bits need {_native_bytes(ds)}")

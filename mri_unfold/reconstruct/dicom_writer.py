@@ -132,8 +132,7 @@ def _common(attributes: dict, provenance: Provenance, *, anonymize: bool, study_
             setattr(ds, key, "")  # type 2: present, empty when unknown
     if anonymize:
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = ("mri-unfold anonymisation: names, identifiers, dates, "
-                                     "places and source references removed; new UIDs")
+        ds.DeidentificationMethod = "mri-unfold: names, IDs, dates, places, references removed"
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = \
         study_uid, generate_uid(), frame_uid
     ds.Modality = "MR"
