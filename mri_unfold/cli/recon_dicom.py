@@ -73,8 +73,10 @@ def dicom_input(args) -> tuple[Path, list[Path] | None]:
 
 def wants_dicom_output(args, dicom_in: bool) -> bool:
     """Whether ``recon`` writes a DICOM folder: ``--format dicom``, or a DICOM input without
-    ``--output`` and ``--format``.  Raises UserError for DICOM output flags without it."""
-    out = args.format == "dicom" or (args.format == "auto" and dicom_in and not args.output)
+    ``--format`` whose ``--output`` (if any) is not a file name of another format.  Raises
+    UserError for DICOM output flags without it."""
+    out = args.format == "dicom" or (args.format == "auto" and dicom_in and (
+        not args.output or output_format(args.output) is None))
     if not out:
         for flag, given in (("--dicom-enhanced", args.dicom_enhanced),
                             ("--anonymize", args.anonymize)):
