@@ -3,8 +3,9 @@ template that nilearn ships, resampled onto oblique or orthogonal planes, writte
 as MR Image Storage files (ORIGINAL\\PRIMARY), with a rescale slope and intercept, file names
 and instance numbers that do NOT follow the slice order, and optionally phase images.
 
-The geometry is written here with its own few lines (LPS, first pixel, row then column
-direction) — independent of mri_unfold's reader and writer — and ``dcm2niix`` checks both.
+The slice grids and the template's pixels come from ``benchmarks/dicom_example.py``; the DICOM
+geometry is written here with its own few lines (LPS, first pixel, row then column direction)
+— independent of mri_unfold's reader and writer — and ``dcm2niix`` checks both.
 Nothing is downloaded; everything is seeded.
 """
 from __future__ import annotations
@@ -17,63 +18,16 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-from scipy.ndimage import map_coordinates
 
-from mri_unfold.cli.demo_data import mni_template_path
+from benchmarks.dicom_example import mni_images, plane_affine
 
 #: The tools the validation tests need, and how to get them.
 TOOLS_INSTALL = "apt-get install -y dcm2niix dicom3tools"
 
 
-def rotation(axis: str, degrees: float) -> np.ndarray:
-    t = np.deg2rad(degrees)
-    c, s = np.cos(t), np.sin(t)
-    return {"x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
-            "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
-            "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
-
-
-#: Plane orientations as DICOM gives them: (row direction, column direction) in LPS, before
-#: the oblique rotation.
-PLANES = {"axial": ((1, 0, 0), (0, 1, 0)),
-          "sagittal": ((0, 1, 0), (0, 0, -1)),
-          "coronal": ((1, 0, 0), (0, 0, -1))}
-_FLIP = np.diag([-1.0, -1.0, 1.0])  # LPS <-> RAS
-
-
-def plane_affine(plane: str, shape, spacing, oblique=(("x", 0.0),), centre=(0, -18, 8)):
-    """RAS affine of an ``(H, W, S)`` stack on ``plane``: column 0 steps down the rows (the
-    column direction), column 1 along the columns (the row direction), column 2 along the
-    DICOM normal (row x column direction); centred on ``centre`` (RAS mm) and rotated by
-    ``oblique`` ``[(RAS axis, degrees)]``."""
-    row_lps, col_lps = (np.asarray(v, float) for v in PLANES[plane])
-    normal_lps = np.cross(row_lps, col_lps)
-    rot = np.eye(3)
-    for ax, deg in oblique:
-        rot = rotation(ax, deg) @ rot
-    col, row, normal = (rot @ _FLIP @ v for v in (col_lps, row_lps, normal_lps))
-    h, w, s = shape
-    a = np.eye(4)
-    a[:3, 0], a[:3, 1], a[:3, 2] = col * spacing[0], row * spacing[1], normal * spacing[2]
-    a[:3, 3] = np.asarray(centre, float) - a[:3, :3] @ ((np.array([h, w, s]) - 1) / 2)
-    return a
-
-
-def mni_images(affine, shape) -> np.ndarray:
-    """``(S, H, W)`` float64 samples of the MNI template (linear interpolation, 0 outside) on
-    the grid of ``affine`` ``(H, W, S)``."""
-    img = nib.load(mni_template_path())
-    data = np.asarray(img.dataobj, np.float64)
-    h, w, s = shape
-    ijk = np.stack(np.meshgrid(np.arange(h), np.arange(w), np.arange(s), indexing="ij"), -1)
-    world = ijk.reshape(-1, 3) @ affine[:3, :3].T + affine[:3, 3]
-    vox = (world - img.affine[:3, 3]) @ np.linalg.inv(img.affine[:3, :3]).T
-    out = map_coordinates(data, vox.T, order=1, mode="constant", cval=0.0).reshape(h, w, s)
-    return np.moveaxis(out, -1, 0)
-
-
 def _lps(v) -> list[float]:
-    return [float(x) for x in _FLIP @ np.asarray(v, float)[:3]]
+    v = np.asarray(v, float)
+    return [float(-v[0]), float(-v[1]), float(v[2])]
 
 
 def _meta(sop_instance: str) -> FileMetaDataset:

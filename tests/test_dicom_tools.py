@@ -79,12 +79,18 @@ def written(tmp_path_factory):
                      "anonymous_enhanced": {"anonymize": True, "enhanced": True}}.items():
         write_dicom_series(images, affine, root / name, provenance=prov, attributes=attrs,
                            **kw)
+    # raw k-space magnitudes are tiny (window width < 1); a GRE header may still give a TI
+    tiny = {**attrs, "InversionTime": 300.0}
+    for name, kw in {"tiny": {}, "tiny_enhanced": {"enhanced": True}}.items():
+        write_dicom_series(images * 1e-7, affine, root / name, provenance=prov, attributes=tiny,
+                           **kw)
     return root, images, affine
 
 
 @pytest.mark.parametrize("name,iod", [("classic", "MRImage"), ("enhanced", "EnhancedMRImage"),
                                       ("anonymous", "MRImage"),
-                                      ("anonymous_enhanced", "EnhancedMRImage")])
+                                      ("anonymous_enhanced", "EnhancedMRImage"),
+                                      ("tiny", "MRImage"), ("tiny_enhanced", "EnhancedMRImage")])
 def test_dciodvfy_reports_no_errors(written, name, iod):
     root, _, _ = written
     for f in sorted((root / name).iterdir())[:2]:
@@ -134,3 +140,20 @@ def test_recon_dicom_output_converts_back_to_the_nifti_output(tmp_path, recon_re
     assert same_grid(theirs, nifti, atol_mm=1e-4) <= slope / 2 + _float32(nifti.get_fdata())
     assert _errors(dciodvfy(tmp_path / "recon_dicom" / "IM_0003.dcm")) == []
     assert np.isfinite(theirs.get_fdata()).all()
+
+
+@pytest.mark.parametrize("enhanced", [False, True])
+def test_twix_to_dicom_passes_dciodvfy(tmp_path, enhanced):
+    """Raw data through the command line: the twix header's attributes (a GRE with an
+    inversion time, a patient name the file anonymised as 'xxxxxxx') and tiny magnitudes."""
+    tool("dciodvfy")
+    from raw_fixtures import twix_path
+
+    out = tmp_path / "gre"
+    assert main(["recon", str(twix_path()), "--format", "dicom", "--output", str(out),
+                 "--no-progress"] + (["--dicom-enhanced"] if enhanced else [])) == 0
+    (f,) = sorted(out.iterdir())
+    report = dciodvfy(f)
+    assert _errors(report) == [], report
+    ds = pydicom.dcmread(f)
+    assert "InversionTime" not in ds  # not an inversion-recovery sequence

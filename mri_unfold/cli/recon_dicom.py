@@ -23,7 +23,7 @@ from ..reconstruct.dicom_input import phase_encoding_slices
 from .common import same_file
 
 __all__ = ["add_dicom_options", "dicom_input", "wants_dicom_output", "dicom_outputs",
-           "read_dicom", "write_dicom_outputs", "FORMATS"]
+           "read_dicom", "write_dicom_outputs", "nifti_stack_affine", "FORMATS"]
 
 #: ``--format`` values; ``auto`` takes a file format from the output name.
 FORMATS = ("auto", "h5", "nifti", "npy", "dicom")
@@ -138,12 +138,17 @@ def slice_shape(volume: DicomVolume) -> tuple[int, int]:
     return tuple(phase_encoding_slices(volume).shape[-2:])
 
 
+def nifti_stack_affine(nv: NiftiVolume) -> np.ndarray:
+    """The RAS affine of a NIfTI volume's slice stack ``(H, W, S)`` (slices along its axis,
+    the two other array axes in order)."""
+    rest = [a for a in range(3) if a != nv.axis]
+    return np.asarray(nv.affine)[:, [rest[0], rest[1], nv.axis, 3]]
+
+
 def _stack_affine(res) -> np.ndarray:
     """The RAS affine of the result's ``(H, W, S)`` stack."""
     if isinstance(res.source, NiftiVolume):
-        axis = res.source.axis
-        rest = [a for a in range(3) if a != axis]
-        return np.asarray(res.source.affine)[:, [rest[0], rest[1], axis, 3]]
+        return nifti_stack_affine(res.source)
     if res.info.get("affine") is not None:
         return np.asarray(res.info["affine"], np.float64)
     warnings.warn("the input has no slice geometry: the DICOM series is written as axial "

@@ -89,7 +89,8 @@ def enhanced_image(common: Dataset, px, planes, thickness: float, meta) -> Datas
             RescaleIntercept=ds_number(px.intercept), RescaleSlope=ds_number(px.slope),
             RescaleType="US")],
         FrameVOILUTSequence=[item(WindowCenter=ds_number(px.center),
-                                   WindowWidth=ds_number(px.width))],
+                                  WindowWidth=ds_number(px.width),
+                                  VOILUTFunction="LINEAR_EXACT" if px.width < 1 else "LINEAR")],
         FrameAnatomySequence=[_anatomy(common.get("BodyPartExamined"))],
         MRImageFrameTypeSequence=[item(
             FrameType=_FRAME_TYPE, PixelPresentation="MONOCHROME",

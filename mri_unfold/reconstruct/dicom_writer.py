@@ -155,6 +155,8 @@ def _common(attributes: dict, provenance: Provenance, *, anonymize: bool, study_
     ds.BurnedInAnnotation = "NO"
     ds.ScanningSequence = attrs.get("ScanningSequence") or "RM"   # research mode: unknown
     ds.SequenceVariant = attrs.get("SequenceVariant") or "NONE"
+    if "IR" not in str(ds.ScanningSequence) and "InversionTime" in ds:
+        del ds.InversionTime  # type 2C: only for inversion-recovery sequences
     for key in ("ScanOptions", "MRAcquisitionType", "EchoTime", "EchoTrainLength",
                 "RepetitionTime", "PatientPosition"):
         if key not in ds:
@@ -181,6 +183,8 @@ def _classic(common: Dataset, px: SeriesPixels, planes: ImagePlanes, k: int,
     ds.RescaleSlope, ds.RescaleIntercept = ds_number(px.slope), ds_number(px.intercept)
     ds.RescaleType = "US"
     ds.WindowCenter, ds.WindowWidth = ds_number(px.center), ds_number(px.width)
+    if px.width < 1:
+        ds.VOILUTFunction = "LINEAR_EXACT"  # a width below 1 needs the exact linear function
     if source is not None:
         ref = Dataset()
         ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = source
