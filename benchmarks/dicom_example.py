@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     affine = plane_affine(args.plane, shape, args.spacing,
                           (("x", args.oblique), ("y", args.oblique / 2)))
     images = mni_images(affine, shape)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     files = write_dicom_series(
         images, affine, args.out, replace=args.overwrite, series_number=1,
         provenance=Provenance("resampling", "MNI ICBM152 T1 2009a (nilearn)",

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 from . import metrics
 from .atomic import atomic_output
@@ -174,8 +175,6 @@ def _resample_ras(volume: np.ndarray, affine: np.ndarray, max_size: int):
     """``volume`` ``(S, H, W)`` on its ``(H, W, S)`` affine, resampled (linear) onto a RAS-aligned
     grid covering it with the smallest voxel size (coarser if an axis would exceed
     ``max_size``); returns ``(grid (X, Y, Z), origin (3,), step mm)``; outside is NaN."""
-    from scipy.ndimage import map_coordinates
-
     vol = np.moveaxis(np.asarray(volume, np.float64), 0, -1)
     shape = np.array(vol.shape)
     corners = np.array([[i, j, k] for i in (-0.5, shape[0] - 0.5) for j in (-0.5, shape[1] - 0.5)

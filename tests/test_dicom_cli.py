@@ -225,3 +225,39 @@ def test_twix_and_ismrmrd_to_dicom(tmp_path):
     assert (mr.StudyDate, mr.StudyTime, mr.StudyDescription) == ("20230304", "090807", "knee")
     assert mr.FrameOfReferenceUID == "2.25.123123123123" and mr.Manufacturer == "RawVendor"
     assert float(mr.MagneticFieldStrength) == 1.5 and mr.PatientPosition == "HFS"
+
+
+def test_view_draws_three_planes_from_the_files(tmp_path, series, capsys):
+    from PIL import Image
+
+    folder = series[0]
+    png = tmp_path / "view.png"
+    assert main(["view", str(folder), "--output", str(png)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {png}  (5 slices of 32x28)"
+    img = np.asarray(Image.open(png).convert("L"), np.float64)
+    assert img.shape == (462, 1210)  # 11 x 4.2 inches at 110 dpi
+    thirds = [img[60:420, k * 403:(k + 1) * 403] for k in range(3)]
+    for part in thirds:  # each plane shows the brain: bright pixels on a dark background
+        assert (part > 100).mean() > 0.005 and np.median(part) < 30
+    nii = tmp_path / "v.nii.gz"
+    nib.save(nib.Nifti1Image(np.moveaxis(series[3], 0, -1).astype(np.float32), series[2]), nii)
+    assert main(["view", str(nii), "--output", str(tmp_path / "n.png")]) == 0
+    _bad(tmp_path, ["view", str(folder), "--output", str(png)], capsys,
+         "exists; pass --overwrite")
+    _bad(tmp_path, ["view", str(folder), "--output", str(tmp_path / "v.jpg")], capsys,
+         "the picture is a PNG file")
+
+
+def test_example_series_script(tmp_path, capsys):
+    from benchmarks import dicom_example
+
+    out = tmp_path / "mni"
+    assert dicom_example.main([str(out), "--plane", "sagittal", "--matrix", "24", "20",
+                               "--slices", "4", "--spacing", "2", "2", "5"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    vol = DicomVolume(out)
+    want = dicom_example.plane_affine("sagittal", (24, 20, 4), (2, 2, 5), (("x", 15.0),
+                                                                           ("y", 7.5)))
+    np.testing.assert_allclose(vol.affine, want, atol=1e-6)
+    assert vol.reference.SeriesDescription == "MNI T1 oblique sagittal"
+    assert float(vol.volume.max()) > 50

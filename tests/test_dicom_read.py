@@ -5,6 +5,7 @@ Enhanced multi-frame input, pydicom's real MR files, several series, and every r
 undecodable and size-bomb files) with its one-line reason."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -197,18 +198,18 @@ def test_truncated_and_undecodable_real_files(tmp_path):
                                                 r"element declares 8192 bytes, the file holds "
                                                 r"8130"):
         DicomVolume(trunc)
-    jpegls = copy_test_file("MR_small_jpeg_ls_lossless.dcm", tmp_path / "j")
-    decoder = get_decoder(pydicom.uid.JPEGLSLossless)
-    if decoder.is_available:  # a decoder is installed here: the file must decode exactly
-        ref = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm")).pixel_array
-        np.testing.assert_array_equal(DicomVolume(jpegls).volume[0], ref)
-    else:
-        with pytest.raises(DataFileError, match=r"MR_small_jpeg_ls_lossless.dcm: pixel data "
-                                                r"compressed as JPEG-LS Lossless Image "
-                                                r"Compression, which no installed package "
-                                                r"decodes; install one of: .*pylibjpeg.*"
-                                                r"pyjpegls"):
-            DicomVolume(jpegls)
+    ref = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm")).pixel_array
+    for name, ts, packages in (
+            ("MR_small_jpeg_ls_lossless.dcm", pydicom.uid.JPEGLSLossless, r".*pylibjpeg.*pyjpegls"),
+            ("MR_small_jp2klossless.dcm", pydicom.uid.JPEG2000Lossless, r".*pylibjpeg")):
+        f = copy_test_file(name, tmp_path / name)
+        if get_decoder(ts).is_available:  # a decoder is installed: it must decode exactly
+            np.testing.assert_array_equal(DicomVolume(f).volume[0], ref)
+        else:
+            with pytest.raises(DataFileError, match=re.escape(
+                    f"{name}: pixel data compressed as {ts.name}, which no installed package "
+                    "decodes; install one of: ") + packages):
+                DicomVolume(f)
 
 
 def test_size_bomb_is_refused_before_decoding(tmp_path):
@@ -266,3 +267,4 @@ def test_dicom_source_detects_by_content_and_yields_normalised_slices(tmp_path):
     assert len(one) == 5 and one[0].dtype == torch.complex64
     with pytest.raises(UserError, match="data.min_signal must be in"):
         src.check_options(opts | {"min_signal": 1.5}, "p.toml")
+
