@@ -261,3 +261,17 @@ def test_example_series_script(tmp_path, capsys):
     np.testing.assert_allclose(vol.affine, want, atol=1e-6)
     assert vol.reference.SeriesDescription == "MNI T1 oblique sagittal"
     assert float(vol.volume.max()) > 50
+
+
+def test_default_output_is_a_dicom_folder_next_to_the_input(tmp_path, recon_real_ckpt, capsys):
+    folder = tmp_path / "exam" / "T2"
+    files, _, _ = mni_series(folder, "axial", shape=(16, 16, 3))
+    assert main(["recon", str(folder), "--model", str(recon_real_ckpt), *MASK]) == 0
+    assert sorted(p.name for p in (tmp_path / "exam").iterdir()) == ["T2", "T2_recon"]
+    assert len(list((tmp_path / "exam" / "T2_recon").iterdir())) == 3
+    # files given one by one: the output goes next to their folder, not among them
+    assert main(["recon", *map(str, files), "--model", str(recon_real_ckpt), *MASK,
+                 "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "exam").iterdir()) == ["T2", "T2_recon"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in files)
+    capsys.readouterr()

@@ -52,7 +52,8 @@ def add_dicom_options(p) -> None:
 
 def dicom_input(args) -> tuple[Path, list[Path] | None]:
     """``(input path, DICOM inputs or None)`` from the positional inputs: a folder, several
-    paths or a DICOM file are a DICOM input; one other file is returned as is.
+    paths or a DICOM file are a DICOM input (its path: the folder, or the files' folder);
+    one other file is returned as is.
 
     Raises:
         UserError: DICOM-only flags without a DICOM input, or several inputs of which one is
@@ -61,14 +62,15 @@ def dicom_input(args) -> tuple[Path, list[Path] | None]:
     paths = [Path(p) for p in args.input]
     for p in paths:
         if not p.exists():
-            raise FileNotFoundError(f"{p}: input file or folder not found")
+            raise FileNotFoundError(f"{p}: input file not found")
     is_dcm = len(paths) > 1 or paths[0].is_dir() or is_dicom(paths[0])
     if not is_dcm:
         for flag, given in (("--series", args.series), ("--skip-invalid", args.skip_invalid)):
             if given:
                 raise UserError(f"{flag} is for DICOM inputs; {paths[0]} is not DICOM")
         return paths[0], None
-    return (paths[0] if len(paths) == 1 else paths[0].parent / paths[0].parent.name), paths
+    # a folder names the input; files are named by their folder (outputs go next to it)
+    return (paths[0] if paths[0].is_dir() else paths[0].resolve().parent), paths
 
 
 def wants_dicom_output(args, dicom_in: bool) -> bool:
@@ -114,10 +116,12 @@ def _check_folder(out: Path, inputs: list[Path], overwrite: bool) -> Path:
 
 
 def dicom_outputs(args, src: Path, inputs: list[Path] | None) -> list[Path]:
-    """The output folder (and the zero-filled one), checked before any work: never an input
-    or a folder holding one; an existing non-empty folder only with ``--overwrite`` and only
-    when it holds DICOM files alone."""
-    out = Path(args.output) if args.output else src.with_name(src.name.split(".")[0] + "_recon")
+    """The output folder (default: ``<input>_recon`` next to the input, or next to the
+    folder of DICOM input files) and the zero-filled one, checked before any work: never an
+    input or a folder holding one; an existing non-empty folder only with ``--overwrite`` and
+    only when it holds DICOM files alone."""
+    folder = src if inputs else src.with_name(src.name.split(".")[0])
+    out = Path(args.output) if args.output else folder.with_name(folder.name + "_recon")
     outs = [out] + ([out.with_name(out.name + "_zero_filled")] if args.save_zero_filled else [])
     ins = list(inputs or [src]) + [Path(p) for p in (args.model, args.mask_file) if p]
     return [_check_folder(o, ins, args.overwrite) for o in outs]
