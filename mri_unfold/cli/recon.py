@@ -32,9 +32,10 @@ from .common import (add_command, add_mask_options, check_new_outputs, mask_flag
 NAME = "recon"
 #: Inputs that are images, undersampled retrospectively (a simulation).
 IMAGE_KINDS = ("nifti", "dicom")
-HELP = "reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays) or a NIfTI volume"
-DESCRIPTION = ("Reconstruct every slice of a fastMRI k-space file or a NIfTI "
-               "magnitude volume with a trained unfolding network.")
+HELP = ("reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays), a NIfTI volume or a "
+        "DICOM series")
+DESCRIPTION = ("Reconstruct every slice of a k-space file, a NIfTI magnitude volume or a DICOM "
+               "series with a trained unfolding network; write .h5, NIfTI, .npy or DICOM.")
 
 EXAMPLES = """examples:
   mri-unfold recon file_brain_AXT2_200_2000019.h5 --model ckpt.safetensors --output recon.h5
@@ -75,9 +76,10 @@ def register(sub) -> None:
                         "Pipe-Menon otherwise)")
     add_read_options(p)
     p.add_argument("--output", metavar="OUT",
-                   help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz or .npy "
-                        "(default: INPUT stem + '_recon' with the input's format); never an "
-                        "input, never an existing file without --overwrite")
+                   help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz, .npy or a "
+                        "DICOM folder (--format dicom) (default: INPUT stem + '_recon' with "
+                        "the input's format); never an input, never an existing file without "
+                        "--overwrite")
     p.add_argument("--batch-size", type=int, default=8, help="slices per batch (default 8)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--axis", type=int, default=2, choices=(0, 1, 2),
