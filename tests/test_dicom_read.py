@@ -268,3 +268,26 @@ def test_dicom_source_detects_by_content_and_yields_normalised_slices(tmp_path):
     with pytest.raises(UserError, match="data.min_signal must be in"):
         src.check_options(opts | {"min_signal": 1.5}, "p.toml")
 
+
+
+def test_several_images_per_position_are_volumes(tmp_path):
+    """Two echoes of one series at every position: refused without a volume index; with one,
+    the echo of that rank (by EchoNumbers), whatever the files' order."""
+    shape = (10, 8, 3)
+    affine = plane_affine("axial", shape, (2.0, 2.0, 3.0))
+    images = mni_images(affine, shape)
+    for echo, scale in ((2, 0.5), (1, 1.0)):
+        files = write_scanner_series(tmp_path / "me", images * scale, affine, prefix=f"E{echo}",
+                                     series_uid="2.25.4242", seed=echo)
+        for f in files:
+            ds = pydicom.dcmread(f)
+            ds.EchoNumbers = echo
+            ds.save_as(f)
+    with pytest.raises(DataFileError, match=r"2 images per slice position \(echoes or time "
+                                            r"points\); choose a volume index"):
+        DicomVolume(tmp_path / "me")
+    first, second = (DicomVolume(tmp_path / "me", volume_index=v) for v in (0, 1))
+    assert first.num_volumes == 2
+    np.testing.assert_array_equal(first.volume, expected_values(images).astype(np.float32))
+    np.testing.assert_array_equal(second.volume,
+                                  expected_values(images * 0.5).astype(np.float32))
