@@ -37,6 +37,7 @@ from ..geometry import SliceGeometry, stack_affine
 from ..prewhiten import Prewhiten, noise_covariance
 from ..raw_assembly import Encoding, Readouts, assemble
 from ..raw_samples import RawSlices, check_finite, raw_metadata, raw_sample
+from ..scan_attributes import ismrmrd_attributes
 from ..samples import KSpaceSample
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
@@ -236,7 +237,8 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
         "format": "ISMRMRD", "group": name, "acquisitions": int(len(head)),
         "noise_acquisitions": int(noise.size), "skipped_acquisitions": int(skip.sum()),
         "trajectory": trajectory, "vendor": getattr(systems, "systemVendor", None),
-        "prewhitened": bool(prewhiten and noise.size)})
+        "prewhitened": bool(prewhiten and noise.size),
+        "scan_attributes": ismrmrd_attributes(hdr)})
 
 
 @register_source

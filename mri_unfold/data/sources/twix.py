@@ -37,6 +37,7 @@ from ..geometry import SliceGeometry, stack_affine
 from ..prewhiten import Prewhiten, noise_covariance
 from ..raw_assembly import Encoding, Readouts, assemble
 from ..raw_samples import RawSlices, check_finite, raw_sample
+from ..scan_attributes import twix_attributes
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
@@ -208,7 +209,8 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
         "format": f"Siemens twix ({layout['version']})", "measurements": len(scans),
         "image_readouts": len(image), "noise_readouts": len(noise), **hdr_info,
         "protocol": meas["hdr"].get("Meas", {}).get("tProtocolName") or None,
-        "prewhitened": bool(prewhiten and noise), "trajectory": "cartesian"})
+        "prewhitened": bool(prewhiten and noise), "trajectory": "cartesian",
+        "scan_attributes": twix_attributes(meas["hdr"])})
 
 
 @register_source
