@@ -23,6 +23,7 @@ from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS,
                            reconstruct_dicom, reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
+from . import recon_adapt as zs
 from . import recon_dicom as dcm
 from .read_options import add_read_options, read_options
 
@@ -106,6 +107,7 @@ def register(sub) -> None:
                         "eager with a warning if compiling fails)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dcm.add_dicom_options(p)
+    zs.add_adapt_options(p)
     p.set_defaults(func=run)
 
 
@@ -188,9 +190,13 @@ def _outputs(args, src: Path) -> list[Path]:
 
 
 def _network(args, device, kind: str, src: Path):
-    """``(model, label, complex_model, checkpoint)`` or ``(None, method, True, None)``."""
+    """``(model, label, complex_model, checkpoint)`` or ``(None, method, True, None)``; with
+    ``--adapt`` the plain network (the adapter wraps the adapted ones for inference)."""
     if args.model and args.method:
         raise UserError("give either --model CKPT or --method METHOD, not both")
+    if args.arch:  # --adapt from scratch (checked by zs.check_adapt_args)
+        cplx = kind not in IMAGE_KINDS
+        return zs.fresh_network(args, cplx, device), f"{args.arch} (new)", cplx, None
     if not args.model:
         if kind in IMAGE_KINDS:
             raise UserError(f"a {kind} image input needs a network (--model CKPT)")
@@ -200,7 +206,8 @@ def _network(args, device, kind: str, src: Path):
     if op_kind in ("block_cs", "learned_block_cs"):
         raise UserError(f"{args.model}: a {ck.arch} trained for natural-image block compressive "
                         f"sensing (operator {op_kind}), not MRI; it cannot reconstruct {src}")
-    return (_fast_model(ck.model, args.precision, args.compile), ck.arch, ck.complex_model, ck)
+    model = ck.model if args.adapt else _fast_model(ck.model, args.precision, args.compile)
+    return model, ck.arch, ck.complex_model, ck
 
 
 def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
@@ -240,6 +247,7 @@ def _mask(args, kind: str, ck, src: Path, volume=None) -> MaskSpec | None:
 
 def run(args) -> int:
     src, dicom_in = dcm.dicom_input(args)
+    zs.check_adapt_args(args)
     kind = "dicom" if dicom_in else input_kind(src)
     to_dicom = dcm.wants_dicom_output(args, dicom_in is not None)
     outputs = dcm.dicom_outputs(args, src, dicom_in) if to_dicom else _outputs(args, src)
@@ -253,9 +261,20 @@ def run(args) -> int:
     volume = dcm.read_dicom(args, dicom_in) if dicom_in else None
     traj = _trajectory(args, kind, ck)
     mask = None if traj is not None else _mask(args, kind, ck, src, volume)
+    adapter = zs.adapter(args, device, wrap=lambda m: _fast_model(m, args.precision,
+                                                                  args.compile))
+    saved = check_new_outputs(zs.adapted_outputs(args), [src, args.model], args.overwrite,
+                              "--save-adapted")
+
+    def adapt(net, samples, factory):  # per-slice checkpoint names are known only now
+        saved[:] = check_new_outputs(zs.adapted_outputs(args, len(samples)), [src, args.model],
+                                     args.overwrite, "--save-adapted")
+        return adapter(net, samples, factory)
+
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=bool(args.compile),
-                  auto_compile=args.compile is None and model is not None)
+                  auto_compile=args.compile is None and model is not None and not args.adapt,
+                  adapt=adapt if adapter is not None else None)
     with mask_flag_hints():
         if kind == "nifti":
             res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis, **common)
@@ -267,16 +286,23 @@ def run(args) -> int:
                                           mask=mask, espirit_cache=args.espirit_cache,
                                           espirit_crop=args.espirit_crop,
                                           read_options=read_options(args, kind), **common)
-    if to_dicom:
-        prov = dcm.provenance(args, ck, label, res, kind)
-        dtype = dcm.write_dicom_outputs(res, outputs, args, prov)
-    else:
-        dtype = write_outputs(res, outputs, args.keep_dtype)
+    with atomic_outputs(saved) as tmps:  # adapted weights: with the images or not at all
+        if saved:
+            zs.save_adapted(tmps, adapter, ck, args, str(src))
+        if to_dicom:
+            prov = dcm.provenance(args, ck, label, res, kind)
+            dtype = dcm.write_dicom_outputs(res, outputs, args, prov)
+        else:
+            dtype = write_outputs(res, outputs, args.keep_dtype)
     r = res.reconstruction
     print(f"wrote {outputs[0]}  ({r.shape[0]} slices of {r.shape[1]}x{r.shape[2]}, {dtype} "
           "magnitude)")
     if len(outputs) > 1:
         print(f"wrote {outputs[1]}  (zero-filled)")
+    for path in saved:
+        print(f"wrote {path}  (adapted weights)")
+    if adapter is not None:
+        print(zs.describe(adapter))
     _report(res, src, kind, label, model is not None, cplx, device, args)
     return 0
 

@@ -33,7 +33,11 @@ from ..fastpath import compile_with_fallback
 from ..image_ops import center_crop
 from ..operators import KSpaceOperatorFactory
 
-__all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
+#: ``adapt(model, samples, factory) -> [(slice indices, network), ...]`` (see
+#: :func:`reconstruct_samples`).
+Adapter = Callable[[torch.nn.Module, list, KSpaceOperatorFactory], list]
+
+__all__ = ["Adapter", "reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
            "METHODS", "classical_volume", "AUTO_COMPILE_AFTER_S"]
 
 #: Projected eager seconds left after the first batch above which ``auto_compile`` compiles
@@ -163,7 +167,8 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
                         *, method: str | None = None, real_input: bool = False,
                         layout: str = "centered", batch_size: int = 8, device=None,
                         progress: bool = True, pad_last_batch: bool = False,
-                        desc: str = "slices", auto_compile: bool = False) -> ReconResult:
+                        desc: str = "slices", auto_compile: bool = False,
+                        adapt: Adapter | None = None) -> ReconResult:
     """Reconstruct prepared slices of one volume (module doc).
 
     Args:
@@ -176,6 +181,10 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
         layout: the k-space layout of the samples (``"centered"``).
         batch_size / device / progress / pad_last_batch / auto_compile: see
             :func:`reconstruct_volume`.
+        adapt: with a model, scan-specific adaptation before reconstructing:
+            ``adapt(model, samples, factory)`` returns ``[(slice indices, network), ...]``
+            covering every slice once (e.g. one network adapted to the whole scan, or one per
+            slice; :class:`mri_unfold.training.zero_shot.ScanAdapter`).
     Returns:
         :class:`ReconResult` (metrics when every sample carries a target).
     Raises:
@@ -191,10 +200,17 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
 
     kspace = factory.measurements(batch)  # density-weighted for non-Cartesian samples
     if model is not None:
-        mag = np.abs(reconstruct_volume(kspace, model, op_factory, batch_size=batch_size,
-                                        device=device, progress=progress, desc=desc,
-                                        pad_last_batch=pad_last_batch,
-                                        auto_compile=auto_compile))
+        groups = [(list(range(len(batch))), model)] if adapt is None else \
+            adapt(model, list(samples), factory)
+        parts: dict[int, np.ndarray] = {}
+        for idx, net in groups:
+            sub = reconstruct_volume(kspace[idx], net, lambda j, idx=idx: op_factory(
+                [idx[i] for i in j]), batch_size=batch_size, device=device, progress=progress,
+                desc=desc, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
+            parts.update(zip(idx, sub))
+        if sorted(parts) != list(range(len(batch))):
+            raise ValueError("adapt must return every slice index exactly once")
+        mag = np.abs(np.stack([parts[i] for i in range(len(batch))]))
     else:
         mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc)
     scale = batch.scale.numpy()[:, None, None]
