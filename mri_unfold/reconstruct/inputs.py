@@ -36,7 +36,7 @@ from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
 from .noncartesian import reconstruct_noncartesian_slices
 from .trajectory import TrajectorySpec
 
-__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
+__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri", "reconstruct_nifti",
            "reconstruct_image", "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS"]
 
 
@@ -152,15 +152,35 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
         raise UserError("this checkpoint works on real-valued images (real_input); k-space "
                         "data needs a complex-domain model")
     raw = get_source(kind).read(path, read_options)
+    result = reconstruct_raw_slices(
+        raw, path, model, method=method, complex_model=complex_model, mask=mask,
+        batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
+        espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
+    result.info.update({"input": str(path), "format": kind, "coils": raw[0].num_coils})
+    return result
+
+
+def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module | None = None, *,
+                           method: str | None = None, complex_model: bool = True,
+                           mask: MaskSpec | None = None, batch_size: int = 8, device=None,
+                           progress: bool = True,
+                           espirit_cache: str | os.PathLike | None = None,
+                           espirit_crop: float = 0.95, pad_last_batch: bool = False,
+                           auto_compile: bool = False) -> ReconResult:
+    """:func:`reconstruct_kspace_file` after reading: the slices ``raw`` (a sequence of
+    :class:`~mri_unfold.data.KSpaceSample` as a source reads them) of ``path`` (for
+    messages).  The streaming server (:mod:`mri_unfold.serving`) calls it for each slice as
+    soon as it is complete, so its images are those of ``recon``."""
+    if model is not None and not complex_model:
+        raise UserError("this checkpoint works on real-valued images (real_input); k-space "
+                        "data needs a complex-domain model")
     if len(raw) == 0:
         raise UserError(f"{path}: the file has no slices")
     first = raw[0]
     if not first.is_cartesian:  # radial/spiral files: gridding / networks on the NUFFT
-        result = reconstruct_noncartesian_slices(
+        return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
             progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
-        result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
-        return result
     needs_maps = first.num_coils > 1 and method != "zero-filled"
     transform = kspace_transform(
         multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),
@@ -169,11 +189,9 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     if model is not None and not samples[0].metadata.undersampled:
         raise UserError(f"{path}: k-space is fully sampled; give a mask (a kind and an "
                         "acceleration, or a mask file) to undersample it")
-    result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
-                                 device=device, progress=progress,
-                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile)
-    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
-    return result
+    return reconstruct_samples(samples, model, method=method, batch_size=batch_size,
+                               device=device, progress=progress, pad_last_batch=pad_last_batch,
+                               auto_compile=auto_compile)
 
 
 def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None = None,
