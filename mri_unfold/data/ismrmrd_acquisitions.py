@@ -34,7 +34,8 @@ from .raw_samples import check_finite, raw_metadata, slices_from_readouts
 from .samples import KSpaceSample
 
 __all__ = ["FLAGS", "flag_set", "parse_header", "ScanEncoding", "Acquisitions", "classify",
-           "image_slices", "covariance_of", "group_keys", "LIMIT_COUNTERS"]
+           "image_slices", "covariance_of", "group_keys", "readouts_of", "slice_geometry",
+           "LIMIT_COUNTERS"]
 
 #: ISMRMRD acquisition flag bits (1-based, as in the ISMRMRD standard).
 FLAGS = {"first_in_slice": 7, "last_in_slice": 8, "last_in_repetition": 14, "noise": 19,
@@ -154,12 +155,12 @@ def classify(head: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return np.flatnonzero(noise), np.flatnonzero(~skip & ~noise), int((skip & ~noise).sum())
 
 
-def covariance_of(acqs: Acquisitions, noise: np.ndarray, where: str) -> np.ndarray | None:
-    """The ``(C, C)`` noise covariance of the noise acquisitions ``noise`` (in order), or
-    None when there are none.  Raises DataFileError for NaN/Inf samples."""
+def covariance_of(noise: list, where: str) -> np.ndarray | None:
+    """The ``(C, C)`` noise covariance of noise acquisitions' samples ``(C, n_i)`` (in
+    order), or None when there are none.  Raises DataFileError for NaN/Inf samples."""
     if len(noise) == 0:
         return None
-    n = np.concatenate([acqs.data[i] for i in noise], axis=1)
+    n = np.concatenate(noise, axis=1)
     check_finite(n, f"{where} noise scans")
     return noise_covariance(n)
 
@@ -175,7 +176,9 @@ def group_keys(head: np.ndarray, trajectory: str) -> np.ndarray:
     return np.stack([np.asarray(c, np.int64) for c in cols], 1).reshape(-1, 3)
 
 
-def _readouts(acqs: Acquisitions, sel: np.ndarray) -> Readouts:
+def readouts_of(acqs: Acquisitions, sel: np.ndarray) -> Readouts:
+    """The acquisitions ``sel`` (indices) as :class:`~mri_unfold.data.raw_assembly.Readouts`
+    (``number`` = the indices)."""
     head = acqs.head
     idx = head["idx"][sel]
     return Readouts(
@@ -245,7 +248,7 @@ def image_slices(acqs: Acquisitions, image: np.ndarray, scan: ScanEncoding, *,
             offset = (s["partition"] - enc.partitions // 2) * fov[2] if fov else 0.0
             return slice_geometry(head[image[s["first"]]], offset)
 
-        return slices_from_readouts(_readouts(acqs, image), enc, path=path, fov_mm=fov,
+        return slices_from_readouts(readouts_of(acqs, image), enc, path=path, fov_mm=fov,
                                     crop_size=scan.recon_matrix, geometry=geometry,
                                     extras=extras, covariance=covariance, prewhiten=prewhiten,
                                     first_index=first_index)

@@ -117,7 +117,7 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
     extras: dict = {"format": "ismrmrd", "encoded_matrix": (enc.readout_full, enc.lines,
                                                             enc.partitions)}
     samples = image_slices(acqs, image, scan, path=path, extras=extras,
-                           covariance=covariance_of(acqs, noise, str(path)),
+                           covariance=covariance_of([acqs.data[i] for i in noise], str(path)),
                            prewhiten=prewhiten)
     systems = hdr.acquisitionSystemInformation
     return RawSlices(samples, {

@@ -35,9 +35,9 @@ import numpy as np
 from ...errors import UserError
 from ..errors import DataFileError
 from ..geometry import SliceGeometry
-from ..prewhiten import noise_covariance
+from ..ismrmrd_acquisitions import covariance_of
 from ..raw_assembly import Encoding, Readouts
-from ..raw_samples import RawSlices, check_finite, slices_from_readouts
+from ..raw_samples import RawSlices, slices_from_readouts
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
@@ -231,11 +231,7 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
     path = Path(path)
     scan = read_twix_scan(path)
     enc, fov = scan.encoding, scan.fov_mm
-    covariance = None
-    if scan.noise:
-        n = np.concatenate([np.asarray(m.data) for m in scan.noise], axis=1)
-        check_finite(n, f"{path} noise scans")
-        covariance = noise_covariance(n)
+    covariance = covariance_of([np.asarray(m.data) for m in scan.noise], str(path))
 
     def geometry(s: dict):
         offset = (s["partition"] - enc.partitions // 2) * (fov[2] if fov else 0)
