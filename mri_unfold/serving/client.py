@@ -101,6 +101,7 @@ class StreamResult:
         texts: the server's TEXT messages.
         sent: acquisitions sent.
         seconds: from connecting to the server's CLOSE.
+        sent_s: ``{slice group: time.perf_counter()}`` when its last acquisition was sent.
         latencies_s: ``{slice group: seconds}`` from sending its last acquisition to the
             arrival of its first image.
     """
@@ -109,6 +110,7 @@ class StreamResult:
     texts: list[str] = field(default_factory=list)
     sent: int = 0
     seconds: float = 0.0
+    sent_s: dict = field(default_factory=dict)
     latencies_s: dict = field(default_factory=dict)
 
     def result(self, scan: RawScan, zero_filled: bool = False) -> ReconResult:
@@ -157,8 +159,12 @@ def _receive(sock: socket.socket, limits: StreamLimits, result: StreamResult,
 
 
 def stream_scan(scan: RawScan, host: str, port: int, *, config: str = DEFAULT_CONFIG,
-                timeout_s: float = 600.0, limits: StreamLimits | None = None) -> StreamResult:
+                timeout_s: float = 600.0, interval_s: float = 0.0,
+                limits: StreamLimits | None = None) -> StreamResult:
     """Stream ``scan`` to ``host:port`` and collect the answer (module doc).
+
+    ``interval_s`` paces the acquisitions as a scanner does (acquisition ``i`` is sent
+    ``i * interval_s`` after the first); 0 sends them as fast as the connection takes them.
 
     Raises:
         UserError naming the server: cannot connect; the server's ``ERR`` text; a malformed
@@ -172,14 +178,17 @@ def stream_scan(scan: RawScan, host: str, port: int, *, config: str = DEFAULT_CO
         raise UserError(f"{where}: cannot connect ({e.strerror or e})") from e
     result, errors = StreamResult(), []
     ends = scan.slice_ends()
-    sent_at: dict[tuple, float] = {}
+    sent_at = result.sent_s
     start = time.perf_counter()
     reader = threading.Thread(target=_receive, args=(sock, limits, result, errors), daemon=True)
     reader.start()
     acqs = scan.acquisitions
     try:
         sock.sendall(encode_config_file(config) + encode_header(scan.xml))
+        first = time.perf_counter()
         for i in range(len(acqs)):
+            if interval_s > 0:
+                time.sleep(max(0.0, first + i * interval_s - time.perf_counter()))
             sock.sendall(encode_acquisition(acqs.head[i], acqs.data[i], acqs.traj[i]))
             result.sent += 1
             if i in ends:

@@ -20,6 +20,7 @@ import socket
 import socketserver
 import threading
 import time
+from typing import Callable
 
 from ..errors import UserError
 from .protocol import (ProtocolError, StreamLimits, encode_close, encode_text, read_message,
@@ -49,9 +50,12 @@ def _send_error(sock: socket.socket, reason: str) -> None:
 
 
 def serve_connection(sock: socket.socket, peer: str, reconstructor: Reconstructor,
-                     limits: StreamLimits, log: logging.Logger = LOGGER) -> str:
+                     limits: StreamLimits, log: logging.Logger = LOGGER,
+                     release: Callable[[], None] | None = None) -> str:
     """Serve one connection until its CLOSE (or its failure), then close the socket; returns
-    how it ended (``"ok"`` or ``"closed: <reason>"``), which is also logged with the counts."""
+    how it ended (``"ok"`` or ``"closed: <reason>"``), which is also logged with the counts.
+    ``release`` is called before the socket closes (the server frees the connection's slot,
+    so a client that reconnects at once is served)."""
     sock.settimeout(limits.idle_timeout_s)
     session = StreamSession(reconstructor, limits)
     read = socket_reader(sock)
@@ -74,6 +78,8 @@ def serve_connection(sock: socket.socket, peer: str, reconstructor: Reconstructo
         log.debug("internal error on %s", peer, exc_info=True)
         _send_error(sock, f"internal error ({type(e).__name__})")
     finally:
+        if release is not None:
+            release()
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -135,14 +141,14 @@ class MRDServer(socketserver.ThreadingTCPServer):
             return
         super().process_request(request, client_address)
 
+    def _release(self) -> None:
+        with self._count_lock:
+            self.active -= 1
+            self.served += 1
+
     def process_request_thread(self, request, client_address):
-        try:
-            serve_connection(request, f"{client_address[0]}:{client_address[1]}",
-                             self.reconstructor, self.limits, self.log)
-        finally:
-            with self._count_lock:
-                self.active -= 1
-                self.served += 1
+        serve_connection(request, f"{client_address[0]}:{client_address[1]}",
+                         self.reconstructor, self.limits, self.log, release=self._release)
 
     def start_in_thread(self) -> threading.Thread:
         """Serve in a background thread (tests, benchmarks); stop with ``shutdown()`` and
