@@ -131,7 +131,9 @@ def _write_table(out, xml: str | bytes, table: np.ndarray) -> Path:
 def write_acquisitions(xml: str | bytes, acqs: Acquisitions, out: str | os.PathLike) -> Path:
     """Write an XML header and acquisition records (e.g. a twix file converted by
     :func:`mri_unfold.data.twix_to_ismrmrd.twix_to_ismrmrd`, or the acquisitions a streaming
-    server received) as an ISMRMRD file (group ``/dataset``), atomically.
+    server received) as an ISMRMRD file (group ``/dataset``), atomically.  Each header's
+    ``number_of_samples`` and ``active_channels`` are set from its samples ``(C, n)``, and
+    ``trajectory_dimensions`` from a 2-D trajectory ``(n, d)``.
 
     Raises:
         UserError: no acquisitions.
@@ -143,7 +145,13 @@ def write_acquisitions(xml: str | bytes, acqs: Acquisitions, out: str | os.PathL
     table = np.zeros(len(acqs), acquisition_dtype)
     for name in acqs.head.dtype.names:
         table["head"][name] = acqs.head[name]
+    head = table["head"]
     for i, (d, t) in enumerate(zip(acqs.data, acqs.traj)):
+        d, t = np.asarray(d), np.asarray(t, np.float32)
+        head["active_channels"][i], head["number_of_samples"][i] = d.shape
+        head["available_channels"][i] = max(int(head["available_channels"][i]), d.shape[0])
+        if t.ndim == 2:
+            head["trajectory_dimensions"][i] = t.shape[1]
         table["data"][i] = np.ascontiguousarray(d, np.complex64).view(np.float32).ravel()
-        table["traj"][i] = np.asarray(t, np.float32).ravel()
+        table["traj"][i] = t.ravel()
     return _write_table(out, xml, table)

@@ -176,6 +176,7 @@ def stream_scan(scan: RawScan, host: str, port: int, *, config: str = DEFAULT_CO
         sock = socket.create_connection((host, port), timeout=timeout_s)
     except OSError as e:
         raise UserError(f"{where}: cannot connect ({e.strerror or e})") from e
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay per readout
     result, errors = StreamResult(), []
     ends = scan.slice_ends()
     sent_at = result.sent_s

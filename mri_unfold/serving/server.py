@@ -57,6 +57,7 @@ def serve_connection(sock: socket.socket, peer: str, reconstructor: Reconstructo
     ``release`` is called before the socket closes (the server frees the connection's slot,
     so a client that reconnects at once is served)."""
     sock.settimeout(limits.idle_timeout_s)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # images leave at once
     session = StreamSession(reconstructor, limits)
     read = socket_reader(sock)
     start, status = time.perf_counter(), "ok"
