@@ -6,6 +6,7 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,14 @@ def server_log():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old)
+
+
+def wait_for(condition, seconds: float = 20.0) -> bool:
+    """Poll ``condition()`` until it holds or ``seconds`` pass (log lines follow the close a
+    client saw); returns whether it held."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -28,7 +28,7 @@ from mri_unfold.serving.protocol import encode_close, encode_config_file, encode
 
 from raw_fixtures import multi_raid_twix, twix_path
 from serving_fixtures import (LOOPBACK, SLICES, connect, read_all, running_server,
-                              scanner_file, server_log)
+                              scanner_file, server_log, wait_for)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "ista_net_plus_raw_sim"
@@ -157,6 +157,7 @@ def test_concurrent_connections_are_kept_apart(tmp_path, scanner):
             t.start()
         for t in threads:
             t.join(120)
+        wait_for(lambda: server.served >= 2)
     assert not errors and len(results) == 2
     for path in (scanner, other):
         want = reconstruct_kspace_file(path, "ismrmrd", method="sense", progress=False)
@@ -182,6 +183,7 @@ def test_connections_beyond_the_limit_are_told_busy(scanner):
         first.close()
         assert reply.endswith(b"\x04\x00")                    # CLOSE after zero slices
         res = stream_scan(scan, LOOPBACK, server.port, timeout_s=30)   # served again
+        wait_for(lambda: any("closed: server busy" in line for line in lines))
     assert len(res.images) == SLICES
     assert any("closed: server busy" in line for line in lines)
 

@@ -4,7 +4,6 @@ runs over the loopback interface with socket timeouts; every loop is bounded."""
 import ast
 import socket
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from mri_unfold.serving.protocol import (bytes_reader, encode_acquisition, encod
 from raw_fixtures import (cartesian_acqs, ismrmrd_xml, phantom_kspace, twix_path,
                           write_ismrmrd_acqs)
 from serving_fixtures import (LOOPBACK, SLICES, connect, read_all, running_server,
-                              scanner_file, server_log, text_message)
+                              scanner_file, server_log, text_message, wait_for)
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = StreamLimits(idle_timeout_s=1.0, max_buffered_bytes=40_000)
@@ -74,6 +73,10 @@ def _exchange(server, payload: bytes, *, half_close: bool = True) -> list:
             break
         out.append(msg)
     return out
+
+
+def _closed(lines: list) -> list:
+    return [line for line in lines if " closed: " in line]
 
 
 CASES = {
@@ -133,26 +136,26 @@ def test_hostile_stream_closes_only_its_connection(server, scan, case):
     before = server.served
     with server_log() as lines:
         reply = _exchange(server, build(scan))
-        for _ in range(200):                      # the log line follows the close
-            if server.served > before and lines:
-                break
-            time.sleep(0.01)
+        wait_for(lambda: server.served > before and _closed(lines))
     texts = [m.text for m in reply if m.text]
     assert len(texts) == 1 and texts[0].startswith("ERR mri-unfold: ")
     assert reason in texts[0], texts[0]
     assert reply[-1].id == 4                     # CLOSE
-    assert len(lines) == 1 and " closed: " in lines[0] and reason in lines[0]
-    assert "\n" not in lines[0]
+    closed = _closed(lines)
+    assert len(closed) == 1 and reason in closed[0] and "\n" not in closed[0]
     res = stream_scan(scan, LOOPBACK, server.port, timeout_s=30)      # still serving
     assert len(res.images) == SLICES
+    wait_for(lambda: server.served >= before + 2)
 
 
 def test_idle_connection_times_out(server, scan):
+    before = server.served
     with server_log() as lines:
         reply = _exchange(server, _start(scan), half_close=False)
+        wait_for(lambda: server.served > before and _closed(lines))
     assert "ERR mri-unfold: no data for 1 s while waiting for a message ID (idle timeout)" in \
         reply[0].text
-    assert "closed: no data for 1 s" in lines[0]
+    assert "closed: no data for 1 s" in _closed(lines)[0]
 
 
 def test_buffered_kspace_is_bounded(server, tmp_path):
@@ -198,3 +201,19 @@ def test_serving_code_never_unpickles_imports_or_executes_input():
                     (isinstance(f, ast.Attribute) and f.attr in banned_methods)
                 found += [f"{path.name}:{node.lineno} {ast.unparse(f)}()"] if bad else []
     assert found == []
+
+
+def test_a_client_still_sending_gets_the_reason(tmp_path):
+    """The server reads and drops what a client still sends after an error (bounded), so the
+    error text reaches a client that is in the middle of several megabytes."""
+    k = phantom_kspace(2, 256, 8)
+    xml = ismrmrd_xml((256, 8, 1), (256, 8, 1), (200.0, 200.0, 5.0), (200.0, 200.0, 5.0),
+                      {"kspace_encoding_step_1": (0, 7, 4), "slice": (0, 0, 0)}, coils=2)
+    acqs = cartesian_acqs(k, 0) + cartesian_acqs(k, 1) * 400        # 8 MB after the error
+    bad = load_scan(write_ismrmrd_acqs(tmp_path / "bad.h5", xml, acqs))
+    with server_log() as lines, running_server() as srv:
+        with pytest.raises(UserError, match="refused the stream: mri-unfold: the stream: "
+                                            "acquisition 8 has slice counter 1, outside the "
+                                            r"header's encoding limits \[0, 0\]"):
+            stream_scan(bad, LOOPBACK, srv.port, timeout_s=30)
+    assert len(lines) == 1 and "closed: the stream: acquisition 8 has slice counter 1" in lines[0]

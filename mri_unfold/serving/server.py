@@ -42,11 +42,27 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def _send_error(sock: socket.socket, reason: str) -> None:
+#: After an error, what the client still sends is read and dropped for at most this long (and
+#: this many bytes) so that closing does not reset the connection before the client has read
+#: the error text.
+DRAIN_S, DRAIN_BYTES = 2.0, 64 << 20
+
+
+def _send_error(sock: socket.socket, reason: str, drain: bool = True) -> None:
     try:
         sock.sendall(encode_text(f"ERR mri-unfold: {reason}") + encode_close())
+        if not drain:
+            return
+        sock.shutdown(socket.SHUT_WR)
+        end, seen = time.monotonic() + DRAIN_S, 0
+        while seen < DRAIN_BYTES and (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            seen += len(chunk)
     except OSError:
-        pass  # the peer is gone: nothing more to tell it
+        pass  # the peer is gone (or keeps sending): nothing more to tell it
 
 
 def serve_connection(sock: socket.socket, peer: str, reconstructor: Reconstructor,
@@ -119,6 +135,7 @@ class MRDServer(socketserver.ThreadingTCPServer):
         self.active = 0
         self.served = 0
         self._count_lock = threading.Lock()
+        self._refusals = threading.BoundedSemaphore(16)
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, None)
 
@@ -132,15 +149,24 @@ class MRDServer(socketserver.ThreadingTCPServer):
             busy = self.active >= self.max_connections
             if not busy:
                 self.active += 1
-        if busy:
-            peer = f"{client_address[0]}:{client_address[1]}"
-            reason = (f"server busy: {self.max_connections} connections are being served "
-                      "(serve --max-connections); try again when a scan has finished")
-            _send_error(request, reason)
-            self.shutdown_request(request)
-            self.log.info("%s closed: %s", peer, reason)
+        if busy:  # told in a thread of its own: the accept loop never waits on a client
+            if self._refusals.acquire(blocking=False):
+                threading.Thread(target=self._refuse, args=(request, client_address),
+                                 daemon=True).start()
+            else:  # a flood of connections: no thread, no explanation
+                self.shutdown_request(request)
             return
         super().process_request(request, client_address)
+
+    def _refuse(self, request, client_address) -> None:
+        reason = (f"server busy: {self.max_connections} connections are being served "
+                  "(serve --max-connections); try again when a scan has finished")
+        try:
+            _send_error(request, reason)
+            self.shutdown_request(request)
+            self.log.info("%s:%s closed: %s", client_address[0], client_address[1], reason)
+        finally:
+            self._refusals.release()
 
     def _release(self) -> None:
         with self._count_lock:

@@ -21,7 +21,9 @@ reader
   ``prewhiten``, default on; :class:`~mri_unfold.data.prewhiten.Prewhiten`).
 
 Slices carry the header's FOV, voxel size, recon matrix (``crop_size``) and a NIfTI affine
-from the acquisitions' position and directions (:mod:`mri_unfold.data.geometry`).
+from the acquisitions' position and directions (:mod:`mri_unfold.data.geometry`).  The steps
+after reading live in :mod:`mri_unfold.data.ismrmrd_acquisitions`, shared with the streaming
+server (:mod:`mri_unfold.serving`), which receives the same records over a socket.
 """
 from __future__ import annotations
 
