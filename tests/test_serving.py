@@ -222,7 +222,7 @@ def test_serve_command_serves_until_interrupted(tmp_path, scanner):
         for _ in range(2):
             assert main(["stream", str(scanner), "--to", f"127.0.0.1:{port}", "--output",
                          str(out), "--overwrite"]) == 0
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)                    # docker stop / systemd
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -5,6 +5,7 @@ A thin layer over :mod:`mri_unfold.serving`; see ``docs/serving.md``.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -29,7 +30,7 @@ EXAMPLES = """examples:
   mri-unfold serve --method sense --port 9010 --send-zero-filled
   mri-unfold serve --model ckpt.safetensors --mask-file mask.npy --image-type uint16
   mri-unfold stream scan.h5 --to 127.0.0.1:9002 --output scan_recon.nii.gz
-the server runs until Ctrl-C; one log line per connection goes to stderr."""
+the server runs until Ctrl-C or SIGTERM; one log line per connection goes to stderr."""
 
 
 def _matrix(text: str) -> tuple[int, int] | None:
@@ -129,9 +130,15 @@ def run(args) -> int:
                        max_connections=args.max_connections)
     print(f"mri-unfold serve: {label} on {device} listening on {args.host}:{server.port} (up to "
           f"{args.max_connections} connections; Ctrl-C stops)", flush=True)
+    previous = signal.signal(signal.SIGTERM, _stop)  # docker stop, systemd: as Ctrl-C
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.server_close()
         LOGGER.removeHandler(handler)
     return 0
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt

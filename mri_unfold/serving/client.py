@@ -115,14 +115,17 @@ class StreamResult:
 
     def result(self, scan: RawScan, zero_filled: bool = False) -> ReconResult:
         """The reconstruction as a :class:`~mri_unfold.reconstruct.ReconResult` (``recon``'s
-        writers take it): ``(S, h, w)`` float32 in ``recon``'s slice order, the zero-filled
-        series when ``zero_filled`` (else an empty array), ``info["affine"]`` from the image
-        geometry and ``info["mrd_header"]`` the XML header sent.
+        writers take it): ``(S, h, w)`` float32 in ``recon``'s slice order — the series
+        ``mri-unfold serve`` sends the reconstruction in, or another server's first series —
+        the zero-filled series when ``zero_filled`` (else an empty array), ``info["affine"]``
+        from the image geometry and ``info["mrd_header"]`` the XML header sent.
 
         Raises:
             ProtocolError: no images, or no zero-filled series when asked for.
         """
-        recon, affine = volume_of(self.images, RECON_SERIES)
+        series = {im.order[0] for im in self.images}
+        main = RECON_SERIES if RECON_SERIES in series or not series else min(series)
+        recon, affine = volume_of(self.images, main)
         zf = volume_of(self.images, ZERO_FILLED_SERIES)[0] if zero_filled else \
             np.zeros((0,), np.float32)
         return ReconResult(recon, zf, info={
