@@ -12,8 +12,9 @@ warmed-up server:
   reconstruction; batches of 1 for the network, the server's batch), divided by the slices;
 * ``paced_*`` — the scan streamed at a scanner's pace, one acquisition every
   ``ACQUISITION_INTERVAL_S`` (20 ms: a slice every 1.5 s at full size, longer than any
-  reconstruction here, so no slice waits for another): latency from sending a slice's last
-  acquisition to receiving its image, median and max over the slices;
+  reconstruction here, so no slice waits for another; ``--quick`` 5 ms): latency from
+  sending a slice's last acquisition to receiving its image, median and max over the
+  slices;
 * ``burst_*`` — the scan streamed as fast as the server takes it: seconds from connecting to
   the server's CLOSE, slices per second, acquisitions per second, and the latency under that
   load (queued slices wait for the ones before them).
@@ -121,7 +122,7 @@ def run(args, device: torch.device, ceilings: dict) -> list[dict]:
             server.start_in_thread()
             try:
                 paced = stream_scan(scan, "127.0.0.1", server.port,
-                                    interval_s=ACQUISITION_INTERVAL_S)
+                                    interval_s=ACQUISITION_INTERVAL_S / (4 if args.quick else 1))
                 burst = min((stream_scan(scan, "127.0.0.1", server.port)
                              for _ in range(max(1, args.reps))), key=lambda r: r.seconds)
             finally:
