@@ -289,3 +289,17 @@ def test_serve_command_checks_before_listening(monkeypatch, capsys):
     assert main(["serve", "--warm-up", "8x8"]) == 2
     assert "--warm-up 8x8: expected HxW (each >= 16" in capsys.readouterr().err
     assert bound == [("0.0.0.0", 9002)]
+
+
+def test_radial_stream_equals_recon(tmp_path):
+    """Non-Cartesian scans: one group per slice, the stored trajectory, recon's gridding."""
+    from test_noncartesian_ismrmrd import _write_radial
+
+    path = _write_radial(tmp_path / "radial.h5")
+    scan = load_scan(path)
+    with running_server() as server:
+        res = stream_scan(scan, LOOPBACK, server.port, timeout_s=30)
+    want = reconstruct_kspace_file(path, "ismrmrd", method="zero-filled", progress=False)
+    got = res.result(scan).reconstruction
+    assert got.shape == (1, 32, 32) and np.array_equal(got, want.reconstruction)
+    assert list(res.latencies_s) == [(0, 0, 0)]
