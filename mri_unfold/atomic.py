@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from .errors import DataFileError
 
-__all__ = ["OutputPathError", "atomic_output", "atomic_outputs", "atomic_write_bytes",
-           "atomic_write_text", "remove_partials", "PARTIAL_TAG"]
+__all__ = ["OutputPathError", "atomic_output", "atomic_outputs", "atomic_output_folders",
+           "atomic_write_bytes", "atomic_write_text", "remove_partials", "PARTIAL_TAG"]
 
 #: Part of every temporary name (``.<name>.partial-<random><suffix>``): what
 #: :func:`remove_partials` recognises as debris of a killed writer.
@@ -42,17 +43,22 @@ class OutputPathError(DataFileError, OSError):
     """
 
 
-def _new_file_mode() -> int:
-    """``0o666`` minus the process umask (what ``open(path, "w")`` would give)."""
-    try:  # Linux: read the umask without changing it
+def _umask() -> int:
+    """The process umask, read without changing it where possible (Linux ``/proc``)."""
+    try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
+                return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _new_file_mode() -> int:
+    """``0o666`` minus the process umask (what ``open(path, "w")`` would give)."""
+    return 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
@@ -148,3 +154,53 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     with atomic_output(path) as tmp, open(tmp, "w", encoding=encoding, newline="") as f:
         f.write(text)
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_output_folders(paths, replace: bool = False) -> Iterator[tuple[Path, ...]]:
+    """All-or-nothing output of whole folders (a DICOM series is one file per image): yield
+    one new empty temporary folder per target (``.<name>.partial-<random>`` next to it); only
+    when the ``with`` block succeeds are they renamed into place, otherwise they are removed
+    and no target is touched.
+
+    Args:
+        paths: the folders to write (their parent folders must exist).
+        replace: an existing non-empty target is replaced (moved aside, the new folder renamed
+            into place, then the old one deleted); without it such a target raises
+            ``FileExistsError``.  An existing empty folder is always replaced.  Callers decide
+            what may be replaced (e.g. only folders of their own files).
+    Raises:
+        OutputPathError: a parent folder is missing or not writable.  FileExistsError: a
+        target exists and holds files (without ``replace``), or is not a folder.
+    """
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if p.exists() and (not p.is_dir() or (any(p.iterdir()) and not replace)):
+            what = "not a folder" if not p.is_dir() else "not empty"
+            raise FileExistsError(f"{p}: exists and is {what}")
+    tmps: list[Path] = []
+    try:
+        for p in paths:
+            if not p.parent.is_dir():
+                raise OutputPathError(f"{p}: output folder {p.parent} does not exist")
+            try:
+                tmps.append(Path(tempfile.mkdtemp(prefix=f".{p.name}{PARTIAL_TAG}",
+                                                  dir=p.parent)))
+            except OSError as e:
+                raise OutputPathError(f"{p}: cannot write to {p.parent} ({e})") from e
+            os.chmod(tmps[-1], 0o777 & ~_umask())  # mkdtemp makes it 0o700
+        yield tuple(tmps)
+        old: list[Path] = []
+        for tmp, p in zip(tmps, paths):
+            if p.exists() and any(p.iterdir()):
+                aside = Path(tempfile.mkdtemp(prefix=f".{p.name}{PARTIAL_TAG}old-", dir=p.parent))
+                os.replace(p, aside / p.name)
+                old.append(aside)
+            os.replace(tmp, p)
+        for aside in old:
+            shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+

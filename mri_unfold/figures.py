@@ -17,12 +17,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 from . import metrics
 from .atomic import atomic_output
 from .masks import psf
 
-__all__ = ["comparison_grid", "image_metrics", "line_plot"]
+__all__ = ["comparison_grid", "image_metrics", "line_plot", "three_plane_figure"]
 
 
 def _as_image(a, name: str) -> np.ndarray:
@@ -167,4 +168,79 @@ def line_plot(series, out: str | os.PathLike, *, xlabel: str, ylabel: str, title
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png")
+    return Path(out)
+
+
+def _resample_ras(volume: np.ndarray, affine: np.ndarray, max_size: int):
+    """``volume`` ``(S, H, W)`` on its ``(H, W, S)`` affine, resampled (linear) onto a RAS-aligned
+    grid covering it with the smallest voxel size (coarser if an axis would exceed
+    ``max_size``); returns ``(grid (X, Y, Z), origin (3,), step mm)``; outside is NaN."""
+    vol = np.moveaxis(np.asarray(volume, np.float64), 0, -1)
+    shape = np.array(vol.shape)
+    corners = np.array([[i, j, k] for i in (-0.5, shape[0] - 0.5) for j in (-0.5, shape[1] - 0.5)
+                        for k in (-0.5, shape[2] - 0.5)])
+    world = corners @ affine[:3, :3].T + affine[:3, 3]
+    lo, hi = world.min(0), world.max(0)
+    step = float(np.linalg.norm(affine[:3, :3], axis=0).min())
+    step = max(step, float((hi - lo).max()) / max_size)
+    n = np.maximum(np.ceil((hi - lo) / step).astype(int), 1)
+    axes = [lo[d] + step * (np.arange(n[d]) + 0.5) for d in range(3)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    ijk = (pts - affine[:3, 3]) @ np.linalg.inv(affine[:3, :3]).T
+    grid = map_coordinates(vol, ijk.T, order=1, mode="constant", cval=np.nan)
+    inside = ((ijk >= -0.5) & (ijk <= shape - 0.5)).all(1)
+    grid[~inside] = np.nan
+    return grid.reshape(*n), lo, step
+
+
+def three_plane_figure(volume, affine, out: str | os.PathLike, *, title: str = "",
+                       window: tuple[float, float] | None = None, max_size: int = 320,
+                       dpi: int = 110) -> Path:
+    """Axial, coronal and sagittal planes through the centre of a volume, as a viewer shows
+    them: resampled onto a RAS-aligned grid (oblique stacks appear tilted), radiological
+    convention (the patient's right on the left), superior and anterior up, the sides
+    labelled, outside the volume dark; write the PNG ``out`` atomically.
+
+    Args:
+        volume: ``(S, H, W)`` real values; ``affine``: ``(4, 4)`` RAS affine of ``(H, W, S)``.
+        window: ``(center, width)`` grey window (default: 0.5th to 99.5th percentile).
+        max_size: the largest grid size (voxels per axis) of the resampling.
+    Returns:
+        ``Path(out)``.
+    """
+    vol = np.asarray(volume, np.float64)
+    if vol.ndim != 3 or np.iscomplexobj(vol):
+        raise ValueError(f"three_plane_figure: expected real (S, H, W) values, got {vol.shape}")
+    grid, lo, step = _resample_ras(vol, np.asarray(affine, np.float64), max_size)
+    if window is None:
+        p0, p1 = np.percentile(vol, [0.5, 99.5])
+        window = ((p0 + p1) / 2, max(p1 - p0, 1e-12))
+    vmin, vmax = window[0] - window[1] / 2, window[0] + window[1] / 2
+    cx, cy, cz = np.array(grid.shape) // 2
+    ends = lo + step * np.array(grid.shape)
+    # (name, image with rows upward, extent in mm, side labels left/right/bottom/top); the
+    # horizontal axis is inverted: larger x (the patient's right) or y (anterior) on the left
+    planes = [("axial", grid[:, :, cz].T, (lo[0], ends[0], lo[1], ends[1]), "RLPA"),
+              ("coronal", grid[:, cy, :].T, (lo[0], ends[0], lo[2], ends[2]), "RLIS"),
+              ("sagittal", grid[cx, :, :].T, (lo[1], ends[1], lo[2], ends[2]), "APIS")]
+    Figure = _figure_class()
+    fig = Figure(figsize=(11, 4.2), dpi=dpi, facecolor="black", layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, (name, img, extent, (left, right, bottom, top)) in zip(axes, planes):
+        ax.set_facecolor("black")
+        ax.imshow(np.ma.masked_invalid(img), cmap="gray", vmin=vmin, vmax=vmax, origin="lower",
+                  extent=extent, interpolation="nearest")
+        ax.set_xlim(extent[1], extent[0])
+        ax.set_title(name, color="white", fontsize=10)
+        for text, (x, y, ha, va) in ((left, (0.01, 0.5, "left", "center")),
+                                     (right, (0.99, 0.5, "right", "center")),
+                                     (bottom, (0.5, 0.01, "center", "bottom")),
+                                     (top, (0.5, 0.99, "center", "top"))):
+            ax.text(x, y, text, color="yellow", ha=ha, va=va, transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, color="white", fontsize=11)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", facecolor="black")
     return Path(out)

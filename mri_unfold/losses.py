@@ -7,6 +7,10 @@
 * :func:`per_phase_loss` — ISTA-Net Eq. (15) (``L*``): the discrepancy of *every* phase
   output plus the same symmetry term.
 
+* :func:`kspace_loss` — self-supervised losses on held-out k-space samples (SSDU): the
+  normalised L1–L2 of Yaman et al. (``‖d‖₂/‖y‖₂ + ‖d‖₁/‖y‖₁``), normalised L2 or L1, per
+  sample and averaged over the batch.
+
 Tensors: reconstructions/targets ``(N, 1, H, W)`` real or complex (complex errors use
 ``|·|²``); symmetry residuals are the real ``aux["sym"]`` tensors of the ISTA models.
 :func:`build_loss` returns a callable ``loss(x, target, aux) -> scalar tensor``.
@@ -65,6 +69,37 @@ def per_phase_loss(phases: Sequence[torch.Tensor], target: torch.Tensor,
     return fidelity + gamma * symmetry_term(sym)
 
 
+#: Names of :func:`kspace_loss`.
+KSPACE_LOSSES = ("l1l2", "l2", "l1")
+
+
+def kspace_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1l2") -> torch.Tensor:
+    """Normalised loss between predicted and measured k-space samples (SSDU).
+
+    Args:
+        pred / target: ``(N, ...)`` complex (or real) tensors of one shape: the network's
+            k-space at the held-out locations and the measured values there (zero elsewhere).
+        kind: ``"l1l2"`` ``‖d‖₂/‖y‖₂ + ‖d‖₁/‖y‖₁`` (the paper's), ``"l2"`` ``‖d‖₂²/‖y‖₂²``
+            or ``"l1"`` ``‖d‖₁/‖y‖₁``, per sample (``d = pred − target``).
+    Returns:
+        The batch mean, a real scalar.
+    Raises:
+        ValueError: shapes differ, unknown kind.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"predicted k-space {tuple(pred.shape)} and measured k-space "
+                         f"{tuple(target.shape)} differ in shape")
+    if kind not in KSPACE_LOSSES:
+        raise ValueError(f"unknown k-space loss {kind!r}; valid: {', '.join(KSPACE_LOSSES)}")
+    d = (pred - target).abs().flatten(1)
+    t = target.abs().flatten(1)
+    tiny = torch.finfo(d.dtype).tiny
+    l2 = d.pow(2).sum(1) / t.pow(2).sum(1).clamp_min(tiny)
+    l1 = d.sum(1) / t.sum(1).clamp_min(tiny)
+    out = {"l1l2": l2.clamp_min(tiny).sqrt() + l1, "l2": l2, "l1": l1}[kind]
+    return out.mean()
+
+
 LOSSES = ("l1", "mse_sym", "per_phase")
 
 
@@ -94,4 +129,5 @@ def build_loss(name: str, **opts) -> Callable[[torch.Tensor, torch.Tensor, dict]
     return lambda x, target, aux: per_phase_loss(_aux(aux, "phases"), target, _aux(aux, "sym"), gamma)
 
 
-__all__ = ["l1_loss", "mse_symmetry_loss", "per_phase_loss", "symmetry_term", "build_loss", "LOSSES"]
+__all__ = ["l1_loss", "mse_symmetry_loss", "per_phase_loss", "symmetry_term", "build_loss", "LOSSES",
+           "kspace_loss", "KSPACE_LOSSES"]

@@ -19,6 +19,7 @@ from mri_unfold.training.config import validate_protocol
 from mri_unfold.training.loop import train
 
 sys.path.insert(0, str(Path(__file__).parent))
+from dicom_fixtures import mni_series  # noqa: E402
 from fake_fastmri import phantom, write_fake_fastmri  # noqa: E402
 
 
@@ -33,12 +34,12 @@ def _volume(path: Path, n: int = 5, shape=(24, 20), scale=900.0, empty_first=Tru
 
 def test_registry_lists_builtin_and_plugin_kinds():
     kinds = source_kinds()
-    assert {"fastmri", "images", "nifti", "patches", "block_mat"} <= set(kinds)
+    assert {"fastmri", "images", "nifti", "dicom", "patches", "block_mat"} <= set(kinds)
     assert get_source("fastmri").yields == "kspace" and get_source("nifti").yields == "image"
     assert get_source("patches").__module__ == "natural_cs.sources"  # a plug-in's source
-    with pytest.raises(UserError, match=r"data.kind = 'dicom' is not a registered data source; "
-                                        r"valid kinds: .*fastmri.*nifti"):
-        get_source("dicom")
+    with pytest.raises(UserError, match=r"data.kind = 'minc' is not a registered data source; "
+                                        r"valid kinds: .*dicom.*fastmri.*nifti"):
+        get_source("minc")
 
 
 def test_formats_are_detected_by_content(tmp_path):
@@ -138,20 +139,25 @@ def test_nifti_source_errors(tmp_path):
         NiftiSlices(tmp_path / "nope")
 
 
-@pytest.mark.parametrize("values,real_input", [("magnitude", True), ("smooth_phase", False)])
-def test_training_on_nifti_slices(tmp_path, values, real_input):
+@pytest.mark.parametrize("kind,values,real_input", [("nifti", "magnitude", True),
+                                                   ("nifti", "smooth_phase", False),
+                                                   ("dicom", "magnitude", True)])
+def test_training_on_image_slices(tmp_path, kind, values, real_input):
     folder = tmp_path / "vols"
     folder.mkdir()
     for i in range(2):
-        _volume(folder / f"v{i}.nii.gz", n=6, shape=(32, 32), empty_first=False)
-    raw = {"name": "nifti", "seed": 0,
-           "data": {"kind": "nifti", "train": str(folder), "axis": 2, "values": values},
+        if kind == "nifti":
+            _volume(folder / f"v{i}.nii.gz", n=6, shape=(32, 32), empty_first=False)
+        else:  # two DICOM series (oblique MNI slices) in one folder
+            mni_series(folder / f"s{i}", ("axial", "coronal")[i], shape=(32, 32, 6), seed=i)
+    raw = {"name": kind, "seed": 0,
+           "data": {"kind": kind, "train": str(folder), "values": values},
            "operator": {"kind": "single_coil", "mask": "radial", "ratio": 0.32,
                         "real_input": real_input},
            "model": {"name": "ista_net_plus", "config": {"num_phases": 2, "channels": 8}},
            "training": {"epochs": 4, "batch_size": 4, "lr": 3e-3, "progress": False}}
     res = train(validate_protocol(raw), tmp_path / "run", device="cpu")
-    assert res["step"] == 12  # 2 volumes x 6 slices, batch 4, 4 epochs
+    assert res["step"] == 12  # 2 volumes (series) x 6 slices, batch 4, 4 epochs
     losses = res["losses"]
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
 

@@ -1,4 +1,5 @@
-"""Project-level checks: README quick start == .ci/run, shared-data helper, CLI entry."""
+"""Project-level checks: README quick start == .ci/run (after installing the DICOM validators),
+shared-data helper, CLI entry."""
 from __future__ import annotations
 
 import re
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dicom_fixtures import TOOLS_INSTALL
 from mri_unfold.shared_data import ENV_VAR, SharedDataMissing, shared_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +29,10 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_them():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     body = [ln for ln in ci if ln.strip() and not ln.startswith("#") and not ln.startswith("set ")
             and not ln.startswith("cd ")]
-    assert body == cmds
+    # first the Debian packages the DICOM validator tests need (the install command their skip
+    # message gives), made mandatory; then exactly README's two commands
+    setup = [f"apt-get update && {TOOLS_INSTALL}", "export MRI_UNFOLD_REQUIRE_DICOM_TOOLS=1"]
+    assert body == setup + cmds
 
 
 def test_shared_root_env_var_missing_dir(monkeypatch, tmp_path):

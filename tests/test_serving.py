@@ -303,3 +303,23 @@ def test_radial_stream_equals_recon(tmp_path):
     got = res.result(scan).reconstruction
     assert got.shape == (1, 32, 32) and np.array_equal(got, want.reconstruction)
     assert list(res.latencies_s) == [(0, 0, 0)]
+
+
+def test_stream_writes_the_dicom_series_recon_writes(tmp_path):
+    """``--format dicom``: the series of ``recon --format dicom`` for the same file and
+    method — the same pixels, rescale, geometry and the scan's attributes."""
+    import pydicom
+
+    with running_server(method="sense", label="sense") as server:
+        assert main(["stream", str(twix_path()), "--to", f"{LOOPBACK}:{server.port}",
+                     "--format", "dicom", "--output", str(tmp_path / "streamed")]) == 0
+    assert main(["recon", str(twix_path()), "--method", "sense", "--format", "dicom",
+                 "--output", str(tmp_path / "offline"), "--no-progress"]) == 0
+    a, b = (pydicom.dcmread(next((tmp_path / d).iterdir())) for d in ("streamed", "offline"))
+    assert np.array_equal(a.pixel_array, b.pixel_array) and a.pixel_array.max() > 0
+    for key in ("RescaleSlope", "Rows", "Columns", "PixelSpacing", "ImageOrientationPatient",
+                "PatientName", "PatientID", "MagneticFieldStrength", "ManufacturerModelName"):
+        assert a.get(key) == b.get(key), key
+    np.testing.assert_allclose(np.float64(a.ImagePositionPatient),
+                               np.float64(b.ImagePositionPatient), atol=1e-3)
+    assert "streamed to 127.0.0.1" in a.SeriesDescription + str(a.get("ImageComments", ""))

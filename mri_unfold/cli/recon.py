@@ -20,18 +20,22 @@ from ..errors import UserError
 from ..operators import NonCartesianFourier
 from ..precision import PRECISIONS, needs_cuda
 from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
-                           reconstruct_kspace_file, reconstruct_nifti, with_tag,
+                           reconstruct_dicom, reconstruct_kspace_file, reconstruct_nifti, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
+from . import recon_dicom as dcm
 from .read_options import add_read_options, read_options
 
 from .common import (add_command, add_mask_options, check_new_outputs, mask_flag_hints,
                      mask_spec)
 
 NAME = "recon"
-HELP = "reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays) or a NIfTI volume"
-DESCRIPTION = ("Reconstruct every slice of a fastMRI k-space file or a NIfTI "
-               "magnitude volume with a trained unfolding network.")
+#: Inputs that are images, undersampled retrospectively (a simulation).
+IMAGE_KINDS = ("nifti", "dicom")
+HELP = ("reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays), a NIfTI volume or a "
+        "DICOM series")
+DESCRIPTION = ("Reconstruct every slice of a k-space file, a NIfTI magnitude volume or a DICOM "
+               "series with a trained unfolding network; write .h5, NIfTI, .npy or DICOM.")
 
 EXAMPLES = """examples:
   mri-unfold recon file_brain_AXT2_200_2000019.h5 --model ckpt.safetensors --output recon.h5
@@ -42,14 +46,19 @@ EXAMPLES = """examples:
   mri-unfold recon big_volume.h5 --model ckpt.safetensors --precision bf16 --compile
   mri-unfold recon scan.nii.gz --model radial.safetensors --trajectory golden-radial \\
       --acceleration 8 --output scan_radial.nii.gz
-input: a fastMRI .h5 (k-space; already undersampled, or undersampled with --mask/--mask-file)
-or a NIfTI magnitude volume (.nii/.nii.gz; every slice is retrospectively undersampled)."""
+  mri-unfold recon dicom_folder/ --series 3 --model ista_net_plus_radial20 --mask radial \\
+      --acceleration 5 --output recon_series/ --format dicom
+input: k-space (fastMRI .h5, ISMRMRD, twix, BART, arrays; already undersampled, or undersampled
+with --mask/--mask-file), a NIfTI magnitude volume (.nii/.nii.gz) or a DICOM series (a
+folder or files); NIfTI and DICOM slices are retrospectively undersampled."""
 
 
 def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
-    p.add_argument("input", metavar="INPUT", help="k-space file (fastMRI/ISMRMRD .h5, Siemens twix .dat, BART "
-                   ".cfl/.hdr, .npy/.mat/.h5 array) or NIfTI .nii/.nii.gz volume")
+    p.add_argument("input", metavar="INPUT", nargs="+",
+                   help="k-space file (fastMRI/ISMRMRD .h5, Siemens twix .dat, BART .cfl/.hdr, "
+                        ".npy/.mat/.h5 array), NIfTI .nii/.nii.gz volume, or DICOM (a folder "
+                        "or several files)")
     p.add_argument("--model", metavar="NAME|CKPT",
                    help="the network: a bundled model name ('mri-unfold models') or an "
                         "mri-unfold checkpoint (.safetensors)")
@@ -67,9 +76,10 @@ def register(sub) -> None:
                         "Pipe-Menon otherwise)")
     add_read_options(p)
     p.add_argument("--output", metavar="OUT",
-                   help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz or .npy "
-                        "(default: INPUT stem + '_recon' with the input's format); never an "
-                        "input, never an existing file without --overwrite")
+                   help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz, .npy or a "
+                        "DICOM folder (--format dicom) (default: INPUT stem + '_recon' with "
+                        "the input's format); never an input, never an existing file without "
+                        "--overwrite")
     p.add_argument("--batch-size", type=int, default=8, help="slices per batch (default 8)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--axis", type=int, default=2, choices=(0, 1, 2),
@@ -95,6 +105,7 @@ def register(sub) -> None:
                         "20-60 s on a CPU; compiled code is cached across runs; falls back to "
                         "eager with a warning if compiling fails)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    dcm.add_dicom_options(p)
     p.set_defaults(func=run)
 
 
@@ -134,7 +145,7 @@ def _write(result, stack, fmt: str, path: Path, keep_dtype: bool) -> None:
         write_fastmri_h5(stack, path)
     elif fmt == "npy":
         write_npy(stack, path)
-    elif result.source is not None:
+    elif isinstance(result.source, NiftiVolume):
         write_nifti_like(stack, result.source, path, keep_dtype=keep_dtype)
     else:  # k-space input as NIfTI: slices along the last axis, the header's affine if known
         write_plain_nifti(stack, path, affine=result.info.get("affine"))
@@ -152,7 +163,7 @@ def write_outputs(result, outputs: list[Path], keep_dtype: bool) -> str:
     with atomic_outputs(outputs) as tmps:
         for stack, out, tmp in zip(stacks, outputs, tmps):
             _write(result, stack, output_format(out), tmp, keep_dtype)
-    if keep_dtype and result.source is not None:
+    if keep_dtype and isinstance(result.source, NiftiVolume):
         return f"{result.source.image.get_data_dtype()} like the input"
     return "float32"
 
@@ -181,8 +192,8 @@ def _network(args, device, kind: str, src: Path):
     if args.model and args.method:
         raise UserError("give either --model CKPT or --method METHOD, not both")
     if not args.model:
-        if kind == "nifti":
-            raise UserError("a NIfTI input needs a network (--model CKPT)")
+        if kind in IMAGE_KINDS:
+            raise UserError(f"a {kind} image input needs a network (--model CKPT)")
         return None, args.method or "zero-filled", True, None
     ck = load_checkpoint(args.model, device=device)
     op_kind = ck.operator_cfg.get("kind")
@@ -197,29 +208,30 @@ def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
     ``--acceleration``), else the trajectory of a non-Cartesian checkpoint without mask flags,
     else None."""
     if args.trajectory:
-        if kind != "nifti":
-            raise UserError("--trajectory simulates non-Cartesian k-space from a NIfTI volume; "
-                            f"this input is {kind} k-space")
+        if kind not in IMAGE_KINDS:
+            raise UserError("--trajectory simulates non-Cartesian k-space from NIfTI/DICOM "
+                            f"images; this input is {kind} k-space")
         if args.mask or args.mask_file:
             raise UserError("give either --trajectory or --mask/--mask-file, not both")
         if args.acceleration is None:
             raise UserError(f"--trajectory {args.trajectory} needs --acceleration R (relative "
                             "to Nyquist)")
         return TrajectorySpec(args.trajectory, args.acceleration, dcf=args.dcf)
-    if (kind == "nifti" and ck is not None and isinstance(ck.op, NonCartesianFourier)
+    if (kind in IMAGE_KINDS and ck is not None and isinstance(ck.op, NonCartesianFourier)
             and not (args.mask or args.mask_file)):
         return TrajectorySpec.of_operator(ck.op)
     return None
 
 
-def _mask(args, kind: str, ck, src: Path) -> MaskSpec | None:
+def _mask(args, kind: str, ck, src: Path, volume=None) -> MaskSpec | None:
     spec = mask_spec(args)
-    if spec is not None or kind != "nifti":
+    if spec is not None or kind not in IMAGE_KINDS:
         return spec
     if ck is None or ck.operator_cfg.get("kind") not in MASK_CHECKPOINT_KINDS:
-        raise UserError("a NIfTI input is undersampled retrospectively: give --mask KIND "
-                        "--acceleration R or --mask-file FILE")
-    shape = NiftiVolume(src, axis=args.axis).slices().shape[-2:]
+        raise UserError(f"a {kind} image input is undersampled retrospectively: give --mask "
+                        "KIND --acceleration R or --mask-file FILE")
+    shape = dcm.slice_shape(volume) if volume is not None else \
+        NiftiVolume(src, axis=args.axis).slices().shape[-2:]
     try:
         return mask_of_checkpoint(ck.operator_cfg, ck.op, shape)
     except UserError as e:
@@ -227,9 +239,10 @@ def _mask(args, kind: str, ck, src: Path) -> MaskSpec | None:
 
 
 def run(args) -> int:
-    src = Path(args.input)
-    kind = input_kind(src)
-    outputs = _outputs(args, src)
+    src, dicom_in = dcm.dicom_input(args)
+    kind = "dicom" if dicom_in else input_kind(src)
+    to_dicom = dcm.wants_dicom_output(args, dicom_in is not None)
+    outputs = dcm.dicom_outputs(args, src, dicom_in) if to_dicom else _outputs(args, src)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     device = resolve_device(args.device)
@@ -237,20 +250,28 @@ def run(args) -> int:
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
                         "--precision bf16 or fp32")
     model, label, cplx, ck = _network(args, device, kind, src)
+    volume = dcm.read_dicom(args, dicom_in) if dicom_in else None
     traj = _trajectory(args, kind, ck)
-    mask = None if traj is not None else _mask(args, kind, ck, src)
+    mask = None if traj is not None else _mask(args, kind, ck, src, volume)
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=bool(args.compile),
                   auto_compile=args.compile is None and model is not None)
     with mask_flag_hints():
         if kind == "nifti":
             res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis, **common)
+        elif kind == "dicom":
+            res = reconstruct_dicom(dicom_in, model, mask, trajectory=traj, volume=volume,
+                                    **common)
         else:
             res = reconstruct_kspace_file(src, kind, model, method=None if model else label,
                                           mask=mask, espirit_cache=args.espirit_cache,
                                           espirit_crop=args.espirit_crop,
                                           read_options=read_options(args, kind), **common)
-    dtype = write_outputs(res, outputs, args.keep_dtype)
+    if to_dicom:
+        prov = dcm.provenance(args, ck, label, res, kind)
+        dtype = dcm.write_dicom_outputs(res, outputs, args, prov)
+    else:
+        dtype = write_outputs(res, outputs, args.keep_dtype)
     r = res.reconstruction
     print(f"wrote {outputs[0]}  ({r.shape[0]} slices of {r.shape[1]}x{r.shape[2]}, {dtype} "
           "magnitude)")
@@ -262,6 +283,8 @@ def run(args) -> int:
 
 def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> None:
     info = res.info
+    for path, reason in info.get("skipped_files") or []:
+        print(f"skipped {path}: {reason}")
     seed = ""
     if info.get("mask_seed") is not None:
         seed = f", mask seed {info['mask_seed']} ({info.get('mask_seed_source') or 'given'})"

@@ -1,7 +1,8 @@
 """``mri-unfold stream`` — send a raw file to an ISMRMRD server and save the images it returns.
 
 A thin layer over :mod:`mri_unfold.serving.client`; the images are written by ``recon``'s
-writers (every format ``recon`` writes), all-or-nothing.  See ``docs/serving.md``.
+writers (every format ``recon`` writes: ``.h5``, NIfTI, ``.npy``, a DICOM series with
+``--format dicom``), all-or-nothing.  See ``docs/serving.md``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from ..errors import UserError
 from ..reconstruct import output_format, with_tag
 from ..serving import DEFAULT_CONFIG, load_scan, parse_address, stream_scan
+from . import recon_dicom as dcm
 from .common import add_command, check_new_outputs
 from .recon import write_outputs
 
@@ -24,8 +26,9 @@ DESCRIPTION = ("Send a raw scan (ISMRMRD .h5, or Siemens twix .dat converted on 
 EXAMPLES = """examples:
   mri-unfold stream scan.h5 --to 127.0.0.1:9002 --output scan_recon.nii.gz
   mri-unfold stream meas.dat --to 127.0.0.1:9002 --output meas.h5 --save-zero-filled
+  mri-unfold stream meas.dat --to 127.0.0.1:9002 --format dicom --output meas_series/
   mri-unfold stream scan.h5 --to 127.0.0.1:9002 --config invertcontrast   # python-ismrmrd-server
-without --output the images are only counted (a check of the server)."""
+without --output (and without --format dicom) the images are only counted."""
 
 
 def register(sub) -> None:
@@ -34,8 +37,15 @@ def register(sub) -> None:
     p.add_argument("--to", required=True, metavar="HOST:PORT", help="the server")
     p.add_argument("--output", metavar="OUT",
                    help="save the images: .h5 (dataset 'reconstruction'), .nii/.nii.gz "
-                        "(scanner geometry) or .npy; never an input, never an existing file "
-                        "without --overwrite")
+                        "(scanner geometry), .npy, or a folder with --format dicom; never an "
+                        "input, never an existing file without --overwrite")
+    p.add_argument("--format", choices=dcm.FORMATS, default="auto",
+                   help="auto (default: from the --output name) or dicom (a DICOM MR series "
+                        "with the scan's patient, study and geometry, as recon writes it)")
+    p.add_argument("--dicom-enhanced", action="store_true",
+                   help="--format dicom: one Enhanced MR multi-frame file")
+    p.add_argument("--anonymize", action="store_true",
+                   help="--format dicom: without names, IDs, dates and institution")
     p.add_argument("--save-zero-filled", action="store_true",
                    help="also save the zero-filled images (OUT stem + '_zero_filled'; the "
                         "server must send them: serve --send-zero-filled)")
@@ -48,7 +58,7 @@ def register(sub) -> None:
                         "(default 0: as fast as the server takes them)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S",
                    help="give up after S seconds without an answer (default 600)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, model=None, mask_file=None)
 
 
 def _outputs(args, src: Path) -> list[Path]:
@@ -71,7 +81,8 @@ def run(args) -> int:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
     if args.interval < 0:
         raise UserError(f"--interval must be >= 0, got {args.interval}")
-    outputs = _outputs(args, src)
+    to_dicom = dcm.wants_dicom_output(args, False)
+    outputs = dcm.dicom_outputs(args, src, None) if to_dicom else _outputs(args, src)
     scan = load_scan(src)
     res = stream_scan(scan, host, port, config=args.config, timeout_s=args.timeout,
                       interval_s=args.interval / 1e3)
@@ -80,10 +91,15 @@ def run(args) -> int:
     if not res.images:
         raise UserError(f"{args.to}: the server sent no images for {src}")
     result = res.result(scan, zero_filled=args.save_zero_filled)
-    if outputs:
+    if to_dicom:
+        label = res.images[0].meta.get("SequenceDescriptionAdditional") or "reconstruction"
+        prov = dcm.provenance(args, None, f"{label} (streamed to {args.to})", result,
+                              scan.source)
+        dcm.write_dicom_outputs(result, outputs, args, prov)
+    elif outputs:
         write_outputs(result, outputs, keep_dtype=False)
-        for out, what in zip(outputs, ("", " (zero-filled)")):
-            print(f"wrote {out}{what}")
+    for out, what in zip(outputs, ("", " (zero-filled)")):
+        print(f"wrote {out}{what}")
     r = result.reconstruction
     lat = np.array(list(res.latencies_s.values())) * 1e3
     timing = (f"; latency from a slice's last acquisition to its image: median "

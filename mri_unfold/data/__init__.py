@@ -13,6 +13,7 @@ from .fastmri_slices import (FastMRISliceDataset, detect_challenge, num_low_freq
 from .espirit import EspiritCache, EspiritSettings, EstimateCoilMaps, acs_width, espirit_maps
 from .image_files import ImageFolderSlices, MatFileSlices, load_mat_image, read_image
 from .nifti import NiftiVolume, save_like
+from .dicom_volume import DicomVolume
 from .simulate import birdcage_coil_maps, simulate_kspace, smooth_random_phase
 from .coil_compression import CompressCoils
 from .prewhiten import Prewhiten, noise_covariance, whitening_matrix
@@ -35,5 +36,5 @@ __all__ = [
     "smooth_random_phase", "DataSource", "FastMRIKSpaceSlices", "detect_source", "get_source",
     "register_source", "source_kinds", "simulate_noncartesian", "noncartesian_operator",
     "CompressCoils", "Prewhiten", "noise_covariance", "whitening_matrix", "SamplingPattern",
-    "measured_mask", "sampling_pattern", "write_ismrmrd",
+    "measured_mask", "sampling_pattern", "write_ismrmrd", "DicomVolume",
 ]

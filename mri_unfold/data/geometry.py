@@ -8,14 +8,23 @@ NIfTI uses **RAS**: the first two world axes change sign.
 Our image arrays are ``(H, W)`` with rows along the readout and columns along the phase
 encoding (:mod:`mri_unfold.data.sampling`), and the centred FFT puts the slice centre at
 pixel ``(H // 2, W // 2)``; ``mri-unfold recon`` writes NIfTI volumes ``(H, W, S)``.
+
+DICOM images (also LPS) give the position of their first pixel and the row and column
+directions; an ``(H, W)`` DICOM image is ``Rows x Columns``, so row index ``i`` runs along the
+*column* direction and column index ``j`` along the *row* direction
+(:func:`dicom_slice_geometry`, :func:`image_planes`).  The same ``(H, W, S)`` affine describes
+raw data, DICOM input and DICOM output.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import DataFileError
+
 import numpy as np
 
-__all__ = ["SliceGeometry", "stack_affine", "LPS_TO_RAS"]
+__all__ = ["SliceGeometry", "stack_affine", "LPS_TO_RAS", "dicom_slice_geometry",
+           "ImagePlanes", "image_planes", "crop_affine"]
 
 #: LPS -> RAS for positions and directions.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -75,3 +84,75 @@ def stack_affine(geometries: list[SliceGeometry], voxel_mm, matrix) -> np.ndarra
     affine[:3, :3] = rot
     affine[:3, 3] = centre - rot[:, 0] * (h // 2) - rot[:, 1] * (w // 2)
     return affine
+
+
+def dicom_slice_geometry(position, orientation, pixel_spacing, matrix) -> SliceGeometry:
+    """The :class:`SliceGeometry` of a DICOM image of ``matrix`` ``(Rows, Columns)``:
+    ``position`` is ``ImagePositionPatient`` (first pixel, LPS), ``orientation``
+    ``ImageOrientationPatient`` (row direction, column direction), ``pixel_spacing``
+    ``(between rows, between columns)``.  Its ``read_dir`` is the column direction (rows of
+    the array), ``phase_dir`` the row direction, ``position`` pixel ``(H // 2, W // 2)``."""
+    ori = np.asarray(orientation, np.float64).reshape(6)
+    row_dir, col_dir = ori[:3], ori[3:]
+    h, w = int(matrix[0]), int(matrix[1])
+    centre = (np.asarray(position, np.float64) + col_dir * float(pixel_spacing[0]) * (h // 2)
+              + row_dir * float(pixel_spacing[1]) * (w // 2))
+    return SliceGeometry.from_arrays(col_dir, row_dir, np.cross(row_dir, col_dir), centre)
+
+
+@dataclass(frozen=True)
+class ImagePlanes:
+    """The DICOM image plane of every slice of an ``(H, W, S)`` stack.
+
+    ``orientation`` ``(6,)`` (``ImageOrientationPatient``: row then column direction, LPS),
+    ``pixel_spacing`` ``(between rows, between columns)`` mm, ``positions`` ``(S, 3)``
+    (``ImagePositionPatient`` of each slice, LPS, mm), ``slice_spacing`` mm (distance between
+    neighbouring slice centres), ``normal`` ``(3,)`` (row × column direction).
+    """
+
+    orientation: np.ndarray
+    pixel_spacing: tuple[float, float]
+    positions: np.ndarray
+    slice_spacing: float
+    normal: np.ndarray
+
+
+def image_planes(affine, num_slices: int) -> ImagePlanes:
+    """The DICOM image planes of a stack ``(H, W, S)`` with the RAS ``affine`` (the inverse of
+    :func:`dicom_slice_geometry` + :func:`stack_affine`).
+
+    Raises:
+        DataFileError: a singular affine, or one whose in-plane axes are not orthogonal or
+            whose slice axis is not perpendicular to the slices (shear: not representable as
+            DICOM image planes).
+    """
+    a = np.asarray(affine, np.float64)
+    if a.shape != (4, 4) or not np.isfinite(a).all():
+        raise DataFileError(f"the affine must be a finite 4x4 matrix, got shape {a.shape}")
+    m = LPS_TO_RAS @ a[:3, :3]
+    steps = np.linalg.norm(m, axis=0)
+    if (steps < 1e-9).any():
+        raise DataFileError(f"the affine has a zero-length axis (voxel sizes {steps.tolist()})")
+    u = m / steps
+    if abs(u[:, 0] @ u[:, 1]) > 1e-4:
+        raise DataFileError("the affine's in-plane axes are not orthogonal (sheared pixels); "
+                            "cannot write DICOM image planes")
+    normal = np.cross(u[:, 1], u[:, 0])
+    if num_slices > 1 and abs(abs(u[:, 2] @ normal) - 1) > 1e-4:
+        raise DataFileError("the affine's slice axis is not perpendicular to the slices "
+                            "(sheared stack); cannot write DICOM image planes")
+    origin = LPS_TO_RAS @ a[:3, 3]
+    positions = origin[None] + np.arange(num_slices)[:, None] * m[:, 2][None]
+    return ImagePlanes(orientation=np.concatenate([u[:, 1], u[:, 0]]),
+                       pixel_spacing=(float(steps[0]), float(steps[1])), positions=positions,
+                       slice_spacing=float(steps[2]), normal=normal)
+
+
+def crop_affine(affine, full, crop) -> np.ndarray:
+    """The affine of the centre crop ``crop`` ``(h, w)`` of an ``(H, W, S)`` stack ``full``
+    ``(H, W)`` (the crop of :func:`mri_unfold.image_ops.center_crop`: it starts at
+    ``((H - h) // 2, (W - w) // 2)``)."""
+    a = np.array(affine, np.float64)
+    a[:3, 3] += a[:3, 0] * ((int(full[0]) - int(crop[0])) // 2) \
+        + a[:3, 1] * ((int(full[1]) - int(crop[1])) // 2)
+    return a

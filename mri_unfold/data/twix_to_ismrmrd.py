@@ -29,7 +29,7 @@ import numpy as np
 from .ismrmrd_acquisitions import FLAGS, Acquisitions
 from .sources.twix import TwixScan, read_twix_scan, readout_geometry
 
-__all__ = ["twix_to_ismrmrd", "header_xml"]
+__all__ = ["twix_to_ismrmrd", "scan_to_ismrmrd", "header_xml"]
 
 #: mdh counter -> ISMRMRD ``idx`` field.
 _COUNTERS = {"Lin": "kspace_encode_step_1", "Par": "kspace_encode_step_2", "Sli": "slice",
@@ -129,12 +129,16 @@ def _records(scan: TwixScan) -> Acquisitions:
     return Acquisitions(head, data, [np.zeros(0, np.float32)] * len(mdbs))
 
 
+def scan_to_ismrmrd(scan: TwixScan) -> tuple[str, Acquisitions]:
+    """``(XML header, acquisitions)`` of a read twix scan (module doc)."""
+    acqs = _records(scan)
+    return header_xml(scan, int(acqs.data[-1].shape[0])), acqs
+
+
 def twix_to_ismrmrd(path: str | Path) -> tuple[str, Acquisitions]:
     """``(XML header, acquisitions)`` of a twix file (module doc).
 
     Raises:
         DataFileError naming the file: as :func:`~mri_unfold.data.sources.twix.read_twix`.
     """
-    scan = read_twix_scan(path)
-    acqs = _records(scan)
-    return header_xml(scan, int(acqs.data[-1].shape[0])), acqs
+    return scan_to_ismrmrd(read_twix_scan(path))

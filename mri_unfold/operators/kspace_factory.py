@@ -20,7 +20,7 @@ from .factory import kspace_operator
 from .noncartesian import NonCartesianFourier, density_weights
 from .registry import register_operator
 
-__all__ = ["KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS"]
+__all__ = ["KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS", "IMAGE_DOMAINS"]
 
 #: ``operator.kind`` values whose operator comes with the k-space data (``fastmri`` is the
 #: name protocols and checkpoints have used since the first fastMRI support).
@@ -97,10 +97,24 @@ def _shared(t: torch.Tensor) -> torch.Tensor:
     return t[:1] if t.shape[0] > 1 and bool((t == t[:1]).all()) else t
 
 
+#: ``operator.image_domain`` of the k-space kinds: the networks' images.
+IMAGE_DOMAINS = ("complex", "real")
+
+
 def kspace_from_config(cfg: dict, tensors=None, image_shape=None) -> KSpaceOperatorFactory:
     """``operator.kind = "kspace"`` (or ``"fastmri"``): the operator comes with each batch of
-    k-space samples (centred layout, complex images); nothing is configured or stored."""
-    return KSpaceOperatorFactory()
+    k-space samples (centred layout); ``operator.image_domain`` is ``"complex"`` (default) or
+    ``"real"`` (real-valued images, single-coil: the CS-MRI setting of ISTA-Net+); nothing
+    else is configured or stored.
+
+    Raises:
+        ValueError: an unknown image domain.
+    """
+    domain = cfg.get("image_domain", "complex")
+    if domain not in IMAGE_DOMAINS:
+        raise ValueError(f"operator.image_domain must be one of {', '.join(IMAGE_DOMAINS)}, "
+                         f"got {domain!r}")
+    return KSpaceOperatorFactory(real_input=domain == "real")
 
 
 for _kind in KSPACE_OPERATOR_KINDS:

@@ -5,13 +5,17 @@ the Python API) and the file writers.
   :class:`ReconResult`, :func:`volume_metrics`;
 * :mod:`.inputs` — :class:`MaskSpec`, :func:`reconstruct_fastmri`, :func:`reconstruct_nifti`,
   :func:`reconstruct_image`;
-* :mod:`.writers` — fastMRI ``.h5`` and NIfTI output.
+* :mod:`.dicom_input` — :func:`reconstruct_dicom` (DICOM series, retrospective undersampling);
+* :mod:`.writers` — fastMRI ``.h5``, NIfTI and ``.npy`` output; :mod:`.dicom_writer` —
+  :func:`write_dicom_series` (DICOM MR series, classic or Enhanced multi-frame).
 """
 from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_volume, reconstruct_samples,
                        reconstruct_volume, volume_metrics)
 from .inputs import (MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
                      reconstruct_kspace_file, reconstruct_nifti, reconstruct_raw_slices)
 from .trajectory import TrajectorySpec
+from .dicom_input import reconstruct_dicom
+from .dicom_writer import Provenance, dicom_series, write_dicom_folders, write_dicom_series
 from .writers import (check_output_path, output_format, with_tag, write_fastmri_h5,
                       write_nifti_like, write_npy, write_plain_nifti)
 
@@ -21,4 +25,5 @@ __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_m
            "check_output_path",
            "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",
            "write_plain_nifti", "write_npy", "mask_of_checkpoint", "TrajectorySpec",
-           "MASK_CHECKPOINT_KINDS"]
+           "MASK_CHECKPOINT_KINDS", "reconstruct_dicom", "Provenance", "dicom_series",
+           "write_dicom_folders", "write_dicom_series"]

@@ -36,8 +36,9 @@ from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
 from .noncartesian import reconstruct_noncartesian_slices
 from .trajectory import TrajectorySpec
 
-__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri", "reconstruct_nifti",
-           "reconstruct_image", "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS"]
+__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri",
+           "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image",
+           "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS"]
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,11 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
         raw, path, model, method=method, complex_model=complex_model, mask=mask,
         batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
         espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
-    result.info.update({"input": str(path), "format": kind, "coils": raw[0].num_coils})
+    first = raw[0]
+    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
+    if first.is_cartesian:
+        result.info.update({"voxel_size_mm": first.metadata.voxel_size_mm,
+                            "scan_attributes": getattr(raw, "info", {}).get("scan_attributes")})
     return result
 
 
@@ -230,10 +235,39 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
     if nv.num_volumes > 1:
         raise UserError(f"{path}: 4-D NIfTI with {nv.num_volumes} volumes; give a 3-D volume "
                         "(or a 4-D file with one volume)")
-    if nv.is_complex and not complex_model:
+    result = reconstruct_image_volume(
+        nv.slices(), path, model, mask, trajectory=trajectory, complex_model=complex_model,
+        batch_size=batch_size, device=device, progress=progress, pad_last_batch=pad_last_batch,
+        auto_compile=auto_compile)
+    result.info["axis"] = axis
+    result.source = nv
+    return result
+
+
+def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike, model: torch.nn.Module,
+                             mask: MaskSpec | None, *, trajectory: TrajectorySpec | None = None,
+                             complex_model: bool = False, batch_size: int = 8, device=None,
+                             progress: bool = True, pad_last_batch: bool = False,
+                             auto_compile: bool = False) -> ReconResult:
+    """Retrospectively undersample every slice of an image volume and reconstruct it: the
+    simulation behind :func:`reconstruct_nifti` and
+    :func:`~mri_unfold.reconstruct.dicom_input.reconstruct_dicom`.
+
+    Args:
+        vol: ``(S, H, W)`` float32 magnitudes or complex64 images (the reference).
+        path: the input, for messages and the samples' file name.
+        mask / trajectory / complex_model / ...: see :func:`reconstruct_nifti`.
+    Returns:
+        :class:`ReconResult` ``(S, H, W)`` in the volume's intensity scale, metrics against
+        ``vol``; ``info`` has the input, slice shape, mask and where its seed came from.
+    Raises:
+        UserError naming ``path``: a complex volume with a real-domain model, an all-zero
+        volume, neither or both of mask and trajectory, a mask of another shape.
+    """
+    path = Path(path)
+    if np.iscomplexobj(vol) and not complex_model:
         raise UserError(f"{path}: the volume is complex-valued; reconstructing it needs a "
                         "complex-domain model (this one works on real images)")
-    vol = nv.slices()
     peak = float(np.abs(vol).max())
     if peak == 0.0:
         raise UserError(f"{path}: the volume is all zeros")
@@ -255,12 +289,11 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
     result = reconstruct_samples(samples, model, real_input=not complex_model,
                                  batch_size=batch_size, device=device, progress=progress,
                                  pad_last_batch=pad_last_batch, auto_compile=auto_compile)
-    result.info.update({"input": str(path), "axis": axis,
+    result.info.update({"input": str(path),
                         "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
                         "mask": trajectory.label if mask is None else mask.label,
                         "mask_seed_source": "the mask seed option"
                         if mask is not None and mask.file is None else None})
-    result.source = nv
     return result
 
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import metrics
 from ..baselines import BASELINES, run_baseline, zero_filled
+from ..data.geometry import crop_affine
 from ..data.samples import KSpaceSample, collate_samples
 from ..device import resolve_device
 from ..fastpath import compile_with_fallback
@@ -209,9 +210,12 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
         result.metrics = {"network": volume_metrics(target, result.reconstruction),
                           "zero-filled": volume_metrics(target, result.zero_filled)}
     meta = batch.metadata[0]
+    affine = meta.extras.get("affine")
+    if affine is not None:  # the affine of the recon-size crop (scanner space)
+        affine = crop_affine(affine, batch.image_shape, crop)
     result.info = {"slices": len(batch), "crop_size": tuple(int(c) for c in crop),
                    "sampled_fraction": float(batch.mask.float().mean()),
                    "mask_seed": meta.mask_seed,
                    "mask_seed_source": meta.extras.get("mask_seed_source"),
-                   "affine": meta.extras.get("affine")}
+                   "affine": affine}
     return result

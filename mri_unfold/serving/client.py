@@ -20,9 +20,11 @@ import numpy as np
 
 from ..data.ismrmrd_acquisitions import (Acquisitions, ScanEncoding, classify, group_keys,
                                          parse_header)
+from ..data.scan_attributes import ismrmrd_attributes, twix_attributes
 from ..data.sources import detect_source
 from ..data.sources.ismrmrd_source import read_acquisitions
-from ..data.twix_to_ismrmrd import twix_to_ismrmrd
+from ..data.sources.twix import read_twix_scan
+from ..data.twix_to_ismrmrd import scan_to_ismrmrd
 from ..errors import UserError
 from ..reconstruct import ReconResult
 from .images import RECON_SERIES, ZERO_FILLED_SERIES, ReceivedImage, received_image, volume_of
@@ -40,12 +42,15 @@ DEFAULT_CONFIG = "mri-unfold"
 @dataclass
 class RawScan:
     """A raw file as ISMRMRD messages: ``xml`` header bytes, ``acquisitions``, the file's
-    ``source`` kind (``"ismrmrd"`` or ``"twix"``) and ``path``."""
+    ``source`` kind (``"ismrmrd"`` or ``"twix"``), ``path``, and the DICOM ``attributes`` its
+    header gives (patient, study, equipment: :mod:`mri_unfold.data.scan_attributes`, what
+    ``recon`` puts in DICOM output)."""
 
     xml: bytes
     acquisitions: Acquisitions
     source: str
     path: Path
+    attributes: dict = field(default_factory=dict)
 
     def slice_ends(self) -> dict[int, tuple]:
         """``{acquisition index: slice group}`` of the last image acquisition of each group
@@ -70,13 +75,15 @@ def load_scan(path: str | Path) -> RawScan:
     kind = detect_source(path)
     if kind == "ismrmrd":
         _, xml, acqs = read_acquisitions(path)
+        attributes = ismrmrd_attributes(parse_header(xml, str(path)))
     elif kind == "twix":
-        text, acqs = twix_to_ismrmrd(path)
-        xml = text.encode("utf-8")
+        twix = read_twix_scan(path)
+        text, acqs = scan_to_ismrmrd(twix)
+        xml, attributes = text.encode("utf-8"), twix_attributes(twix.measurement["hdr"])
     else:
         raise UserError(f"{path}: stream sends raw scanner data (ISMRMRD .h5 or Siemens twix "
                         f".dat), this is {kind or 'not a recognised format'}")
-    return RawScan(xml, acqs, kind, path)
+    return RawScan(xml, acqs, kind, path, attributes)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -118,7 +125,8 @@ class StreamResult:
         writers take it): ``(S, h, w)`` float32 in ``recon``'s slice order — the series
         ``mri-unfold serve`` sends the reconstruction in, or another server's first series —
         the zero-filled series when ``zero_filled`` (else an empty array), ``info["affine"]``
-        from the image geometry and ``info["mrd_header"]`` the XML header sent.
+        and ``info["voxel_size_mm"]`` from the image geometry, ``info["scan_attributes"]``
+        of the file and ``info["mrd_header"]`` the XML header sent.
 
         Raises:
             ProtocolError: no images, or no zero-filled series when asked for.
@@ -128,9 +136,14 @@ class StreamResult:
         recon, affine = volume_of(self.images, main)
         zf = volume_of(self.images, ZERO_FILLED_SERIES)[0] if zero_filled else \
             np.zeros((0,), np.float32)
+        first = next(im for im in self.images if im.order[0] == main)
+        fov = [float(v) for v in first.head["field_of_view"]]
+        voxel = (fov[0] / recon.shape[1], fov[1] / recon.shape[2], fov[2]) if min(fov) > 0 \
+            else None
         return ReconResult(recon, zf, info={
             "slices": len(recon), "crop_size": tuple(recon.shape[1:]), "affine": affine,
-            "input": str(scan.path), "format": scan.source,
+            "voxel_size_mm": voxel, "input": str(scan.path), "format": scan.source,
+            "scan_attributes": scan.attributes,
             "mrd_header": scan.xml.decode("utf-8", errors="replace")})
 
 

@@ -22,17 +22,21 @@ from __future__ import annotations
 import copy
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from ..data.sources import get_source, source_kinds, sources_with_option
 from ..errors import UserError
 from ..evaluation import protocol_names
+from ..losses import KSPACE_LOSSES
+from ..masks.split import DISTRIBUTIONS
 from ..operators import KSPACE_OPERATOR_KINDS
+from ..operators.kspace_factory import IMAGE_DOMAINS
 from ..precision import PRECISIONS
 from ..shared_data import shared_root
 from .overrides import apply_overrides, parse_override
+from .protocol_text import diff_configs, read_toml, to_toml
+from .self_supervised import OBJECTIVES, SSDU_DEFAULTS, SSDUConfig
 
 REQUIRED = object()
 #: marker for free-form tables (validated by their consumer)
@@ -61,6 +65,7 @@ SCHEMA: dict[str, Any] = {
         "layout": (str, "centered"),       # layout of a mask file: centered | unshifted
         "center_fraction": (float, 0.0),
         "real_input": (bool, True),
+        "image_domain": (str, "complex"),  # k-space kinds: complex | real (single-coil) images
         # operator.kind = "noncartesian" (images measured along a simulated trajectory):
         "trajectory": (str, "golden-radial"),  # radial | golden-radial | spiral | a .npy/.h5 file
         "acceleration": (float, 8.0),      # relative to Nyquist (radial: pi/2 N spokes)
@@ -102,6 +107,8 @@ SCHEMA: dict[str, Any] = {
         "max_steps": (int, 0),             # stop after this many optimizer steps; 0 = no limit
         "max_seconds": (float, 0.0),       # stop after this much training wall clock; 0 = none
         "init_from": (str, ""),            # checkpoint whose weights start the run (fine-tune)
+        "objective": (str, "supervised"),  # supervised | ssdu (self-supervised, k-space only)
+        "ssdu": {k: v for k, v in SSDU_DEFAULTS.items()},  # training.objective = "ssdu"
         "deterministic": (bool, False),
         "log_every": (int, 1),
         "progress": (bool, True),
@@ -128,6 +135,10 @@ CHOICES = {
     ("training", "compile_mode"): ("default", "reduce-overhead", "max-autotune",
                                    "max-autotune-no-cudagraphs"),
     ("training", "optimizer"): ("adam", "adam_foreach", "adam_fused"),
+    ("training", "objective"): OBJECTIVES,
+    ("training", "ssdu", "distribution"): DISTRIBUTIONS,
+    ("training", "ssdu", "loss"): KSPACE_LOSSES,
+    ("operator", "image_domain"): IMAGE_DOMAINS,
     ("evaluation", "metric"): ("psnr", "ssim"),
 }
 
@@ -251,6 +262,14 @@ def _check_combination(cfg: dict, source: str) -> None:
         raise UserError(f"{source}: operator.kind = {op_kind!r} takes its operator from k-space "
                         f"data (data.kind = {', '.join(map(repr, kspace_kinds))}); data.kind = "
                         f"{kind!r} gives images")
+    if cfg["training"]["objective"] == "ssdu":
+        if src.yields != "kspace":
+            raise UserError(f"{source}: training.objective = 'ssdu' learns from measured k-space, "
+                            f"but data.kind = {kind!r} yields images, not measurements; use a "
+                            "k-space data source (data.kind = "
+                            + ", ".join(repr(k) for k in source_kinds()
+                                        if get_source(k).yields == "kspace") + ")")
+        SSDUConfig.from_table(cfg["training"]["ssdu"], False, f"{source}: training.ssdu")
     ev = cfg["evaluation"]["protocol"]
     if ev not in ("none", *protocol_names()):
         raise UserError(f"{source}: evaluation.protocol = {ev!r} is not one of "
@@ -316,68 +335,6 @@ def load_protocol(path: str | Path, overrides: list[str] | None = None) -> dict:
     path = Path(path)
     raw = apply_overrides(read_toml(path, "protocol file"), overrides or [])
     return validate_protocol(raw, source=str(path), protocol_dir=path.parent)
-
-
-def read_toml(path: str | Path, what: str = "protocol file") -> dict:
-    """The raw table of a TOML file (a training or study protocol).
-
-    Raises:
-        FileNotFoundError: missing file (naming ``what``).  UserError: malformed TOML (with
-            line/column) or not UTF-8 text.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} not found")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path}: malformed TOML ({e})") from e
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not a UTF-8 text file ({e})") from e
-
-
-def to_toml(cfg: dict) -> str:
-    """Serialise a (validated) protocol dict back to TOML text (for the run folder)."""
-    lines: list[str] = []
-
-    def fmt(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + "}"
-        raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-    def emit(table: dict, prefix: str):
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        tables = {k: v for k, v in table.items() if isinstance(v, dict)}
-        if prefix:
-            lines.append(f"\n[{prefix}]")
-        for k, v in scalars.items():
-            lines.append(f"{k} = {fmt(v)}")
-        for k, v in tables.items():
-            emit(v, f"{prefix}.{k}" if prefix else k)
-
-    emit(cfg, "")
-    return "\n".join(lines).lstrip() + "\n"
-
-
-def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two protocol dicts."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        key = f"{prefix}{k}"
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += diff_configs(va, vb, key + ".")
-        elif va != vb:
-            out.append(key)
-    return out
 
 
 #: The strict-key schema check and the ``${variable}`` expansion, for other TOML files

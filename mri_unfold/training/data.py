@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 from ..data.sources import get_source
 
 __all__ = ["build_dataset", "source_options", "stage_patch_size", "full_dataset", "item_shape",
-           "ResumableBatchSampler", "epoch_batches"]
+           "ResumableBatchSampler", "epoch_batches", "training_stages"]
 
 
 def source_options(data_cfg: dict) -> dict:
@@ -27,13 +27,18 @@ def stage_patch_size(data_cfg: dict) -> int | None:
     return data_cfg.get("patch_size")
 
 
-def build_dataset(data_cfg: dict, seed: int, patch_size: int | None = None) -> Dataset:
+def build_dataset(data_cfg: dict, seed: int, patch_size: int | None = None, *,
+                  with_references: bool = True, path: str | None = None) -> Dataset:
     """Training data set for the protocol's ``data`` table (``patch_size`` overrides
-    ``data.patch_size``, e.g. for a fine-tuning stage)."""
+    ``data.patch_size``, e.g. for a fine-tuning stage).  ``with_references=False`` opens
+    k-space sources without their training images (self-supervised training: undersampled
+    files are fine, nothing fully sampled is needed); ``path`` opens another folder of the
+    same source (e.g. ``data.val``)."""
     src = get_source(data_cfg["kind"])
-    return src.open(data_cfg["train"], source_options(data_cfg), seed=seed,
+    return src.open(path or data_cfg["train"], source_options(data_cfg), seed=seed,
                     patch_size=patch_size or stage_patch_size(data_cfg),
-                    max_items=data_cfg["max_images"])
+                    max_items=data_cfg["max_images"] if path is None else 0,
+                    for_training=with_references)
 
 
 def full_dataset(ds: Dataset) -> Dataset:
@@ -82,3 +87,17 @@ def epoch_batches(ds: Dataset, epoch: int, seed: int, batch_size: int, rank: int
                            drop_last=False)
     s.set_epoch(epoch)
     return ResumableBatchSampler(s, batch_size, skip)
+
+
+def training_stages(cfg: dict) -> list[dict]:
+    """The stages of a protocol: ``main`` (``training.epochs`` at ``data.patch_size``) and the
+    optional ``finetune`` stage, each ``{"name", "epochs", "patch_size", "lr", "batch_size"}``."""
+    t, ft = cfg["training"], cfg["training"]["finetune"]
+    patch = stage_patch_size(cfg["data"])
+    out = [{"name": "main", "epochs": t["epochs"], "patch_size": patch,
+            "lr": t["lr"], "batch_size": t["batch_size"]}]
+    if ft["epochs"] > 0:
+        out.append({"name": "finetune", "epochs": ft["epochs"],
+                    "patch_size": ft["patch_size"] or patch,
+                    "lr": ft["lr"] or t["lr"], "batch_size": ft["batch_size"] or t["batch_size"]})
+    return out

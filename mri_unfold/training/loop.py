@@ -34,35 +34,24 @@ from .. import checkpoints as ckpt
 from ..atomic import atomic_write_text
 from ..device import resolve_device, set_determinism
 from ..errors import UserError
-from ..evaluation import evaluate_set
 from ..fastpath import compile_with_fallback
 from ..operators import Fp32Operator
 from . import state as train_state
 from .components import (autocast_context, build_loss, build_model, build_optimizer,
                          build_scheduler, enable_grad_checkpoint, init_weights, make_scaler)
 from .config import diff_configs, to_toml
-from .data import build_dataset, epoch_batches, full_dataset, item_shape, stage_patch_size
+from .data import build_dataset, epoch_batches, full_dataset, item_shape, training_stages
 from .distributed import init_distributed
 from .logs import RunLogger
 from .run_folder import RunFolder
+from .self_supervised import SelfSupervisedTask, SSDUConfig
 from .tasks import ImageTask, build_task
+from .validation import Validation
 
 STATE_FILE = "last.state.pt"
 LAST_CKPT = "last.safetensors"
 BEST_CKPT = "best.safetensors"
 QINIT_IMAGES = 2000  # training patches used for a computed Qinit
-
-
-def _stages(cfg: dict) -> list[dict]:
-    t, ft = cfg["training"], cfg["training"]["finetune"]
-    patch = stage_patch_size(cfg["data"])
-    out = [{"name": "main", "epochs": t["epochs"], "patch_size": patch,
-            "lr": t["lr"], "batch_size": t["batch_size"]}]
-    if ft["epochs"] > 0:
-        out.append({"name": "finetune", "epochs": ft["epochs"],
-                    "patch_size": ft["patch_size"] or patch,
-                    "lr": ft["lr"] or t["lr"], "batch_size": ft["batch_size"] or t["batch_size"]})
-    return out
 
 
 class Trainer:
@@ -87,7 +76,7 @@ class Trainer:
         cfg = self.cfg
         self.progress = self.tcfg["progress"] if progress is None else progress
         self.on_step = on_step
-        self.stages = _stages(cfg)
+        self.stages = training_stages(cfg)
         set_determinism(self.tcfg["deterministic"])
         state = self._check_run_dir(resume)
         # data of the current stage (rebuilt when a stage starts)
@@ -97,6 +86,9 @@ class Trainer:
         op_t = state["operator"] if state else None
         op_cfg = json.loads(state["operator_json"]) if state else cfg["operator"]
         self.task = build_task(op_cfg, tensors=op_t, image_shape=item_shape(self.dataset))
+        if self.self_supervised:
+            self.task = SelfSupervisedTask(self.task, SSDUConfig.from_table(
+                self.tcfg["ssdu"], not self.task.complex_domain), cfg["seed"])
         if isinstance(self.task, ImageTask):
             self.task.check_item(self.dataset[0])
         if isinstance(self.task, ImageTask) and self.task.needs_qinit:
@@ -111,7 +103,8 @@ class Trainer:
             enable_grad_checkpoint(self.model)
         if self.tcfg["channels_last"]:  # 4-D weights; conv outputs follow their format
             self.model.to(memory_format=torch.channels_last)
-        self.loss_fn = build_loss(self.tcfg)
+        self.loss_fn = self.task.loss if self.self_supervised else build_loss(self.tcfg)
+        self.validation = Validation(cfg, self.task, self.device)
         op_module = self.task.op if isinstance(self.task.op, torch.nn.Module) else None
         self.op_params = ([p for p in op_module.parameters() if p.requires_grad]
                           if op_module is not None else [])
@@ -167,8 +160,14 @@ class Trainer:
                             "continue it or choose another --run-dir")
         return None
 
+    @property
+    def self_supervised(self) -> bool:
+        """``training.objective = "ssdu"``: no reference image is read."""
+        return self.tcfg["objective"] == "ssdu"
+
     def _dataset(self, stage: dict):
-        return build_dataset(self.cfg["data"], self.cfg["seed"], stage["patch_size"])
+        return build_dataset(self.cfg["data"], self.cfg["seed"], stage["patch_size"],
+                             with_references=not self.self_supervised)
 
     def _restore(self, st: dict) -> None:
         self.model.load_state_dict(st["model"])
@@ -242,7 +241,7 @@ class Trainer:
         self.model.train()
         scope = getattr(self.task.op, "training_step", None)
         with scope(self.step) if scope is not None else contextlib.nullcontext():
-            y, op, target = self.task.prepare(batch, self.device)
+            y, op, target = self.task.prepare(batch, self.device, step=self.step)
             with autocast_context(self.tcfg["precision"], self.device):
                 x, aux = self.net(y, self.network_operator(op), return_aux=True)
                 x, target, aux = self.task.loss_inputs(x, target, aux)
@@ -270,19 +269,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict | None:
-        """Evaluate on the first evaluation set (main rank); keeps ``best.safetensors``."""
-        ecfg = self.cfg["evaluation"]
-        if ecfg["protocol"] == "none" or not ecfg["sets"]:
+        """Validate (main rank, :class:`.validation.Validation`); keeps ``best.safetensors``."""
+        if not self.validation.enabled:
             return None
         result = None
         if self.dist.is_main:
-            result = evaluate_set(self.model, self.task.op, ecfg["sets"][0], ecfg["protocol"],
-                                  self.device, max_images=ecfg["max_images"], progress=False,
-                                  data_cfg=self.cfg["data"])
-            metrics = {k: result[k] for k in ("psnr", "ssim") if k in result}
+            result, metrics, score = self.validation.run(self.model)
             self.logger.log(self.step, self.global_epoch, "val", **metrics)
             self.last_val_step = self.step
-            score = result[ecfg["metric"]]
             if score > self.best:
                 self.best = score
                 ckpt.save_checkpoint(self.run_dir / BEST_CKPT, self.model, self.task.op,

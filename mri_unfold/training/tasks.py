@@ -41,8 +41,9 @@ class Task:
         self.op = self.op.to(device)
         return self
 
-    def prepare(self, batch, device=None):  # pragma: no cover - abstract
-        """``batch`` -> ``(y, op, target)`` on ``device``."""
+    def prepare(self, batch, device=None, step: int = 0):  # pragma: no cover - abstract
+        """``batch`` -> ``(y, op, target)`` on ``device`` (``step``: the optimizer step, for
+        tasks that draw per-step randomness)."""
         raise NotImplementedError
 
     def loss_inputs(self, x: torch.Tensor, target: torch.Tensor, aux: dict):
@@ -59,7 +60,7 @@ class Task:
 class ImageTask(Task):
     """A fixed operator measuring image targets ``(N, 1, H, W)``."""
 
-    def prepare(self, batch, device=None):
+    def prepare(self, batch, device=None, step: int = 0):
         """Image batch (tensor ``(N, [1,] H, W)`` or ``(x, ...)``) -> ``(y, op, x)``; complex
         operators get the image as complex64."""
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -98,7 +99,7 @@ class ImageTask(Task):
 class KSpaceTask(Task):
     """Batches of k-space samples that carry their own masks and coil maps."""
 
-    def prepare(self, batch: SampleBatch, device=None):
+    def prepare(self, batch: SampleBatch, device=None, step: int = 0):
         """``SampleBatch`` -> ``(y (N, C, H, W), op, target (N, 1, h, w) complex64)``;
         non-Cartesian batches: ``y`` ``(N, C, K)`` density-weighted (the factory's
         ``measurements``) and a :class:`~mri_unfold.operators.NonCartesianFourier`."""

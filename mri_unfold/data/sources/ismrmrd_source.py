@@ -37,6 +37,7 @@ from ..errors import DataFileError
 from ..ismrmrd_acquisitions import (FLAGS, Acquisitions, ScanEncoding, classify, covariance_of,
                                     image_slices, parse_header)
 from ..raw_samples import RawSlices
+from ..scan_attributes import ismrmrd_attributes
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
@@ -126,7 +127,8 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
         "format": "ISMRMRD", "group": name, "acquisitions": int(len(acqs)),
         "noise_acquisitions": int(noise.size), "skipped_acquisitions": skipped,
         "trajectory": scan.trajectory, "vendor": getattr(systems, "systemVendor", None),
-        "prewhitened": bool(prewhiten and noise.size)})
+        "prewhitened": bool(prewhiten and noise.size),
+        "scan_attributes": ismrmrd_attributes(hdr)})
 
 
 @register_source

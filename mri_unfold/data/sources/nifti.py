@@ -21,21 +21,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch.utils.data import Dataset
-
 from ...errors import UserError
 from ..errors import DataFileError
 from ..nifti import NiftiVolume
-from ..simulate import smooth_random_phase
 from .registry import DataSource, register_source
 from .sniff import is_nifti
+from .volume_slices import VALUES, VolumeSlices, check_slice_options
 
 __all__ = ["NiftiSlices", "NiftiSource", "nifti_files", "VALUES"]
-
-#: Image domains a NIfTI slice can be given in.
-VALUES = ("magnitude", "complex", "smooth_phase")
 
 
 def nifti_files(root: str | Path, max_volumes: int = 0) -> list[Path]:
@@ -59,7 +52,7 @@ def nifti_files(root: str | Path, max_volumes: int = 0) -> list[Path]:
     return files[:max_volumes] if max_volumes else files
 
 
-class NiftiSlices(Dataset):
+class NiftiSlices(VolumeSlices):
     """Normalised 2-D slices of NIfTI volumes (module doc); items ``(1, H, W)``.
 
     Args:
@@ -86,44 +79,11 @@ class NiftiSlices(Dataset):
         if values not in VALUES:
             raise ValueError(f"values must be one of {VALUES}, got {values!r}")
         self.files = nifti_files(root, max_volumes)
-        self.values, self.seed = values, int(seed)
-        self.volumes: list[np.ndarray] = []
-        self.index: list[tuple[Path, int]] = []
-        self._items: list[tuple[int, int]] = []
-        for fi, path in enumerate(self.files):
-            vol = NiftiVolume(path, axis=axis, volume_index=volume_index).slices()
-            peak = float(np.abs(vol).max())
-            if peak == 0.0:
-                raise DataFileError(f"{path}: the volume is all zeros")
-            vol = vol / np.float32(peak)
-            if values == "magnitude":
-                vol = np.abs(vol).astype(np.float32)
-            keep = [k for k in range(len(vol)) if np.abs(vol[k]).max() >= max(min_signal, 1e-12)]
-            self.volumes.append(vol)
-            self.index += [(path, k) for k in keep]
-            self._items += [(fi, k) for k in keep]
-        shapes = {tuple(v.shape[1:]) for v in self.volumes}
-        if len(shapes) > 1:
-            desc = ", ".join(f"{p.name}: {tuple(v.shape[1:])}"
-                             for p, v in zip(self.files, self.volumes))
-            raise DataFileError(f"{root}: NIfTI slices along axis {axis} have different sizes "
-                                f"({desc}); use volumes of one matrix size or another axis")
-        if not self._items:
-            raise DataFileError(f"{root}: no slice has signal above min_signal={min_signal}")
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        fi, k = self._items[i]
-        img = self.volumes[fi][k]
-        if self.values == "smooth_phase":
-            rng = np.random.default_rng([self.seed, fi, k])
-            phase = smooth_random_phase(img.shape, seed=rng)
-            img = (np.abs(img) * np.exp(1j * phase)).astype(np.complex64)
-        elif self.values == "complex":
-            img = img.astype(np.complex64)
-        return torch.from_numpy(np.ascontiguousarray(img))[None]
+        volumes = ((path, NiftiVolume(path, axis=axis, volume_index=volume_index).slices())
+                   for path in self.files)
+        super().__init__(root, volumes, values=values, min_signal=min_signal, seed=seed,
+                         what=f"NIfTI slices along axis {axis}",
+                         hint="use volumes of one matrix size or another axis")
 
 
 @register_source
@@ -145,12 +105,7 @@ class NiftiSource(DataSource):
     def check_options(cls, options: dict, where: str) -> None:
         if options["axis"] not in (0, 1, 2):
             raise UserError(f"{where}: data.axis must be 0, 1 or 2, got {options['axis']}")
-        if not 0 <= options["min_signal"] < 1:
-            raise UserError(f"{where}: data.min_signal must be in [0, 1), got "
-                            f"{options['min_signal']}")
-        if options["volume_index"] < 0:
-            raise UserError(f"{where}: data.volume_index must be >= 0, got "
-                            f"{options['volume_index']}")
+        check_slice_options(options, where)
 
     @classmethod
     def detect(cls, path: Path) -> bool:

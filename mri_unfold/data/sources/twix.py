@@ -38,6 +38,7 @@ from ..geometry import SliceGeometry
 from ..ismrmrd_acquisitions import covariance_of
 from ..raw_assembly import Encoding, Readouts
 from ..raw_samples import RawSlices, slices_from_readouts
+from ..scan_attributes import twix_attributes
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
@@ -243,7 +244,8 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
                 "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)},
         covariance=covariance, prewhiten=prewhiten)
     return RawSlices(samples, {**scan.info, "prewhitened": bool(prewhiten and scan.noise),
-                               "trajectory": "cartesian"})
+                               "trajectory": "cartesian",
+                               "scan_attributes": twix_attributes(scan.measurement["hdr"])})
 
 
 @register_source
