@@ -23,6 +23,7 @@ LAYERS = [
     {"models", "fastpath", "losses", "baselines", "solvers"},
     {"data"},
     {"checkpoints", "reconstruct", "figures"},
+    {"serving"},
     {"evaluation"},
     {"training"},
     {"studies"},

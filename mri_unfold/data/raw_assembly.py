@@ -29,7 +29,7 @@ import torch
 
 from .errors import DataFileError
 
-__all__ = ["Readouts", "Encoding", "assemble", "COUNTERS"]
+__all__ = ["Readouts", "Encoding", "assemble", "check_readouts", "COUNTERS"]
 
 #: Counter names, in the order of :class:`Readouts` fields.
 COUNTERS = ("line", "partition", "slice", "contrast", "repetition", "average")
@@ -123,6 +123,24 @@ def _readout_rows(r: Readouts, i: int, n: int, enc: Encoding, where: str) -> int
                             f"at {int(r.center_sample[i])}, which do not fit the encoded "
                             f"readout of {enc.readout_full} samples")
     return start
+
+
+def check_readouts(r: Readouts, enc: Encoding, where: str, placement: bool = True) -> None:
+    """The checks :func:`assemble` makes of each readout, on their own (a streaming server
+    makes them as each acquisition arrives): counters inside the header's limits and, with
+    ``placement`` (Cartesian data), inside the encoded matrix, samples inside the encoded
+    readout.
+
+    Raises:
+        DataFileError naming ``where`` and the acquisition (``r.number``).
+    """
+    _check_limits(r, enc, where)
+    if not placement:
+        return
+    _placement(r, enc, where)
+    for i in range(len(r)):
+        n = (r.data[i] if isinstance(r.data, list) else r.data[i]).shape[-1]
+        _readout_rows(r, i, n, enc, where)
 
 
 def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:

@@ -12,7 +12,7 @@ the Python API) and the file writers.
 from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_volume, reconstruct_samples,
                        reconstruct_volume, volume_metrics)
 from .inputs import (MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
-                     reconstruct_kspace_file, reconstruct_nifti)
+                     reconstruct_kspace_file, reconstruct_nifti, reconstruct_raw_slices)
 from .trajectory import TrajectorySpec
 from .dicom_input import reconstruct_dicom
 from .dicom_writer import Provenance, dicom_series, write_dicom_folders, write_dicom_series
@@ -20,7 +20,7 @@ from .writers import (check_output_path, output_format, with_tag, write_fastmri_
                       write_nifti_like, write_npy, write_plain_nifti)
 
 __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
-           "METHODS", "classical_volume", "reconstruct_kspace_file", "AUTO_COMPILE_AFTER_S",
+           "METHODS", "classical_volume", "reconstruct_kspace_file", "reconstruct_raw_slices", "AUTO_COMPILE_AFTER_S",
            "MaskSpec", "reconstruct_fastmri", "reconstruct_nifti", "reconstruct_image",
            "check_output_path",
            "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",

@@ -36,9 +36,9 @@ from .pipeline import Adapter, ReconResult, reconstruct_samples, reconstruct_vol
 from .noncartesian import reconstruct_noncartesian_slices
 from .trajectory import TrajectorySpec
 
-__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
-           "reconstruct_image_volume", "reconstruct_image", "mask_of_checkpoint",
-           "MASK_CHECKPOINT_KINDS"]
+__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri",
+           "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image",
+           "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,31 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     """
     path = Path(path)
     raw = get_source(kind).read(path, read_options)
+    result = reconstruct_raw_slices(
+        raw, path, model, method=method, complex_model=complex_model, mask=mask,
+        batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
+        espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+        adapt=adapt)
+    first = raw[0]
+    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
+    if first.is_cartesian:
+        result.info.update({"voxel_size_mm": first.metadata.voxel_size_mm,
+                            "scan_attributes": getattr(raw, "info", {}).get("scan_attributes")})
+    return result
+
+
+def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module | None = None, *,
+                           method: str | None = None, complex_model: bool = True,
+                           mask: MaskSpec | None = None, batch_size: int = 8, device=None,
+                           progress: bool = True,
+                           espirit_cache: str | os.PathLike | None = None,
+                           espirit_crop: float = 0.95, pad_last_batch: bool = False,
+                           auto_compile: bool = False,
+                           adapt: Adapter | None = None) -> ReconResult:
+    """:func:`reconstruct_kspace_file` after reading: the slices ``raw`` (a sequence of
+    :class:`~mri_unfold.data.KSpaceSample` as a source reads them) of ``path`` (for
+    messages).  The streaming server (:mod:`mri_unfold.serving`) calls it for each slice as
+    soon as it is complete, so its images are those of ``recon``."""
     if len(raw) == 0:
         raise UserError(f"{path}: the file has no slices")
     first = raw[0]
@@ -163,12 +188,10 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                         "real-valued images from single-coil k-space (a complex-domain model "
                         "is needed for multi-coil data)")
     if not first.is_cartesian:  # radial/spiral files: gridding / networks on the NUFFT
-        result = reconstruct_noncartesian_slices(
+        return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
             progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
             real_input=real, adapt=adapt)
-        result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
-        return result
     needs_maps = first.num_coils > 1 and method != "zero-filled"
     transform = kspace_transform(
         multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),
@@ -177,14 +200,10 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     if model is not None and not samples[0].metadata.undersampled:
         raise UserError(f"{path}: k-space is fully sampled; give a mask (a kind and an "
                         "acceleration, or a mask file) to undersample it")
-    result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
-                                 device=device, progress=progress, real_input=real,
-                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-                                 adapt=adapt)
-    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils,
-                        "voxel_size_mm": first.metadata.voxel_size_mm,
-                        "scan_attributes": getattr(raw, "info", {}).get("scan_attributes")})
-    return result
+    return reconstruct_samples(samples, model, method=method, batch_size=batch_size,
+                               device=device, progress=progress, real_input=real,
+                               pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+                               adapt=adapt)
 
 
 def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None = None,

@@ -27,21 +27,23 @@ import contextlib
 import io
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import UserError
 from ..errors import DataFileError
-from ..geometry import SliceGeometry, stack_affine
-from ..prewhiten import Prewhiten, noise_covariance
-from ..raw_assembly import Encoding, Readouts, assemble
-from ..raw_samples import RawSlices, check_finite, raw_sample
+from ..geometry import SliceGeometry
+from ..ismrmrd_acquisitions import covariance_of
+from ..raw_assembly import Encoding, Readouts
+from ..raw_samples import RawSlices, slices_from_readouts
 from ..scan_attributes import twix_attributes
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
-__all__ = ["TwixSource", "read_twix", "twix_layout"]
+__all__ = ["TwixSource", "read_twix", "read_twix_scan", "TwixScan", "twix_layout",
+           "readout_geometry"]
 
 _BUFFERS = (b"Config", b"Dicom", b"Meas", b"MeasYaps", b"Phoenix", b"Spice")
 _RAID_ENTRY = np.dtype([("meas_id", "<u4"), ("file_id", "<u4"), ("off", "<u8"), ("len", "<u8"),
@@ -142,32 +144,61 @@ def _readouts(mdbs: list) -> Readouts:
                     number=np.arange(len(mdbs)))
 
 
-def _geometries(meas: dict, mdbs: list, slices: list, enc: Encoding, fov) -> list:
+def _slice_geometries(meas: dict) -> list:
+    """``twixtools.geometry`` of every slice of the measurement (empty when the header has no
+    slice geometry)."""
     import twixtools.geometry
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            geo = twixtools.geometry.Geometry.create_for_all_slices(meas)
+            return list(twixtools.geometry.Geometry.create_for_all_slices(meas))
     except Exception:  # noqa: BLE001 - a header without slice geometry: no affine
         return []
-    out = []
-    for s in slices:
-        g = geo[s["slice"] if s["slice"] < len(geo) else 0]
-        m = np.asarray(g._prs_to_pcs_mat, np.float64)         # columns: phase, read, slice
-        sp = mdbs[s["first"]].mdh.SliceData.SlicePos
-        pos = np.array([sp.Sag, sp.Cor, sp.Tra], np.float64)
-        pos = pos + (s["partition"] - enc.partitions // 2) * (fov[2] if fov else 0) * m[:, 2]
-        out.append(SliceGeometry.from_arrays(m[:, 1], m[:, 0], m[:, 2], pos))
-    return out
 
 
-def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
-    """The image slices of a Siemens twix file (module doc): ``kspace`` ``(C, H, W)``
-    complex64, ``H`` readout (oversampling removed), ``W`` phase encoding, centred.
+def readout_geometry(scan: "TwixScan", mdb, partition_offset_mm: float = 0.0):
+    """The LPS geometry of one readout (its slice's orientation, the mdh slice position moved
+    ``partition_offset_mm`` along the slice normal), or None without slice geometry."""
+    if not scan.geometries:
+        return None
+    sli = int(mdb.mdh.Counter.Sli)
+    g = scan.geometries[sli if sli < len(scan.geometries) else 0]
+    m = np.asarray(g._prs_to_pcs_mat, np.float64)         # columns: phase, read, slice
+    sp = mdb.mdh.SliceData.SlicePos
+    pos = np.array([sp.Sag, sp.Cor, sp.Tra], np.float64) + partition_offset_mm * m[:, 2]
+    return SliceGeometry.from_arrays(m[:, 1], m[:, 0], m[:, 2], pos)
+
+
+@dataclass
+class TwixScan:
+    """What a twix file holds for reconstruction (module doc).
+
+    Attributes:
+        layout: :func:`twix_layout` of the file.
+        measurement: the last measurement (``twixtools`` dict: ``hdr``, ``mdb``).
+        image: its image-scan readouts (``twixtools`` mdb objects), in acquisition order.
+        noise: the ``NOISEADJSCAN`` readouts of every measurement, in file order.
+        encoding / fov_mm: the encoded matrix and the field of view after oversampling
+            removal (None when the header has none).
+        geometries: ``twixtools.geometry`` per slice (empty when unknown).
+        info: header facts for ``mri-unfold info``.
+    """
+
+    layout: dict
+    measurement: dict
+    image: list
+    noise: list
+    encoding: Encoding
+    fov_mm: tuple | None
+    geometries: list
+    info: dict
+
+
+def read_twix_scan(path: str | Path) -> TwixScan:
+    """Read a twix file's image scan and noise readouts (module doc).
 
     Raises:
-        DataFileError naming the file: not twix, truncated, no image scan, counters outside
-        the header's matrix, NaN/Inf samples.
+        DataFileError naming the file: not twix, truncated, no image scan.
     """
     path = Path(path)
     layout = twix_layout(path)
@@ -182,35 +213,39 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
         raise DataFileError(f"{path}: no image scan in the last measurement "
                             f"({len(data_mdbs)} readouts, {len(noise)} of them noise)")
     enc, fov, hdr_info = _encoding(meas, image[0])
-    slices = assemble(_readouts(image), enc, str(path))
-    geoms = _geometries(meas, image, slices, enc, fov)
-    first = [g for g, s in zip(geoms, slices)
-             if (s["repetition"], s["contrast"]) == (slices[0]["repetition"], slices[0]["contrast"])]
-    matrix = (enc.readout_keep, enc.lines)
-    affine = None if fov is None else stack_affine(
-        first, (fov[0] / matrix[0], fov[1] / matrix[1], fov[2]), matrix)
-    extras: dict = {"format": "twix", "software": layout["version"],
-                    "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)}
-    if noise:
-        n = np.concatenate([np.asarray(m.data) for m in noise], axis=1)
-        check_finite(n, f"{path} noise scans")
-        extras["noise_covariance"] = noise_covariance(n)
-    samples = []
-    for k, s in enumerate(slices):
-        ex = {**extras, **{c: s[c] for c in ("repetition", "contrast", "partition")},
-              "slice_counter": s["slice"]}
-        if affine is not None:
-            ex["affine"] = affine
-        samples.append(raw_sample(s["kspace"], path=path, index=k, fov_mm=fov, extras=ex))
-    if prewhiten and noise:
-        white = Prewhiten()
-        samples = [white(s) for s in samples]
-    return RawSlices(samples, {
-        "format": f"Siemens twix ({layout['version']})", "measurements": len(scans),
-        "image_readouts": len(image), "noise_readouts": len(noise), **hdr_info,
-        "protocol": meas["hdr"].get("Meas", {}).get("tProtocolName") or None,
-        "prewhitened": bool(prewhiten and noise), "trajectory": "cartesian",
-        "scan_attributes": twix_attributes(meas["hdr"])})
+    info = {"format": f"Siemens twix ({layout['version']})", "measurements": len(scans),
+            "image_readouts": len(image), "noise_readouts": len(noise), **hdr_info,
+            "protocol": meas["hdr"].get("Meas", {}).get("tProtocolName") or None}
+    return TwixScan(layout, meas, image, noise, enc, fov, _slice_geometries(meas), info)
+
+
+def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
+    """The image slices of a Siemens twix file (module doc): ``kspace`` ``(C, H, W)``
+    complex64, ``H`` readout (oversampling removed), ``W`` phase encoding, centred.  The
+    assembly is :func:`~mri_unfold.data.raw_samples.slices_from_readouts`, shared with the
+    ISMRMRD reader and the streaming server.
+
+    Raises:
+        DataFileError naming the file: not twix, truncated, no image scan, counters outside
+        the header's matrix, NaN/Inf samples.
+    """
+    path = Path(path)
+    scan = read_twix_scan(path)
+    enc, fov = scan.encoding, scan.fov_mm
+    covariance = covariance_of([np.asarray(m.data) for m in scan.noise], str(path))
+
+    def geometry(s: dict):
+        offset = (s["partition"] - enc.partitions // 2) * (fov[2] if fov else 0)
+        return readout_geometry(scan, scan.image[s["first"]], offset)
+
+    samples = slices_from_readouts(
+        _readouts(scan.image), enc, path=path, fov_mm=fov, geometry=geometry,
+        extras={"format": "twix", "software": scan.layout["version"],
+                "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)},
+        covariance=covariance, prewhiten=prewhiten)
+    return RawSlices(samples, {**scan.info, "prewhitened": bool(prewhiten and scan.noise),
+                               "trajectory": "cartesian",
+                               "scan_attributes": twix_attributes(scan.measurement["hdr"])})
 
 
 @register_source
