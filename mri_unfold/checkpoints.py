@@ -34,16 +34,16 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from .atomic import atomic_output
+from .atomic import atomic_write_bytes
 from .errors import UserError
 from .memory import require_memory
 from .models import build, resolve_config
 from .models.zoo import resolve_weights
 from .operators import build_operator
 
-__all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "read_checkpoint_file",
+__all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "write_safetensors", "read_checkpoint_file",
            "read_checkpoint_info", "load_checkpoint", "load_model", "unwrap", "digest",
            "IntegrityNote"]
 
@@ -105,9 +105,16 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, op, operator_cfg: 
             "protocol": json.dumps(protocol or {}),
             "info": json.dumps(info or {})}
     meta["sha256"] = digest(tensors, meta)
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
+    return write_safetensors(path, tensors, meta)
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor],
+                      meta: dict[str, str]) -> Path:
+    """Write a ``.safetensors`` file atomically (serialised in memory, then one write through
+    :func:`mri_unfold.atomic.atomic_write_bytes`: no temporary file of the library's own is
+    left behind by a kill, and a full disk is an error naming ``path``)."""
+    return atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()},
+                                         metadata=meta))
 
 
 @dataclass
