@@ -23,15 +23,18 @@ Example (a command that reads ``scan.h5`` and writes one file)::
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Iterator
 
 from .atomic import atomic_write_text
 from .errors import UserError
 
 __all__ = ["check_output_path", "same_file", "check_new_outputs", "check_new_folder",
-           "MARKER", "folder_kind", "check_folder", "mark_folder", "FolderState"]
+           "MARKER", "folder_kind", "check_folder", "mark_folder", "FolderState",
+           "output_folder"]
 
 #: The marker file of a folder mri-unfold fills (JSON ``{"kind": "run"}``, ``"study"``, ...).
 MARKER = ".mri-unfold-folder.json"
@@ -176,3 +179,24 @@ def mark_folder(folder: str | os.PathLike, kind: str) -> Path:
     if folder_kind(folder) != kind:
         atomic_write_text(folder / MARKER, json.dumps({"kind": kind, "by": "mri-unfold"}) + "\n")
     return folder
+
+
+@contextlib.contextmanager
+def output_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Create ``folder`` (and missing parents) for the files written inside the ``with``
+    block; when the block fails, the folders created here are removed again if they are
+    empty (an existing folder is never removed).  Yields ``Path(folder)``."""
+    folder = Path(folder)
+    created = []
+    p = folder
+    while not p.exists():
+        created.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise

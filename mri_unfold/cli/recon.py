@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..operators import NonCartesianFourier
 from ..precision import PRECISIONS, needs_cuda
 from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
-                           reconstruct_kspace_file, reconstruct_nifti, with_tag,
+                           reconstruct_kspace_file, reconstruct_nifti, require_mri_checkpoint, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
 from .read_options import add_read_options, read_options
@@ -124,6 +124,9 @@ def input_kind(path: Path) -> str:
     if path.name.lower().endswith((".nii", ".nii.gz")):
         raise UserError(f"{path}: not a readable NIfTI file (no NIfTI header; truncated or "
                         "corrupt?)")
+    if path.name.lower().endswith(".dat"):
+        raise UserError(f"{path}: not a readable Siemens twix file (no twix header; truncated "
+                        "or corrupt?)")
     kspace_kinds = [k for k in source_kinds() if get_source(k).yields == "kspace"]
     raise UserError(f"{path}: unsupported input (expected k-space of a registered format: "
                     f"{', '.join(kspace_kinds)}; or a NIfTI .nii/.nii.gz volume)")
@@ -168,11 +171,11 @@ def _fast_model(model, precision: str, compile_: bool):
 
 
 def _outputs(args, src: Path) -> list[Path]:
-    out = Path(args.output) if args.output else with_tag(src, "_recon")
-    if output_format(out) is None:
+    out = args.output if args.output else str(with_tag(src, "_recon"))
+    if output_format(out.rstrip("/")) is None:
         raise UserError(f"--output {out}: unsupported output (expected .h5, .nii/.nii.gz or "
                         ".npy)")
-    outs = [out] + ([with_tag(out, "_zero_filled")] if args.save_zero_filled else [])
+    outs = [out] + ([with_tag(Path(out), "_zero_filled")] if args.save_zero_filled else [])
     return check_new_outputs(outs, [src, args.model, args.mask_file], args.overwrite)
 
 
@@ -185,10 +188,7 @@ def _network(args, device, kind: str, src: Path):
             raise UserError("a NIfTI input needs a network (--model CKPT)")
         return None, args.method or "zero-filled", True, None
     ck = load_checkpoint(args.model, device=device)
-    op_kind = ck.operator_cfg.get("kind")
-    if op_kind in ("block_cs", "learned_block_cs"):
-        raise UserError(f"{args.model}: a {ck.arch} trained for natural-image block compressive "
-                        f"sensing (operator {op_kind}), not MRI; it cannot reconstruct {src}")
+    require_mri_checkpoint(ck, args.model, f"it cannot reconstruct {src}")
     return (_fast_model(ck.model, args.precision, args.compile), ck.arch, ck.complex_model, ck)
 
 

@@ -9,7 +9,7 @@ the Python API) and the file writers.
 """
 from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_volume, reconstruct_samples,
                        reconstruct_volume, volume_metrics)
-from .inputs import (MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
+from .inputs import (BLOCK_CS_KINDS, MASK_CHECKPOINT_KINDS, MaskSpec, require_mri_checkpoint, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
                      reconstruct_kspace_file, reconstruct_nifti)
 from .trajectory import TrajectorySpec
 from .writers import (check_output_path, output_format, with_tag, write_fastmri_h5,
@@ -21,4 +21,4 @@ __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_m
            "check_output_path",
            "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",
            "write_plain_nifti", "write_npy", "mask_of_checkpoint", "TrajectorySpec",
-           "MASK_CHECKPOINT_KINDS"]
+           "MASK_CHECKPOINT_KINDS", "BLOCK_CS_KINDS", "require_mri_checkpoint"]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..npy_files import load_npy
 
 __all__ = ["LoadedTrajectory", "load_trajectory", "NOISE_FLAG"]
 
@@ -38,7 +39,7 @@ class LoadedTrajectory:
 
 def _from_npy(path: Path, units: str) -> LoadedTrajectory:
     try:
-        a = np.load(path, allow_pickle=False)
+        a = load_npy(path)
     except ValueError as e:
         raise DataFileError(f"{path}: not a plain .npy array ({e})") from e
     if a.ndim < 2 or a.shape[-1] != 2 or not np.isrealobj(a) or a.dtype.kind not in "fiu":

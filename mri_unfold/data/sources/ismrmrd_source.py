@@ -224,6 +224,11 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
         n = np.concatenate([data[i] for i in noise], axis=1)
         check_finite(n, f"{path} noise scans")
         extras["noise_covariance"] = noise_covariance(n)
+    dims = np.unique(head["trajectory_dimensions"][image])
+    if len(dims) > 1:
+        raise DataFileError(f"{path}: the image acquisitions mix trajectories (stored "
+                            f"trajectory dimensions {', '.join(map(str, dims.tolist()))}); one "
+                            "trajectory per file is supported")
     if trajectory == "cartesian":
         samples = _cartesian(path, head, data, image, enc, fov, recon, extras)
     else:
