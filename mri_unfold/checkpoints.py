@@ -180,6 +180,9 @@ def _verify(path: Path, tensors: dict, meta: dict) -> None:
         raise UserError(f"{path}: the checkpoint does not match its SHA-256 digest (corrupt or "
                         "modified file); refusing to load it")
     for name, t in tensors.items():
+        if name.startswith("model/") and not (t.is_floating_point() or t.is_complex()):
+            raise UserError(f"{path}: tensor {name!r} has data type {t.dtype}; network weights "
+                            "are floating-point (a modified file?)")
         if t.is_floating_point() or t.is_complex():
             bad = int((~torch.isfinite(t)).sum())
             if bad:
@@ -246,7 +249,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         cfg = resolve_config(arch, _json(meta, "model_config", path), sd)
         _check_model_size(path, arch, cfg)
         model = build(arch, **cfg)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:  # a config the architecture does not take
+        if isinstance(e, UserError):
+            raise
         raise UserError(f"{path}: cannot rebuild model: {e}") from e
     try:
         model.load_state_dict(sd)
@@ -263,7 +268,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         except KeyError as e:
             raise UserError(f"{path}: cannot rebuild the stored operator {op_cfg.get('kind')!r}: "
                             f"tensor operator/{e.args[0]} is missing") from e
-        except ValueError as e:
+        except (ValueError, TypeError, RuntimeError, IndexError) as e:
+            if isinstance(e, UserError):
+                raise UserError(f"{path}: {e}") from e
             raise UserError(f"{path}: cannot rebuild the stored operator "
                             f"{op_cfg.get('kind')!r}: {e}") from e
     model.to(device).eval()

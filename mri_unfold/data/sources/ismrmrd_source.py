@@ -178,6 +178,9 @@ def _noncartesian(path, head, data, traj, image, enc, fov, trajectory, extras) -
         ks = np.concatenate([data[i] for i in sel], axis=1)
         tr = np.concatenate([np.asarray(traj[i], np.float32).reshape(-1, dims) for i in sel])
         check_finite(ks, f"{path} slice {k}")
+        if len(tr) > 1 and not np.abs(tr[:, :2]).any():
+            raise DataFileError(f"{path}: slice {k}: all {len(tr)} trajectory samples are at "
+                                "k = 0 (no trajectory stored?)")
         shape = (enc.readout_full, enc.lines)
         meta = raw_metadata(path, k, shape, fov_mm=fov, trajectory=trajectory,
                             extras={**extras, "trajectory_units": "as stored in the file"})
