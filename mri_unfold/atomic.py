@@ -109,6 +109,9 @@ def atomic_outputs(paths, suffixes=None) -> Iterator[tuple[Path, ...]]:
             full): the message names the file.
     """
     paths = [Path(p) for p in paths]
+    if paths and all(_is_temporary(p) for p in paths):
+        yield tuple(paths)  # already the temporary files of an enclosing atomic output
+        return
     suffixes = list(suffixes) if suffixes is not None else [None] * len(paths)
     tmps: list[Path] = []
     try:
@@ -135,6 +138,12 @@ def atomic_outputs(paths, suffixes=None) -> Iterator[tuple[Path, ...]]:
         raise
 
 
+def _is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_outputs` (a writer given one by
+    an enclosing atomic output writes it directly: that output renames it into place)."""
+    return path.name.startswith(".") and PARTIAL_TAG in path.name and os.path.lexists(path)
+
+
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -142,7 +151,7 @@ def _no_space(e: BaseException, folder: Path) -> bool:
     """Whether a writer's error comes from a full file-system: an ``OSError`` saying so, or
     any error (a library's own write error) while ``folder``'s file-system has no free
     block left."""
-    if isinstance(e, OSError) and e.errno in _NO_SPACE:
+    if isinstance(e, OSError) and (e.errno in _NO_SPACE or "No space left" in str(e)):
         return True
     if isinstance(e, OSError) and e.errno is not None:
         return False

@@ -81,6 +81,8 @@ def detect_challenge(path: str | Path) -> str:
         with h5py.File(path, "r") as hf:
             if "kspace" not in hf:
                 raise DataFileError(f"{path}: missing dataset 'kspace' (has: {sorted(hf.keys())})")
+            if not isinstance(hf["kspace"], h5py.Dataset):
+                raise DataFileError(f"{path}: 'kspace' is an HDF5 group, not a dataset")
             ndim = hf["kspace"].ndim
     except (OSError, KeyError, ValueError) as e:
         if isinstance(e, DataFileError):

@@ -4,7 +4,8 @@ its results: ``results.csv``, ``summary.csv``, the figures, ``summary.md`` and
 
 :func:`finalize` reads each folder's ``study.json``: the folders must hold the same study
 (equal fingerprints: same name, data, masks, methods, network and seed) and together every
-cell of it, finished.  Nothing is written otherwise.
+cell of it, finished.  The output folder must be one of them, new, empty, or a folder of the
+same study (:func:`check_study_folder`).  Nothing is written otherwise.
 """
 from __future__ import annotations
 
@@ -178,10 +179,10 @@ def finalize(dirs, out) -> dict[str, Path]:
         ``{name: path}`` of everything written.
     """
     dirs = [Path(d) for d in dirs]
-    record, where = collect(dirs)
     out = Path(out)
-    if not any(out.exists() and same_file(out, d) for d in dirs):
-        check_study_folder(out, record.get("fingerprint"))
+    if not any(out.exists() and same_file(out, d) for d in dirs):  # before reading anything
+        check_study_folder(out, read_record(dirs[0]).get("fingerprint"))
+    record, where = collect(dirs)
     mark_folder(out, "study")
     rows = []
     for c in record["cells"]:

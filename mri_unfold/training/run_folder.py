@@ -18,6 +18,7 @@ pair of checkpoint and training state, and a protocol that always says what was 
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -75,13 +76,21 @@ class RunFolder:
             UserError: another process holds the folder, or (without ``resume``) it started
                 a run here since :meth:`check`.
         """
+        created = [p for p in (self.path, *self.path.parents) if not p.exists()]
         if self.check(resume) == FolderState.NEW:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock()
-        if not resume and (self.path / STATE_FILE).exists():  # another run got here first
-            raise UserError(f"{self.path}: already holds a training run; pass --resume to "
-                            "continue it or choose another --run-dir")
-        mark_folder(self.path, "run")
+        try:
+            self.lock()
+            if not resume and (self.path / STATE_FILE).exists():  # another run got here first
+                raise UserError(f"{self.path}: already holds a training run; pass --resume to "
+                                "continue it or choose another --run-dir")
+            mark_folder(self.path, "run")
+        except BaseException:  # e.g. a full disk: leave no folder behind
+            self.unlock()
+            for p in created:  # deepest first
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+            raise
         return self.clean()
 
     @property
