@@ -129,6 +129,11 @@ def _cwd(monkeypatch, w):
 
 M4 = ["--mask", "random", "--acceleration", "4", "--no-progress"]
 
+
+def _train_override(override: str):
+    return lambda w: ["train", TINY, *QUICK, "--override", override, "--run-dir", str(w.d / "r")]
+
+
 #: (name, argv(w), expected text of the error line, optional setup(monkeypatch, w)).
 ROWS = [
     # ---------------------------------------------------------------- data lost or changed
@@ -178,12 +183,10 @@ ROWS = [
     ("study name is an absolute path",
      lambda w: ["study", str(w.study), "--override", f'name="{w.d}/abs"', "--no-progress"],
      "must be a plain folder name", _cwd),
-    ("training.max_steps = -1",
-     lambda w: ["train", TINY, *QUICK, "--override", "training.max_steps=-1", "--run-dir",
-                str(w.d / "r")], "training.max_steps must be >= 0, got -1"),
-    ("training.checkpoint_every = -1",
-     lambda w: ["train", TINY, *QUICK, "--override", "training.checkpoint_every=-1",
-                "--run-dir", str(w.d / "r")], "training.checkpoint_every must be >= 0, got -1"),
+    ("training.max_steps = -1", _train_override("training.max_steps=-1"),
+     "training.max_steps must be >= 0, got -1"),
+    ("training.checkpoint_every = -1", _train_override("training.checkpoint_every=-1"),
+     "training.checkpoint_every must be >= 0, got -1"),
     ("report.grid_image = 999",
      lambda w: ["study", str(w.study), "--override", "report.grid_image=999", "--out",
                 str(w.d / "s"), "--no-progress"],
@@ -267,21 +270,12 @@ ROWS = [
     ("import-official with a state dict with wrong keys",
      lambda w: ["import-official", str(w.wrong_keys), "--output", str(w.d / "w.safetensors")],
      "wrong_keys.pkl: cannot infer the architecture from the checkpoint keys"),
-    ("train --override seed=-1",
-     lambda w: ["train", TINY, *QUICK, "--override", "seed=-1", "--run-dir", str(w.d / "r")],
-     "tiny.toml: seed must be in [0, 2^63), got -1"),
-    ("train --override data.max_images=-1",
-     lambda w: ["train", TINY, *QUICK, "--override", "data.max_images=-1", "--run-dir",
-                str(w.d / "r")], "data.max_images must be >= 0, got -1"),
-    ("train --override data.num_workers=-1",
-     lambda w: ["train", TINY, *QUICK, "--override", "data.num_workers=-1", "--run-dir",
-                str(w.d / "r")], "data.num_workers must be >= 0, got -1"),
-    ("train --override operator.ratio=0",
-     lambda w: ["train", TINY, *QUICK, "--override", "operator.ratio=0", "--run-dir",
-                str(w.d / "r")], "operator.ratio must be a finite number in (0, 1], got 0"),
-    ("train --override operator.ratio=1.5",
-     lambda w: ["train", TINY, *QUICK, "--override", "operator.ratio=1.5", "--run-dir",
-                str(w.d / "r")], "operator.ratio must be a finite number in (0, 1], got 1.5"),
+    *[(f"train --override {o}", _train_override(o), msg) for o, msg in [
+        ("seed=-1", "tiny.toml: seed must be in [0, 2^63), got -1"),
+        ("data.max_images=-1", "data.max_images must be >= 0, got -1"),
+        ("data.num_workers=-1", "data.num_workers must be >= 0, got -1"),
+        ("operator.ratio=0", "operator.ratio must be a finite number in (0, 1], got 0"),
+        ("operator.ratio=1.5", "operator.ratio must be a finite number in (0, 1], got 1.5")]],
     ("train into a run folder on a full file-system",
      lambda w: ["train", TINY, *QUICK, "--override", 'evaluation.protocol="none"', "--run-dir",
                 str(w.d / "full" / "r")],
