@@ -90,7 +90,7 @@ def run(args) -> int:
     print(mask_table(results))
     with (output_folder(npy_dir) if npy_dir is not None else contextlib.nullcontext()), \
             atomic_outputs(npys + png) as tmps:  # all files or none
-        for (res, _), tmp in zip(results, tmps):
+        for (res, _), tmp in zip(results, tmps[:len(npys)]):
             save_mask(tmp, res.mask)
         if png:
             mask_psf_figure(results, tmps[-1])
