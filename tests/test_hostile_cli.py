@@ -333,6 +333,16 @@ ROWS = [
     ("masks --output ending with /",
      lambda w: ["masks", "--kind", "radial", "--shape", "32", "32", "--acceleration", "4",
                 "--output", f"{w.d}/m.png/"], "m.png/: expected a .png file name"),
+    ("recon --seed -1", lambda w: ["recon", str(w.scan), "--model", w.ck, *M4, "--seed", "-1"],
+     "--seed must be >= 0, got -1"),
+    ("recon --espirit-crop 1.5",
+     lambda w: ["recon", str(w.scan), "--model", w.ck, *M4, "--espirit-crop", "1.5"],
+     "--espirit-crop must be in [0, 1), got 1.5"),
+    ("demo --seed -1", lambda w: ["demo", "--seed", "-1", "--output", str(w.d / "demo_new")],
+     "--seed must be >= 0, got -1"),
+    ("compare --slice of a 2-D image",
+     lambda w: ["compare", str(w.image), "--slice", "3", "--mask", "radial", "--acceleration",
+                "4", "--output", str(w.d / "c.png")], "--slice 3: {d}/brain.png is a 2-D image"),
     ("recon --output is the --mask-file, even with --overwrite",
      lambda w: ["recon", str(w.vol), "--model", w.rk, "--mask-file", str(w.radial), "--output",
                 str(w.radial), "--overwrite"], "radial_mask.npy: is the input file"),
@@ -372,4 +382,4 @@ def test_the_table_covers_the_issue():
     """11 cases of lost data, 19 accepted silently (the singular noise covariance is
     regularised with a warning: tests/test_hostile_api.py), 25 internal errors and the
     "also" items, and further input surfaces."""
-    assert len(ROWS) == 67
+    assert len(ROWS) == 71

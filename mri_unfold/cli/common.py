@@ -62,6 +62,8 @@ def mask_spec(args) -> MaskSpec | None:
         raise UserError("give either --mask KIND or --mask-file FILE, not both")
     if args.mask and args.acceleration is None:
         raise UserError(f"--mask {args.mask}: needs --acceleration R")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     if not (args.mask or args.mask_file):
         return None
     return MaskSpec(kind=args.mask, acceleration=args.acceleration,

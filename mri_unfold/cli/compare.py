@@ -65,6 +65,9 @@ def load_image(path: Path, slice_index: int | None, axis: int):
     name = path.name.lower()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
+    if slice_index is not None and not name.endswith((".nii", ".nii.gz")):
+        raise UserError(f"--slice {slice_index}: {path} is a 2-D image; --slice chooses a slice "
+                        "of a NIfTI volume")
     if name.endswith((".nii", ".nii.gz")):
         vol = NiftiVolume(path, axis=axis)
         k = len(vol) // 2 if slice_index is None else slice_index

@@ -129,6 +129,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     if not 0 < args.ratio <= 1:
         raise UserError(f"--ratio must be in (0, 1], got {args.ratio}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--output {out_dir}: exists and is not a folder")

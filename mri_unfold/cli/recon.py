@@ -232,6 +232,8 @@ def run(args) -> int:
     outputs = _outputs(args, src)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not 0 <= args.espirit_crop < 1:
+        raise UserError(f"--espirit-crop must be in [0, 1), got {args.espirit_crop}")
     device = resolve_device(args.device)
     if needs_cuda(args.precision, device):
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
