@@ -291,7 +291,7 @@ ROWS = [
     ("train failing validation (fp16 on CPU) leaves no run folder",
      lambda w: ["train", TINY, *QUICK, "--override", 'training.precision="fp16"', "--device",
                 "cpu", "--run-dir", str(w.d / "fp16")],
-     "training.precision = 'fp16' needs CUDA (the device is cpu)"),
+     "training.precision = 'fp16' needs CUDA; use 'bf16' on CPU (the device is cpu)"),
     ("train failing validation (missing evaluation folder) leaves no run folder",
      lambda w: ["train", TINY, *QUICK, "--override", f'evaluation.sets=["{w.d}/nope"]',
                 "--run-dir", str(w.d / "noeval")],

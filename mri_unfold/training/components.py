@@ -112,8 +112,8 @@ def build_scheduler(opt: torch.optim.Optimizer, tcfg: dict, epochs: int):
 def autocast_context(precision: str, device: torch.device):
     """``torch.autocast`` for ``bf16``/``fp16`` (fp16 needs CUDA), a null context for fp32."""
     if needs_cuda(precision, device):
-        raise UserError(f"training.precision = 'fp16' needs CUDA (the device is {device}); use "
-                        "'bf16' or 'fp32'")
+        raise UserError(f"training.precision = 'fp16' needs CUDA; use 'bf16' on CPU (the "
+                        f"device is {device})")
     return autocast_for(precision, device)
 
 

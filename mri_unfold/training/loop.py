@@ -88,11 +88,11 @@ class Trainer:
         self.on_step = on_step
         self.stages = _stages(cfg)
         set_determinism(self.tcfg["deterministic"])
-        check_run_settings(cfg, self.device)
         state = self._check_run_dir(resume)
         # data of the current stage (rebuilt when a stage starts)
         self.stage_idx = int(state["stage"]) if state else 0
         self.dataset = self._dataset(self.stages[self.stage_idx])
+        check_run_settings(cfg, self.device)
         # operator + task (a stored operator is reused on resume: a learned Φ, a computed Qinit)
         op_t = state["operator"] if state else None
         op_cfg = json.loads(state["operator_json"]) if state else cfg["operator"]
