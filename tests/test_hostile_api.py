@@ -177,10 +177,17 @@ def test_a_resumed_run_removes_only_a_killed_writers_debris(image_dir, tmp_path,
     assert "removed .tmpAb12Cd, left by a killed run" in err
 
 
-def test_training_writes_no_foreign_temporary_files(image_dir, tmp_path):
-    """Checkpoints are serialised in memory and written through the atomic helpers: at every
-    step the run folder holds the run's files only (no library .tmpXXXXXX a kill would
-    leave behind)."""
+def test_training_writes_no_foreign_temporary_files(image_dir, tmp_path, monkeypatch):
+    """Checkpoints are serialised in memory and written through the atomic helpers: the
+    safetensors library's file writer (which makes its own .tmpXXXXXX next to the target, left
+    behind by a kill) is never called, and at every step the run folder holds the run's files
+    only."""
+    import safetensors.torch
+
+    def no_library_writer(*args, **kwargs):
+        raise AssertionError("safetensors.torch.save_file was called")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", no_library_writer)
     seen: set[str] = set()
 
     def look(trainer):
