@@ -20,7 +20,8 @@ from ..errors import UserError
 from ..operators import NonCartesianFourier
 from ..precision import PRECISIONS, needs_cuda
 from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
-                           reconstruct_dicom, reconstruct_kspace_file, reconstruct_nifti, with_tag,
+                           reconstruct_dicom, reconstruct_kspace_file, reconstruct_nifti,
+                           require_mri_checkpoint, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
 from . import recon_adapt as zs
@@ -137,6 +138,9 @@ def input_kind(path: Path) -> str:
     if path.name.lower().endswith((".nii", ".nii.gz")):
         raise UserError(f"{path}: not a readable NIfTI file (no NIfTI header; truncated or "
                         "corrupt?)")
+    if path.name.lower().endswith(".dat"):
+        raise UserError(f"{path}: not a readable Siemens twix file (no twix header; truncated "
+                        "or corrupt?)")
     kspace_kinds = [k for k in source_kinds() if get_source(k).yields == "kspace"]
     raise UserError(f"{path}: unsupported input (expected k-space of a registered format: "
                     f"{', '.join(kspace_kinds)}; or a NIfTI .nii/.nii.gz volume)")
@@ -181,11 +185,11 @@ def _fast_model(model, precision: str, compile_: bool):
 
 
 def _outputs(args, src: Path) -> list[Path]:
-    out = Path(args.output) if args.output else with_tag(src, "_recon")
-    if output_format(out) is None:
+    out = args.output if args.output else str(with_tag(src, "_recon"))
+    if output_format(out.rstrip("/")) is None:
         raise UserError(f"--output {out}: unsupported output (expected .h5, .nii/.nii.gz or "
                         ".npy)")
-    outs = [out] + ([with_tag(out, "_zero_filled")] if args.save_zero_filled else [])
+    outs = [out] + ([with_tag(Path(out), "_zero_filled")] if args.save_zero_filled else [])
     return check_new_outputs(outs, [src, args.model, args.mask_file], args.overwrite)
 
 
@@ -202,10 +206,7 @@ def _network(args, device, kind: str, src: Path):
             raise UserError(f"a {kind} image input needs a network (--model CKPT)")
         return None, args.method or "zero-filled", True, None
     ck = load_checkpoint(args.model, device=device)
-    op_kind = ck.operator_cfg.get("kind")
-    if op_kind in ("block_cs", "learned_block_cs"):
-        raise UserError(f"{args.model}: a {ck.arch} trained for natural-image block compressive "
-                        f"sensing (operator {op_kind}), not MRI; it cannot reconstruct {src}")
+    require_mri_checkpoint(ck, args.model, f"it cannot reconstruct {src}")
     model = ck.model if args.adapt else _fast_model(ck.model, args.precision, args.compile)
     return model, ck.arch, ck.complex_model, ck
 
@@ -253,6 +254,8 @@ def run(args) -> int:
     outputs = dcm.dicom_outputs(args, src, dicom_in) if to_dicom else _outputs(args, src)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not 0 <= args.espirit_crop < 1:
+        raise UserError(f"--espirit-crop must be in [0, 1), got {args.espirit_crop}")
     device = resolve_device(args.device)
     if needs_cuda(args.precision, device):
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "

@@ -212,6 +212,9 @@ def _noncartesian(acqs, image, scan: ScanEncoding, path, extras, first_index) ->
                              for i in sel])
         index = first_index + k
         check_finite(ks, f"{path} slice {index}")
+        if len(tr) > 1 and not np.abs(tr[:, :2]).any():
+            raise DataFileError(f"{path}: slice {index}: all {len(tr)} trajectory samples are "
+                                "at k = 0 (no trajectory stored?)")
         shape = (enc.readout_full, enc.lines)
         meta = raw_metadata(path, index, shape, fov_mm=scan.fov_mm, trajectory=scan.trajectory,
                             extras={**extras, "trajectory_units": "as stored in the file"})
@@ -236,10 +239,15 @@ def image_slices(acqs: Acquisitions, image: np.ndarray, scan: ScanEncoding, *,
 
     Raises:
         DataFileError naming ``path``: counters outside the encoding limits or the matrix,
-        inconsistent records, NaN/Inf samples.
+        inconsistent records, NaN/Inf samples, mixed trajectories, trajectories all at k = 0.
     """
     path = Path(path)
     extras = dict(extras or {})
+    dims = np.unique(acqs.head["trajectory_dimensions"][image])
+    if len(dims) > 1:
+        raise DataFileError(f"{path}: the image acquisitions mix trajectories (stored "
+                            f"trajectory dimensions {', '.join(map(str, dims.tolist()))}); one "
+                            "trajectory per file is supported")
     if scan.trajectory == "cartesian":
         enc, fov = scan.encoding, scan.fov_mm
         head = acqs.head

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..memory import require_memory
 from .errors import DataFileError
 
 __all__ = ["Readouts", "Encoding", "assemble", "check_readouts", "COUNTERS"]
@@ -172,6 +173,9 @@ def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:
     uniq, kidx = np.unique(keys, axis=0, return_inverse=True)
     kidx = kidx.reshape(-1)
     shape = (len(uniq), ncoil, enc.partitions, enc.readout_full, enc.lines)
+    require_memory(3 * 8 * float(np.prod(shape, dtype=np.float64)),  # k-space + averages
+                   f"{where}: k-space of the encoded matrix {enc.readout_full} x {enc.lines} x "
+                   f"{enc.partitions} ({len(uniq)} slices, {ncoil} coils)")
     vol = np.zeros(shape, np.complex64)
     count = np.zeros((len(uniq), enc.partitions, enc.lines), np.int32)
     avg = np.asarray(r.average)

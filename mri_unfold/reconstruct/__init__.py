@@ -11,8 +11,9 @@ the Python API) and the file writers.
 """
 from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_volume, reconstruct_samples,
                        reconstruct_volume, volume_metrics)
-from .inputs import (MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
-                     reconstruct_kspace_file, reconstruct_nifti, reconstruct_raw_slices)
+from .inputs import (BLOCK_CS_KINDS, MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint,
+                     reconstruct_fastmri, reconstruct_image, reconstruct_kspace_file,
+                     reconstruct_nifti, reconstruct_raw_slices, require_mri_checkpoint)
 from .trajectory import TrajectorySpec
 from .dicom_input import reconstruct_dicom
 from .dicom_writer import Provenance, dicom_series, write_dicom_folders, write_dicom_series
@@ -26,4 +27,5 @@ __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_m
            "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",
            "write_plain_nifti", "write_npy", "mask_of_checkpoint", "TrajectorySpec",
            "MASK_CHECKPOINT_KINDS", "reconstruct_dicom", "Provenance", "dicom_series",
-           "write_dicom_folders", "write_dicom_series"]
+           "write_dicom_folders", "write_dicom_series", "BLOCK_CS_KINDS",
+           "require_mri_checkpoint"]

@@ -31,6 +31,7 @@ from ..data import ApplyMask, NiftiVolume, simulate_kspace, simulate_noncartesia
 from ..data.sources import get_source, kspace_transform
 from ..errors import UserError
 from ..fft import LAYOUTS
+from ..memory import require_memory
 from ..operators import SingleCoilFourier
 from .pipeline import Adapter, ReconResult, reconstruct_samples, reconstruct_volume
 from .noncartesian import reconstruct_noncartesian_slices
@@ -38,7 +39,8 @@ from .trajectory import TrajectorySpec
 
 __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri",
            "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image",
-           "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS"]
+           "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS", "BLOCK_CS_KINDS",
+           "require_mri_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,9 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
         raise UserError(f"{path}: {first.num_coils}-coil k-space; this network reconstructs "
                         "real-valued images from single-coil k-space (a complex-domain model "
                         "is needed for multi-coil data)")
+    # the whole volume is held at once: k-space, coil maps, measurements and the images
+    require_memory(4 * 8 * len(raw) * first.kspace.numel(),
+                   f"{path}: {len(raw)} slices of k-space {tuple(first.kspace.shape)}")
     if not first.is_cartesian:  # radial/spiral files: gridding / networks on the NUFFT
         return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
@@ -328,6 +333,21 @@ def reconstruct_image(model: torch.nn.Module, image: np.ndarray, mask: np.ndarra
 
 #: Operator kinds whose checkpoints carry a Cartesian mask that recon can reuse.
 MASK_CHECKPOINT_KINDS = ("single_coil", "learned_mask")
+#: Operator kinds of natural-image block compressive sensing (their networks are not MRI's).
+BLOCK_CS_KINDS = ("block_cs", "learned_block_cs", "overlap_block_cs")
+
+
+def require_mri_checkpoint(ck, path, what: str) -> None:
+    """Refuse a checkpoint trained for natural-image block CS where MRI k-space is measured;
+    ``what`` ends the message (e.g. ``"it cannot reconstruct scan.h5"``).
+
+    Raises:
+        UserError naming ``path``.
+    """
+    kind = ck.operator_cfg.get("kind")
+    if kind in BLOCK_CS_KINDS:
+        raise UserError(f"{path}: a {ck.arch} trained for natural-image block compressive "
+                        f"sensing (operator {kind}), not MRI; {what}")
 
 
 def mask_of_checkpoint(operator_cfg: dict, op, shape: tuple[int, int]) -> MaskSpec:

@@ -29,6 +29,7 @@ from ..baselines import BASELINES, run_baseline, zero_filled
 from ..data.geometry import crop_affine
 from ..data.samples import KSpaceSample, collate_samples
 from ..device import resolve_device
+from ..errors import UserError
 from ..fastpath import compile_with_fallback
 from ..image_ops import center_crop
 from ..operators import KSpaceOperatorFactory
@@ -134,6 +135,32 @@ def classical_volume(measurements: torch.Tensor, op_factory, method: str, batch_
     return np.concatenate(out).astype(np.float32)
 
 
+#: Smallest slice (after the crop to the recon size) that can be reconstructed and scored
+#: (SSIM's 7 x 7 window, plus a margin).
+MIN_SLICE = 8
+
+
+def check_measured(batch) -> None:
+    """Refuse slices that cannot give a meaningful image: no measured sample is non-zero
+    (nothing was measured), or the recon size is below :data:`MIN_SLICE` pixels.
+
+    Raises:
+        UserError naming the file and the slice.
+    """
+    meta = batch.metadata[0]
+    name = meta.extras.get("path", meta.fname)
+    crop = tuple(int(c) for c in (batch.crop or batch.kspace.shape[-2:]))
+    if min(crop) < MIN_SLICE:
+        raise UserError(f"{name}: slices of {crop[0]}x{crop[1]} pixels are too small to "
+                        f"reconstruct and score (at least {MIN_SLICE}x{MIN_SLICE})")
+    measured = batch.kspace.reshape(len(batch), -1).abs().amax(dim=1)
+    empty = [int(batch.metadata[i].slice) for i in range(len(batch)) if measured[i] == 0]
+    if empty:
+        raise UserError(f"{name}: the k-space of slice {empty[0]} is all zero"
+                        f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}: "
+                        "nothing was measured")
+
+
 def volume_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
     """fastMRI per-volume metrics of ``(S, H, W)`` magnitude volumes: PSNR and SSIM with
     ``data_range = target.max()`` (SSIM averaged over slices), NMSE
@@ -193,6 +220,7 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
     if (model is None) == (method is None):
         raise ValueError("reconstruct_samples needs exactly one of model or method")
     batch = collate_samples(samples)
+    check_measured(batch)
     factory = KSpaceOperatorFactory(layout=layout, real_input=real_input)
 
     def op_factory(idx):

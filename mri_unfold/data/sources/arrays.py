@@ -27,6 +27,7 @@ import numpy as np
 import scipy.io
 
 from ...errors import InvalidValue, UserError
+from ...npy_files import load_npy
 from ..errors import DataFileError
 from ..raw_samples import RawSlices, stack_slices
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
@@ -74,7 +75,7 @@ def _load(path: Path, variable: str) -> np.ndarray:
     kind = _kind(path)
     try:
         if kind == "npy":
-            return np.load(path, allow_pickle=False)
+            return load_npy(path)
         if kind == "mat5":
             mat = scipy.io.loadmat(path, variable_names=[variable])
             if variable not in mat:
@@ -180,7 +181,7 @@ class ArraySource(DataSource):
         kind = _kind(p)
         if kind == "npy":
             try:
-                return np.iscomplexobj(np.load(p, mmap_mode="r", allow_pickle=False))
+                return np.iscomplexobj(load_npy(p, mmap_mode="r"))
             except (OSError, ValueError):
                 return False
         if kind == "mat5":

@@ -74,8 +74,11 @@ def twix_layout(path: Path) -> dict | None:
                 return None
             first, count = (int(v) for v in np.frombuffer(head, "<u4"))
             if first < 10000 and 1 <= count <= 64:
-                entries = np.frombuffer(f.read(count * _RAID_ENTRY.itemsize), _RAID_ENTRY)
-                if len(entries) != count or not _protocol_at(f, int(entries[0]["off"])):
+                table = f.read(count * _RAID_ENTRY.itemsize)
+                if len(table) != count * _RAID_ENTRY.itemsize:  # truncated (or not twix)
+                    return None
+                entries = np.frombuffer(table, _RAID_ENTRY)
+                if not _protocol_at(f, int(entries[0]["off"])):
                     return None
                 meas = [(int(e["off"]), int(e["len"])) for e in entries]
                 return {"version": "VD/VE", "measurements": meas, "size": size}
