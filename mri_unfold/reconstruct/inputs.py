@@ -122,7 +122,8 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                             espirit_crop: float = 0.95, pad_last_batch: bool = False,
                             auto_compile: bool = False,
                             read_options: dict | None = None,
-                            adapt: Adapter | None = None) -> ReconResult:
+                            adapt: Adapter | None = None,
+                            method_options: dict | None = None) -> ReconResult:
     """Reconstruct every slice of a k-space file of any registered k-space source.
 
     The source (``kind``, e.g. from :func:`mri_unfold.data.detect_source`) reads the slices
@@ -144,8 +145,8 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
             maps everywhere, useful for tiny calibration regions).
         read_options: the source's options for reading the file (e.g. a plain array's
             ``axes``); defaults for missing keys.
-        batch_size / device / progress / pad_last_batch / auto_compile / adapt: see
-            :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
+        batch_size / device / progress / pad_last_batch / auto_compile / adapt /
+            method_options: see :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
     Returns:
         :class:`ReconResult` cropped to the recon size (target and metrics when the file has
         a reference).
@@ -160,7 +161,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
         raw, path, model, method=method, complex_model=complex_model, mask=mask,
         batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
         espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-        adapt=adapt)
+        adapt=adapt, method_options=method_options)
     first = raw[0]
     result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
     if first.is_cartesian:
@@ -176,7 +177,8 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
                            espirit_cache: str | os.PathLike | None = None,
                            espirit_crop: float = 0.95, pad_last_batch: bool = False,
                            auto_compile: bool = False,
-                           adapt: Adapter | None = None) -> ReconResult:
+                           adapt: Adapter | None = None,
+                           method_options: dict | None = None) -> ReconResult:
     """:func:`reconstruct_kspace_file` after reading: the slices ``raw`` (a sequence of
     :class:`~mri_unfold.data.KSpaceSample` as a source reads them) of ``path`` (for
     messages).  The streaming server (:mod:`mri_unfold.serving`) calls it for each slice as
@@ -196,7 +198,7 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
         return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
             progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-            real_input=real, adapt=adapt)
+            real_input=real, adapt=adapt, method_options=method_options)
     needs_maps = first.num_coils > 1 and method != "zero-filled"
     transform = kspace_transform(
         multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),
@@ -208,7 +210,7 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
     return reconstruct_samples(samples, model, method=method, batch_size=batch_size,
                                device=device, progress=progress, real_input=real,
                                pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-                               adapt=adapt)
+                               adapt=adapt, method_options=method_options)
 
 
 def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None = None,
