@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/run.py --suite inference|training|training_mri|volume|data|raw|nufft|serve|all
+    python benchmarks/run.py --suite inference|training|training_mri|volume|data|raw|nufft|serve|adapt|all
         [--quick]
         [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
@@ -47,6 +47,10 @@ SUITES["learned_mask"] = learned_mask  # learned-mask training overhead (docs/ma
 from benchmarks.suites import serve  # noqa: E402
 
 SUITES["serve"] = serve  # inline reconstruction latency and throughput (docs/serving.md)
+
+from benchmarks.suites import adapt  # noqa: E402
+
+SUITES["adapt"] = adapt  # zero-shot adaptation cost per slice (docs/self_supervised.md)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -37,7 +37,7 @@ __all__ = ["LAMBDA_GRID", "AUTO_METHODS", "MAX_SLICES", "LambdaChoice", "choose_
            "central_slices", "heldout_split"]
 
 #: The candidates: half decades from 1e-5 to 1e-1 (relative to a zero-filled peak of 1).
-LAMBDA_GRID = tuple(round(10 ** (e / 2), 8) for e in range(-10, -1))
+LAMBDA_GRID = tuple(float(f"{10 ** (e / 2):.3g}") for e in range(-10, -1))
 #: Methods with a weight to choose.
 AUTO_METHODS = ("l1-wavelet", "tv", "l1-wavelet-fista")
 #: Slices of a volume the choice is made on.

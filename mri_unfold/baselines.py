@@ -249,7 +249,7 @@ def _fista_images(y: torch.Tensor, op, lamda=1e-3, max_iter: int = 100,
     peak = zero_filled(y, op).flatten(1).amax(1).clamp_min(1e-30)
     scale = peak.reshape(-1, *([1] * (y.ndim - 1))).to(y.real.dtype)
     lam = torch.as_tensor(lamda, dtype=y.real.dtype, device=y.device).reshape(-1, 1, 1, 1)
-    x0 = op.adjoint(y[:1])
+    x0 = op.adjoint(y)          # (its shape: the image size; every per-sample operator)
     lip = normal = None
     if isinstance(op, SingleCoilFourier) and bool(op.mask.any()):
         lip = 1.0                     # ‖Φ^H Φ‖ = 1: orthonormal FFT and a 0/1 mask

@@ -9,6 +9,7 @@ import torch
 
 from mri_unfold.fastpath import (FastPath, Fp32Operator, accelerate, autocast_dtype,
                                  compile_with_fallback, set_grad_checkpoint)
+from mri_unfold.masks.split import SplitSettings, split_locations
 from mri_unfold.models import build
 from mri_unfold.operators import (GaussianBlockCS, LearnedBlockCS, MultiCoilFourier,
                                   SingleCoilFourier)
@@ -22,8 +23,11 @@ def _gen(seed):
 def _ops():
     maps = torch.randn(3, 16, 16, dtype=torch.complex64, generator=_gen(1))
     mask = torch.rand(16, 16, generator=_gen(2)) < 0.4
+    mask[7:9, 7:9] = True
+    theta, _ = split_locations(mask, SplitSettings(0.4), _gen(5))   # an SSDU Θ operator
     return {"block_cs": (GaussianBlockCS(0.25, block_size=8, seed=0), torch.float32),
-            "multi_coil": (MultiCoilFourier(mask, maps), torch.complex64)}
+            "multi_coil": (MultiCoilFourier(mask, maps), torch.complex64),
+            "ssdu_theta": (MultiCoilFourier(theta, maps), torch.complex64)}
 
 
 def _problem(op_name):
@@ -106,7 +110,7 @@ def test_fp32_operator_delegates_attributes_and_fourier():
 
 # ------------------------------------------------------------------ accelerate()
 @pytest.mark.parametrize("name", sorted(MODELS))
-@pytest.mark.parametrize("op_name", ["block_cs", "multi_coil"])
+@pytest.mark.parametrize("op_name", ["block_cs", "multi_coil", "ssdu_theta"])
 def test_fast_paths_agree_with_plain(name, op_name):
     op, y = _problem(op_name)
     model = _model(name, op)
@@ -160,7 +164,7 @@ def test_inductor_paths_agree_with_plain_madun():
 
 
 @pytest.mark.parametrize("bf16", [False, True])
-@pytest.mark.parametrize("op_name", ["block_cs", "multi_coil"])
+@pytest.mark.parametrize("op_name", ["block_cs", "multi_coil", "ssdu_theta"])
 def test_models_trace_into_one_graph_without_breaks(op_name, bf16):
     """torch.compile sees each model over each operator as one graph (a graph break, e.g.
     from a Python-side cache check in an operator, silently costs most of the speed-up);

@@ -15,7 +15,7 @@ import torch
 from .. import checkpoints as ckpt
 from ..errors import UserError
 from ..masks.split import SplitSettings
-from ..models import build, model_names
+from ..models import available_models, build
 from ..operators import KSpaceOperatorFactory
 from ..training.zero_shot import AdaptSettings, ScanAdapter
 
@@ -81,9 +81,9 @@ def check_adapt_args(args) -> None:
     if not (args.model or args.arch):
         raise UserError("--adapt needs a network: --model NAME|CKPT (fine-tune it) or --arch "
                         "NAME (train one from scratch)")
-    if args.arch and args.arch not in model_names():
+    if args.arch and args.arch not in available_models():
         raise UserError(f"--arch {args.arch!r} is not a registered architecture; valid: "
-                        f"{', '.join(model_names())}")
+                        f"{', '.join(available_models())}")
 
 
 def adapter(args, device, wrap=None) -> ScanAdapter | None:

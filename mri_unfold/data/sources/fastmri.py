@@ -58,7 +58,8 @@ def fastmri_files(root: str | Path, max_volumes: int = 0) -> list[Path]:
 
 def kspace_transform(*, multicoil: bool, mask: ApplyMask | None, espirit_crop: float = 0.95,
                      espirit_cache: str | Path | None = None, crop_to_recon: bool = False,
-                     with_image: bool = False) -> Callable[[KSpaceSample], KSpaceSample]:
+                     with_image: bool = False, normalize: str = "zero_filled_max"
+                     ) -> Callable[[KSpaceSample], KSpaceSample]:
     """The k-space preparation of the module doc as one transform.
 
     Args:
@@ -67,12 +68,14 @@ def kspace_transform(*, multicoil: bool, mask: ApplyMask | None, espirit_crop: f
         espirit_crop / espirit_cache: ESPIRiT eigenvalue crop and cache folder.
         crop_to_recon: crop the coil images to the recon size first (fully sampled only).
         with_image: attach the complex training image (fully sampled input only).
+        normalize: ``"zero_filled_max"`` (default) or ``"none"`` (keep the stored intensity
+            scale, e.g. measurements written at a known scale).
     """
     steps: list = [] if mask is None else [mask]
     if multicoil:
         steps += [EstimateCoilMaps(espirit_cache or None, EspiritSettings(crop=espirit_crop)),
                   RequireCoilMaps()]
-    steps.append(Normalize("zero_filled_max"))
+    steps.append(Normalize(normalize))
     prepare = AttachTrainingImage(Compose(steps)) if with_image else Compose(steps)
     return Compose([CropToRecon(), prepare]) if crop_to_recon else prepare
 

@@ -18,7 +18,7 @@ from ..transforms import ApplyMask, Compose
 from .fastmri import FastMRISource, kspace_transform
 from .prepared import PreparedSlices
 
-__all__ = ["RAW_OPTIONS", "check_raw_options", "open_raw"]
+__all__ = ["RAW_OPTIONS", "RAW_CHOICES", "check_raw_options", "open_raw"]
 
 #: Protocol keys of every raw source: ``{key: (type, default)}``.
 RAW_OPTIONS = {
@@ -29,13 +29,19 @@ RAW_OPTIONS = {
     "espirit_crop": (float, 0.95),
     "espirit_cache": (str, ""),
     "compress_coils": (int, 0),         # virtual coils after SVD compression (0 = keep all)
+    "normalize": (str, "zero_filled_max"),  # zero_filled_max | none (keep the stored scale)
 }
+#: Allowed values of the string options of :data:`RAW_OPTIONS`.
+RAW_CHOICES = {"normalize": ("zero_filled_max", "none")}
 
 
 def check_raw_options(options: dict, where: str) -> None:
     """Range checks of :data:`RAW_OPTIONS` (UserError naming ``where`` and the key); the
     mask keys are checked as the ``fastmri`` source checks them."""
     FastMRISource.check_options(options, where)
+    if options.get("normalize", "zero_filled_max") not in RAW_CHOICES["normalize"]:
+        raise UserError(f"{where}: data.normalize = {options['normalize']!r} is not one of "
+                        f"{', '.join(RAW_CHOICES['normalize'])}")
     if options.get("compress_coils", 0) < 0:
         raise UserError(f"{where}: data.compress_coils must be >= 0, got "
                         f"{options['compress_coils']}")
@@ -63,5 +69,6 @@ def open_raw(source, path, options: dict, *, max_items: int = 0,
     prepare = kspace_transform(multicoil=samples[0].num_coils > 1 and
                                options.get("compress_coils", 0) != 1,
                                mask=mask, espirit_crop=options["espirit_crop"],
-                               espirit_cache=options["espirit_cache"], with_image=for_training)
+                               espirit_cache=options["espirit_cache"], with_image=for_training,
+                               normalize=options.get("normalize", "zero_filled_max"))
     return PreparedSlices(samples, Compose(steps + [prepare]))

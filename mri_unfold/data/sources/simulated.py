@@ -85,4 +85,5 @@ class SimulatedKSpaceSource(DataSource):
                          center_fraction=options["center_fraction"] or None,
                          base_seed=options["mask_seed"])
         return PreparedSlices(samples, kspace_transform(multicoil=False, mask=mask,
-                                                        with_image=for_training))
+                                                        with_image=for_training,
+                                                        normalize=options["normalize"]))
