@@ -202,7 +202,7 @@ def _network(args, device, kind: str, src: Path):
     ``--adapt`` the plain network (the adapter wraps the adapted ones for inference)."""
     if args.model and args.method:
         raise UserError("give either --model CKPT or --method METHOD, not both")
-    if args.arch:  # --adapt from scratch (checked by zs.check_adapt_args)
+    if getattr(args, "arch", None):  # --adapt from scratch (zs.check_adapt_args); serve has none
         cplx = kind not in IMAGE_KINDS
         return zs.fresh_network(args, cplx, device), f"{args.arch} (new)", cplx, None
     if not args.model:
@@ -211,7 +211,8 @@ def _network(args, device, kind: str, src: Path):
         return None, args.method or "zero-filled", True, None
     ck = load_checkpoint(args.model, device=device)
     require_mri_checkpoint(ck, args.model, f"it cannot reconstruct {src}")
-    model = ck.model if args.adapt else _fast_model(ck.model, args.precision, args.compile)
+    adapting = getattr(args, "adapt", False)
+    model = ck.model if adapting else _fast_model(ck.model, args.precision, args.compile)
     return model, ck.arch, ck.complex_model, ck
 
 
