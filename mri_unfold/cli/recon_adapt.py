@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..masks.split import SplitSettings
 from ..models import available_models, build
 from ..operators import KSpaceOperatorFactory
-from ..training.zero_shot import AdaptSettings, ScanAdapter
+from ..training.zero_shot import FROM_SCRATCH, AdaptSettings, ScanAdapter
 
 __all__ = ["add_adapt_options", "adapter", "check_adapt_args", "fresh_network", "describe",
            "adapted_outputs", "save_adapted"]
@@ -33,18 +33,22 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                    help="fine-tune the network on this scan before reconstructing it: a held-"
                         "out part of the measured k-space decides when to stop (ZS-SSL)")
     g.add_argument("--adapt-steps", type=int, metavar="N",
-                   help=f"at most N optimizer steps (default {_D.max_steps})")
+                   help=f"at most N optimizer steps (default {_D.max_steps}; "
+                        f"{FROM_SCRATCH.max_steps} with --arch)")
     g.add_argument("--adapt-seconds", type=float, metavar="S",
                    help="at most S seconds of adaptation (default: no limit)")
     g.add_argument("--adapt-per", choices=("scan", "slice"), default="scan",
                    help="one network for the whole scan (default) or one per slice")
     g.add_argument("--adapt-lr", type=float, metavar="LR",
-                   help=f"Adam learning rate (default {_D.lr:g})")
+                   help=f"Adam learning rate (default {_D.lr:g}; {FROM_SCRATCH.lr:g} with "
+                        "--arch)")
     g.add_argument("--adapt-split", type=float, metavar="RHO",
                    help=f"fraction of the measured points held out for the loss at every step "
-                        f"(default {_D.split.ratio:g})")
+                        f"(default {_D.split.ratio:g} to fine-tune; {FROM_SCRATCH.split.ratio:g}"
+                        " with --arch)")
     g.add_argument("--adapt-holdout", type=float, metavar="F",
-                   help=f"fraction held out for early stopping (default {_D.holdout:g})")
+                   help=f"fraction held out for early stopping (default {_D.holdout:g}; "
+                        f"{FROM_SCRATCH.holdout:g} with --arch)")
     g.add_argument("--adapt-masks", type=int, metavar="K",
                    help=f"splits per slice and step (default {_D.masks_per_step})")
     g.add_argument("--arch", metavar="NAME",
@@ -94,10 +98,9 @@ def adapter(args, device, wrap=None) -> ScanAdapter | None:
     """
     if not args.adapt:
         return None
-    split = SplitSettings() if args.adapt_split is None else None
+    base = FROM_SCRATCH if args.arch else _D
     try:
-        if split is None:
-            split = SplitSettings(ratio=args.adapt_split)
+        split = base.split if args.adapt_split is None else SplitSettings(ratio=args.adapt_split)
     except ValueError as e:
         raise UserError(f"--adapt-split: {e}") from e
     values = {"max_steps": args.adapt_steps, "max_seconds": args.adapt_seconds,
@@ -107,7 +110,7 @@ def adapter(args, device, wrap=None) -> ScanAdapter | None:
              "lr": "--adapt-lr", "holdout": "--adapt-holdout", "masks_per_step": "--adapt-masks"}
     try:
         settings = dataclasses.replace(
-            _D, split=dataclasses.replace(_D.split, ratio=split.ratio), seed=args.seed,
+            base, split=dataclasses.replace(base.split, ratio=split.ratio), seed=args.seed,
             precision="bf16" if args.precision == "bf16" else "fp32",
             batch_size=max(1, min(args.batch_size, _D.batch_size)),
             **{k: v for k, v in values.items() if v is not None})

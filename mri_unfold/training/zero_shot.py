@@ -35,12 +35,15 @@ from ..operators import KSpaceOperatorFactory
 from ..precision import autocast_for
 from .self_supervised import heldout_loss, split_batch
 
-__all__ = ["AdaptSettings", "AdaptResult", "adapt_to_scan", "validation_split", "ScanAdapter"]
+__all__ = ["AdaptSettings", "AdaptResult", "adapt_to_scan", "validation_split", "ScanAdapter",
+           "FROM_SCRATCH"]
 
 
 @dataclass(frozen=True)
 class AdaptSettings:
-    """Zero-shot adaptation settings (module doc).
+    """Zero-shot adaptation settings (module doc).  The defaults fine-tune a pretrained
+    network (a small Λ and Γ: it keeps reconstructing from nearly the sampling density it
+    was trained for); :data:`FROM_SCRATCH` are the paper's, for a new network.
 
     Attributes:
         max_steps: optimizer steps at most.
@@ -60,8 +63,8 @@ class AdaptSettings:
     max_steps: int = 200
     max_seconds: float = 0.0
     lr: float = 1e-4
-    split: SplitSettings = field(default_factory=lambda: SplitSettings(ratio=0.4))
-    holdout: float = 0.2
+    split: SplitSettings = field(default_factory=lambda: SplitSettings(ratio=0.15))
+    holdout: float = 0.1
     masks_per_step: int = 1
     loss: str = "l1l2"
     val_every: int = 10
@@ -89,6 +92,11 @@ class AdaptSettings:
                             f"{', '.join(KSPACE_LOSSES)}")
         if self.precision not in ("fp32", "bf16"):
             raise UserError(f"adaptation precision must be fp32 or bf16, got {self.precision!r}")
+
+
+#: Settings for a network trained from scratch on the scan (ZS-SSL's split and held-out set).
+FROM_SCRATCH = AdaptSettings(max_steps=500, lr=1e-3, split=SplitSettings(ratio=0.4),
+                             holdout=0.2, patience=5)
 
 
 @dataclass
