@@ -57,6 +57,8 @@ class AdaptSettings:
             (validations without a new best).
         batch_size: slices per step (all slices of a scan take turns).
         precision: ``"fp32"`` or ``"bf16"`` (autocast of the network).
+        channels_last: train the network's weights channels-last (faster convolutions on
+            CPU, the same results to rounding).
         seed: seeds ``Γ`` and every split.
     """
 
@@ -71,6 +73,7 @@ class AdaptSettings:
     patience: int = 3
     batch_size: int = 4
     precision: str = "fp32"
+    channels_last: bool = True
     seed: int = 0
 
     def __post_init__(self):
@@ -166,6 +169,8 @@ def adapt_to_scan(model: torch.nn.Module, samples: Sequence[KSpaceSample],
         raise UserError("adaptation needs at least one slice")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     net = copy.deepcopy(model).to(device)
+    if s.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     hermitian = bool(factory.real_input)
     split = dataclasses.replace(s.split, hermitian=hermitian)
     train_b, val_b = validation_split(samples, s, hermitian, factory.layout)
