@@ -47,9 +47,9 @@ from mri_unfold.training.zero_shot import AdaptSettings, adapt_to_scan
 RATIOS = (10, 20, 30, 40, 50)
 FACTORY = KSpaceOperatorFactory(real_input=True)
 #: The adaptation used for the docs' numbers (small Λ and Γ: the network keeps seeing
-#: nearly its training density; two splits per step).
-SETTINGS = AdaptSettings(max_steps=60, lr=1e-4, split=SplitSettings(ratio=0.15), holdout=0.1,
-                         masks_per_step=2, val_every=5, patience=3, batch_size=1,
+#: nearly the sampling density it was trained for; docs/self_supervised.md).
+SETTINGS = AdaptSettings(max_steps=80, lr=1e-4, split=SplitSettings(ratio=0.15), holdout=0.1,
+                         masks_per_step=1, val_every=10, patience=3, batch_size=1,
                          precision="bf16")
 
 
@@ -191,6 +191,10 @@ def main(argv=None) -> int:
     p.add_argument("--slices", default="1-50", help="brain_test slices, 1-based (e.g. 1-10)")
     p.add_argument("--steps", type=int, default=SETTINGS.max_steps)
     p.add_argument("--seconds", type=float, default=0.0, help="budget per slice (0 = none)")
+    p.add_argument("--lr", type=float, default=SETTINGS.lr)
+    p.add_argument("--split", type=float, default=SETTINGS.split.ratio, help="ρ = |Λ|/|Ω|")
+    p.add_argument("--holdout", type=float, default=SETTINGS.holdout, help="|Γ|/|Ω|")
+    p.add_argument("--masks", type=int, default=SETTINGS.masks_per_step, help="splits per step")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--json", help="results file (continued when it exists)")
     p.add_argument("--summary", nargs="+", metavar="JSON", help="only summarise result files")
@@ -208,7 +212,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     retain_freed_memory(warn=False)
     settings = AdaptSettings(**{**SETTINGS.__dict__, "max_steps": args.steps,
-                                "max_seconds": args.seconds})
+                                "max_seconds": args.seconds, "lr": args.lr,
+                                "split": SplitSettings(ratio=args.split),
+                                "holdout": args.holdout, "masks_per_step": args.masks})
     data = run(args.source, _ints(args.ratios), _ints(args.slices), settings, Path(args.json),
                log=lambda m: print(m, flush=True))
     rows = summary(data)

@@ -119,3 +119,24 @@ def test_recon_lambda_option(tmp_path, capsys):
     assert main([*base, "--lambda", "-1", "--output", str(tmp_path / "c.npy")]) == 2
     assert "--lambda -1: expected 'auto' or a number > 0" in capsys.readouterr().err
     assert not (tmp_path / "c.npy").exists()
+
+
+def test_a_study_can_choose_lambda_per_image(tmp_path):
+    """``methods.lambdas = ["auto"]``: each test image's λ from its own measurements."""
+    import json
+    from study_fixtures import STUDY, make_study
+    text = (STUDY.replace('lambdas = [1e-3, 1e-2]', 'lambdas = ["auto"]')
+            .replace('learned_dims = [2]', 'learned_dims = []')
+            .replace('model = "ista_net_plus"', 'model = ""')
+            .replace('kinds = ["radial", "gaussian2d"]', 'kinds = ["radial"]')
+            .replace('accelerations = [3, 5]', 'accelerations = [3]')
+            .replace('grid_acceleration = 5', 'grid_acceleration = 3'))
+    path = make_study(tmp_path, text)
+    assert main(["study", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    info = json.loads((tmp_path / "out" / "cells" / "radial_3x__l1-wavelet-fista" /
+                       "cell.json").read_text())
+    assert info["lambda"] is None and info["lambda_choice"].startswith("auto")
+    assert len(info["lambdas"]) == 4 and set(info["lambdas"]) <= set(LAMBDA_GRID)
+    bad = make_study(tmp_path / "bad", STUDY.replace('lambdas = [1e-3, 1e-2]',
+                                                     'lambdas = ["auto", 1e-3]'))
+    assert main(["study", str(bad), "--out", str(tmp_path / "o2"), "--no-progress"]) == 2

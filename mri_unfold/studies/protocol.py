@@ -15,7 +15,9 @@ error naming it and the valid keys):
   acceleration) with the ``learned_*`` relaxation settings; ``tolerance`` (largest relative
   miss of the requested acceleration);
 * ``[methods]`` — ``classical`` (names of :data:`mri_unfold.baselines.BASELINES`),
-  ``lambdas`` (swept on the validation images, never on the test images), ``max_iter``
+  ``lambdas`` (swept on the validation images, never on the test images; ``["auto"]``:
+  chosen for each test image from its own measurements by the held-out k-space loss,
+  :mod:`mri_unfold.auto_lambda`, no validation image needed), ``max_iter``
   (0 = each method's default), ``checkpoints`` (pretrained networks evaluated on every mask),
   ``batch_size`` (test images per reconstruction call);
 * ``[network]`` — a network trained per mask through the training engine (``model = ""``:
@@ -203,7 +205,11 @@ def validate_study(raw: dict, source: str = "study", protocol_dir=None) -> dict:
         raise UserError(f"{source}: masks.tolerance must be > 0, got {m['tolerance']}")
     meth, net = cfg["methods"], cfg["network"]
     _strings(cfg, source, "methods.classical", tuple(BASELINES))
-    _numbers(cfg, source, "methods.lambdas", float, lambda v: v > 0, "> 0")
+    if meth["lambdas"] != ["auto"]:
+        if "auto" in meth["lambdas"]:
+            raise UserError(f"{source}: methods.lambdas: \"auto\" stands alone (chosen per "
+                            f"image), got {meth['lambdas']}")
+        _numbers(cfg, source, "methods.lambdas", float, lambda v: v > 0, "> 0")
     _strings(cfg, source, "methods.checkpoints")
     swept = [c for c in meth["classical"] if c != "zero-filled"]
     if swept and not meth["lambdas"]:

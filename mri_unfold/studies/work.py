@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..auto_lambda import choose_lambda
 from ..checkpoints import load_checkpoint
 from ..masks import save_mask
 from ..training import train, validate_protocol
@@ -46,11 +47,15 @@ def _bar(total: int | None, desc: str, progress: bool, unit: str):
 
 def run_classical(cell: Cell, mask: np.ndarray, data: StudyData, cfg: dict, *,
                   progress: bool = True):
-    """λ sweep on the validation images, then the test images (module doc)."""
+    """λ sweep on the validation images, then the test images (module doc); with
+    ``methods.lambdas = ["auto"]`` each test image's λ is chosen from its own measurements
+    (:func:`mri_unfold.auto_lambda.choose_lambda`)."""
     meth = cfg["methods"]
     op = operator_for(mask, data.complex)
     info: dict = {"lambda": None, "sweep": {}}
     t0 = time.perf_counter()
+    if cell.method != "zero-filled" and meth["lambdas"] == ["auto"]:
+        return _classical_auto(cell, op, data, meth, progress, info, t0)
     if cell.method != "zero-filled":
         y_val = measure(op, data.val)
         vols = [f"val{i}" for i in range(len(data.val))]
@@ -67,6 +72,24 @@ def run_classical(cell: Cell, mask: np.ndarray, data: StudyData, cfg: dict, *,
             out.append(classical_recon(cell.method, op, y, info["lambda"], meth["max_iter"]))
             bar.update(len(idx))
     info["seconds"] = {"sweep": t1 - t0, "evaluation": time.perf_counter() - t1}
+    return torch.cat(out), info
+
+
+def _classical_auto(cell: Cell, op, data: StudyData, meth: dict, progress: bool, info: dict,
+                    t0: float):
+    """The test images, each with the λ its own held-out measurements choose (recorded in
+    ``info["lambdas"]``; the rows' ``lambda`` stays empty, one λ per image)."""
+    info.update({"lambda": None, "lambda_choice": "auto (held-out k-space, per image)",
+                 "lambdas": []})
+    out = []
+    with _bar(len(data.test), cell.id, progress, "img") as bar:
+        for i in range(len(data.test)):
+            y = measure(op, data.test[i:i + 1])
+            lam = choose_lambda(cell.method, y, op, max_iter=meth["max_iter"] or None).lamda
+            info["lambdas"].append(lam)
+            out.append(classical_recon(cell.method, op, y, lam, meth["max_iter"]))
+            bar.update(1)
+    info["seconds"] = {"sweep": 0.0, "evaluation": time.perf_counter() - t0}
     return torch.cat(out), info
 
 
