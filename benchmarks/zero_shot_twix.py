@@ -92,6 +92,8 @@ def study(path: Path, models: list[str], settings: AdaptSettings, log=print) -> 
             res = reconstruct_samples([sample], method=method, progress=False)
             name = method + (f" (auto lambda {res.info['lambda']:.2g})"
                              if "lambda" in res.info else "")
+            if res.info.get("fallback"):
+                name += ": no lambda beats zero-filling on held-out k-space, zero-filled"
             add(name, res.reconstruction[0], 0.0)
         for name in models:
             model = pretrained(name).model

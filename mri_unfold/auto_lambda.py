@@ -10,7 +10,11 @@ k-space loss, the zero-shot rule of the networks (:mod:`mri_unfold.training.zero
 2. for every λ of :data:`LAMBDA_GRID` the method reconstructs from the rest, and the
    normalised L1–L2 distance between the solution's k-space at ``Γ`` and the measured
    samples there (:func:`mri_unfold.losses.kspace_loss`) is its loss;
-3. the λ of the lowest loss is used with all the measurements.
+3. the λ of the lowest loss is used with all the measurements — unless even that λ predicts
+   the held-out samples worse than predicting nothing there (the loss of zero-filling, 2 for
+   the L1–L2 loss): then the method cannot resolve this scan's undersampling (e.g. 4x 1-D
+   undersampling with two receive coils) and the zero-filled image is the better answer
+   (:attr:`LambdaChoice.beats_zero_filling` False; the pipeline falls back and says so).
 
 λ is relative to a zero-filled peak of 1 (the baselines divide each slice by its zero-filled
 maximum), so the grid fits any intensity scale.  For volumes, the choice is made on up to
@@ -46,12 +50,20 @@ MAX_SLICES = 3
 
 @dataclass
 class LambdaChoice:
-    """The chosen ``lamda`` and the held-out loss of every candidate (``losses``)."""
+    """The chosen ``lamda``, the held-out loss of every candidate (``losses``) and of
+    zero-filling (``zero_loss``)."""
 
     lamda: float
     losses: dict[float, float] = field(default_factory=dict)
     holdout: float = 0.2
     slices: list[int] = field(default_factory=list)
+    #: the held-out loss of predicting zeros at Γ (what zero-filling predicts there)
+    zero_loss: float = float("nan")
+
+    @property
+    def beats_zero_filling(self) -> bool:
+        """Whether the chosen λ predicts the held-out samples better than zero-filling."""
+        return bool(self.losses) and self.losses[self.lamda] < self.zero_loss
 
 
 def central_slices(n: int, count: int = MAX_SLICES) -> list[int]:
@@ -119,4 +131,5 @@ def choose_lambda(method: str, y: torch.Tensor, op, *, grid=LAMBDA_GRID,
         x = x.to(y.real.dtype) if not x.is_complex() else x.to(y.dtype)
         losses[float(lam)] = float(kspace_loss(op_held(x), y_held))
     best = min(losses, key=losses.get)
-    return LambdaChoice(best, losses, holdout)
+    zero = float(kspace_loss(torch.zeros_like(y_held), y_held))
+    return LambdaChoice(best, losses, holdout, zero_loss=zero)

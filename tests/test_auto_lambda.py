@@ -140,3 +140,29 @@ def test_a_study_can_choose_lambda_per_image(tmp_path):
     bad = make_study(tmp_path / "bad", STUDY.replace('lambdas = [1e-3, 1e-2]',
                                                      'lambdas = ["auto", 1e-3]'))
     assert main(["study", str(bad), "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
+
+
+def test_no_lambda_better_than_zero_filling_falls_back(tmp_path, capsys, monkeypatch):
+    """When even the best λ predicts the held-out samples worse than zero-filling, the scan's
+    undersampling is beyond the method: the pipeline returns the zero-filled image and says
+    so (here forced by scaling every candidate's loss above zero-filling's)."""
+    import mri_unfold.auto_lambda as auto
+    real = auto.choose_lambda
+
+    def worse(*a, **k):
+        c = real(*a, **k)
+        c.losses = {lam: c.zero_loss + 0.1 + v for lam, v in c.losses.items()}
+        return c
+
+    monkeypatch.setattr("mri_unfold.reconstruct.pipeline.choose_lambda", worse)
+    img, _, _ = _problem()
+    mask = make_mask("poisson", SHAPE, acceleration=3, center_fraction=0.12, seed=0).mask
+    samples = [simulate_kspace(img, mask)]
+    res = reconstruct_samples(samples, method="l1-wavelet-fista", progress=False)
+    assert res.info["fallback"] == "zero-filled" and res.info["zero_filled_loss"] == 2.0
+    np.testing.assert_array_equal(res.reconstruction, res.zero_filled)
+    k = tmp_path / "k.npy"
+    np.save(k, samples[0].kspace[0].numpy())
+    assert main(["recon", str(k), "--method", "l1-wavelet-fista", "--output",
+                 str(tmp_path / "o.npy"), "--no-progress"]) == 0
+    assert "the output is the zero-filled image" in capsys.readouterr().out

@@ -343,6 +343,11 @@ def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> N
                f"{', '.join(map(str, info['lambda_slices']))}" if "lambda_losses" in info
                else "given")
         what += f" (lambda {info['lambda']:g}, {how})"
+        if info.get("fallback"):
+            print(f"note: no lambda predicts the held-out k-space better than zero-filling "
+                  f"(best loss {min(info['lambda_losses'].values()):.3f}, zero-filled "
+                  f"{info['zero_filled_loss']:.3f}): {label} cannot resolve this undersampling;"
+                  f" the output is the zero-filled image")
     print(f"input {src} ({kind}): {info['slices']} slices, sampled fraction "
           f"{info['sampled_fraction']:.3f}{seed}; {what} on {device}, {args.precision}"
           f"{', torch.compile' if args.compile else ''}")

@@ -125,7 +125,9 @@ def classical_volume(measurements: torch.Tensor, op_factory, method: str, batch_
             ``lamda`` is ``"auto"`` unless given: chosen for the scan by the held-out k-space
             loss (:func:`mri_unfold.auto_lambda.choose_lambda`, on up to three central
             slices).
-        report: filled with ``lambda`` (and ``lambda_losses``) when a λ was chosen.
+        report: filled with ``lambda`` (and ``lambda_losses``, ``zero_filled_loss``) when a
+            λ was chosen, and ``fallback = "zero-filled"`` when no λ predicts the held-out
+            samples better than zero-filling (the zero-filled image is returned then).
     Returns:
         ``(S, H, W)`` float32 magnitudes.
     """
@@ -140,7 +142,11 @@ def classical_volume(measurements: torch.Tensor, op_factory, method: str, batch_
         options["lamda"] = choice.lamda
         if report is not None:
             report.update({"lambda": choice.lamda, "lambda_losses": choice.losses,
-                           "lambda_slices": idx})
+                           "lambda_slices": idx, "zero_filled_loss": choice.zero_loss})
+        if not choice.beats_zero_filling:  # no λ predicts the held-out data: zero-filled
+            if report is not None:
+                report["fallback"] = "zero-filled"
+            method, options = "zero-filled", {}
     elif report is not None and "lamda" in options:
         report["lambda"] = float(options["lamda"])
     out: list[np.ndarray] = []
