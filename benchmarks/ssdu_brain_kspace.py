@@ -37,7 +37,7 @@ def measurements(image_u8: np.ndarray, mask_centred: np.ndarray) -> np.ndarray:
 
 
 def parse_slices(text: str) -> list[int]:
-    """``"11-50"`` or ``"1,3,5-7"`` -> 1-based slice numbers."""
+    """``"11-50"`` or ``"1,3,5-7"`` -> the listed numbers (1-based slices, or ratios)."""
     out = []
     for part in text.split(","):
         a, _, b = part.partition("-")

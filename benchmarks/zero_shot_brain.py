@@ -31,7 +31,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from mri_unfold.atomic import atomic_write_text
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:   # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.ssdu_brain_kspace import parse_slices  # noqa: E402
+from mri_unfold.atomic import atomic_write_text  # noqa: E402
 from mri_unfold.cpu_allocator import retain_freed_memory
 from mri_unfold.data import collate_samples, simulate_kspace
 from mri_unfold.data.luma import list_images, read_luminance
@@ -176,14 +181,6 @@ def plot(tables: list[list[dict]], path: str | Path) -> Path:
     return path
 
 
-def _ints(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    return out
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--source", choices=("zoo", "authors"), default="zoo")
@@ -215,7 +212,7 @@ def main(argv=None) -> int:
                                 "max_seconds": args.seconds, "lr": args.lr,
                                 "split": SplitSettings(ratio=args.split),
                                 "holdout": args.holdout, "masks_per_step": args.masks})
-    data = run(args.source, _ints(args.ratios), _ints(args.slices), settings, Path(args.json),
+    data = run(args.source, parse_slices(args.ratios), parse_slices(args.slices), settings, Path(args.json),
                log=lambda m: print(m, flush=True))
     rows = summary(data)
     data["summary"] = rows

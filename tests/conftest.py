@@ -43,3 +43,14 @@ def recon_real_ckpt(tmp_path_factory) -> Path:
 
     with torch.random.fork_rng():
         return real_checkpoint(tmp_path_factory.mktemp("ckpt") / "real.safetensors")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (tiny FFTs and convolutions are much slower when two
+    threads fight over a loaded machine); the previous count is restored afterwards."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -37,12 +37,7 @@ TINY = ROOT / "protocols" / "fastmri_tiny.toml"
 SHAPE, RECON = (40, 36), (24, 24)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _mask(kind: str, shape=(64, 64), **kw) -> torch.Tensor:

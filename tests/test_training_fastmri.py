@@ -35,12 +35,7 @@ TINY = ROOT / "protocols" / "fastmri_tiny.toml"
 SHAPE, RECON, COILS = (40, 36), (24, 24), 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _volumes(root: Path, challenge: str) -> tuple[Path, Path]:

@@ -31,12 +31,7 @@ FAST = AdaptSettings(max_steps=12, lr=1e-3, split=SplitSettings(0.3), holdout=0.
                      val_every=3, patience=10, batch_size=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _slices(n: int = 2, seed: int = 0):
