@@ -227,3 +227,12 @@ def test_a_real_valued_model_reconstructs_kspace_files(tmp_path, recon_real_ckpt
         x = load_checkpoint(recon_real_ckpt).model(fac.measurements(b) / scale,
                                                    fac.for_batch(b))[0, 0].abs() * scale
     np.testing.assert_allclose(got, x.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_network_that_does_not_fit_the_scan_is_refused(recon_complex_ckpt):
+    """A complex (2-channel) network asked to adapt on real-valued images: one clear error."""
+    model = load_checkpoint(recon_complex_ckpt).model
+    with pytest.raises(UserError, match=r"the network does not fit this scan's operator "
+                                        r"\(real images\)"):
+        adapt_to_scan(model, _slices(1), KSpaceOperatorFactory(real_input=True), FAST,
+                      progress=False)

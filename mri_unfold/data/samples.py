@@ -206,6 +206,19 @@ class SampleBatch:
         """``"<file>[<slice>]"`` per sample."""
         return [f"{m.fname}[{m.slice}]" for m in self.metadata]
 
+    def select(self, idx) -> "SampleBatch":
+        """The samples ``idx`` (a list of indices, repeats allowed) as a new batch."""
+        ix = torch.as_tensor(list(idx), dtype=torch.long)
+
+        def pick(t):
+            return None if t is None else t[ix.to(t.device)]
+
+        return dataclasses.replace(
+            self, kspace=pick(self.kspace), mask=pick(self.mask), target=pick(self.target),
+            coil_maps=pick(self.coil_maps), image=pick(self.image),
+            trajectory=pick(self.trajectory), dcf=pick(self.dcf),
+            metadata=[self.metadata[i] for i in ix.tolist()])
+
     def to(self, device) -> "SampleBatch":
         """Move all tensors to ``device`` (non-blocking where possible)."""
         mv = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731

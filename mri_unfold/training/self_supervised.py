@@ -126,18 +126,8 @@ def _restricted(batch: SampleBatch, mask: torch.Tensor) -> SampleBatch:
 
 
 def _repeat(batch: SampleBatch, reps: int) -> SampleBatch:
-    if reps == 1:
-        return batch
-    idx = torch.arange(len(batch)).repeat_interleave(reps)
-
-    def pick(t):
-        return None if t is None else t[idx.to(t.device)]
-
-    return dataclasses.replace(
-        batch, kspace=pick(batch.kspace), mask=pick(batch.mask), target=pick(batch.target),
-        coil_maps=pick(batch.coil_maps), image=pick(batch.image),
-        trajectory=pick(batch.trajectory), dcf=pick(batch.dcf),
-        metadata=[m for m in batch.metadata for _ in range(reps)])
+    return batch if reps == 1 else batch.select(
+        torch.arange(len(batch)).repeat_interleave(reps).tolist())
 
 
 def split_batch(batch: SampleBatch, settings: SplitSettings, generator: torch.Generator, *,

@@ -182,10 +182,15 @@ def adapt_to_scan(model: torch.nn.Module, samples: Sequence[KSpaceSample],
     g = torch.Generator().manual_seed(s.seed * 1_000_003 + 5)
     stream = _batches(len(train_b), s.batch_size, torch.Generator().manual_seed(s.seed + 11))
 
+    chunks = [list(range(i, min(i + s.batch_size, len(train_b))))
+              for i in range(0, len(train_b), s.batch_size)]
+
     def validate(step: int, t0: float, train_losses: list) -> dict:
         net.eval()
-        with torch.no_grad():
-            val = float(heldout_loss(net, factory, train_b, val_b, s.loss, device))
+        with torch.no_grad():   # the mean over slices, s.batch_size slices at a time
+            val = sum(len(c) * float(heldout_loss(net, factory, train_b.select(c),
+                                                  val_b.select(c), s.loss, device))
+                      for c in chunks) / len(train_b)
         entry = {"step": step, "seconds": time.perf_counter() - t0, "val_loss": val,
                  "train_loss": sum(train_losses) / len(train_losses) if train_losses else None}
         if monitor is not None:
@@ -193,14 +198,18 @@ def adapt_to_scan(model: torch.nn.Module, samples: Sequence[KSpaceSample],
         return entry
 
     t0 = time.perf_counter()
-    history = [validate(0, t0, [])]
+    try:
+        history = [validate(0, t0, [])]
+    except (ValueError, TypeError) as e:   # e.g. a 2-channel network on real images
+        raise UserError(f"the network does not fit this scan's operator "
+                        f"({'real' if hermitian else 'complex'} images): {e}") from e
     best, best_step, best_state = history[0]["val_loss"], 0, copy.deepcopy(net.state_dict())
     since_best, step, stopped, recent = 0, 0, "max_steps", []
     bar = tqdm(total=s.max_steps, desc=desc, unit="step", disable=not progress, leave=False)
     try:
         while step < s.max_steps:
             idx = next(stream)
-            b_t, b_l = split_batch(_pick(train_b, idx), split, g, layout=factory.layout,
+            b_t, b_l = split_batch(train_b.select(idx), split, g, layout=factory.layout,
                                    reps=s.masks_per_step)
             net.train()
             with autocast_for(s.precision, device):
@@ -236,21 +245,6 @@ def adapt_to_scan(model: torch.nn.Module, samples: Sequence[KSpaceSample],
     net.load_state_dict(best_state)
     net.eval()
     return AdaptResult(net, history, best_step, step, stopped, time.perf_counter() - t0)
-
-
-def _pick(batch: SampleBatch, idx: list[int]) -> SampleBatch:
-    """The samples ``idx`` of ``batch`` (a new batch)."""
-    if len(idx) == len(batch) and idx == list(range(len(batch))):
-        return batch
-    ix = torch.tensor(idx, device=batch.kspace.device)
-
-    def pick(t):
-        return None if t is None else t[ix.to(t.device)]
-
-    return dataclasses.replace(batch, kspace=pick(batch.kspace), mask=pick(batch.mask),
-                               target=pick(batch.target), coil_maps=pick(batch.coil_maps),
-                               image=pick(batch.image), trajectory=pick(batch.trajectory),
-                               dcf=pick(batch.dcf), metadata=[batch.metadata[i] for i in idx])
 
 
 class ScanAdapter:
