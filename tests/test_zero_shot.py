@@ -236,3 +236,30 @@ def test_a_network_that_does_not_fit_the_scan_is_refused(recon_complex_ckpt):
                                         r"\(real images\)"):
         adapt_to_scan(model, _slices(1), KSpaceOperatorFactory(real_input=True), FAST,
                       progress=False)
+
+
+def test_adaptation_on_a_non_cartesian_scan_splits_the_sample_points(recon_complex_ckpt):
+    """Radial k-space through the NUFFT operator: Γ, Θ and Λ are sets of sample points."""
+    from mri_unfold.data import simulate_noncartesian
+    from mri_unfold.trajectories import make_trajectory
+    img = phantom((32, 32), 0).astype(np.complex64)
+    t = make_trajectory("radial", 32, acceleration=2)
+    s = simulate_noncartesian(img / np.abs(img).max(), t).replace(target=None, image=None)
+    model = load_checkpoint(recon_complex_ckpt).model
+    res = adapt_to_scan(model, [s], KSpaceOperatorFactory(),
+                        AdaptSettings(**{**FAST.__dict__, "max_steps": 6}), progress=False)
+    assert res.steps == 6 and all(math.isfinite(h["val_loss"]) for h in res.history)
+    assert min(h["val_loss"] for h in res.history) <= res.history[0]["val_loss"]
+
+
+def test_recon_adapt_on_a_nifti_volume(tmp_path, recon_real_ckpt, capsys):
+    import nibabel as nib
+    vol = np.stack([np.abs(phantom(REAL_SHAPE, s)) for s in range(2)], axis=-1) * 100
+    src = tmp_path / "v.nii.gz"
+    nib.save(nib.Nifti1Image(vol.astype(np.float32), np.eye(4)), src)
+    assert main(["recon", str(src), "--model", str(recon_real_ckpt), "--mask", "radial",
+                 "--acceleration", "3", "--adapt", "--adapt-steps", "2", "--output",
+                 str(tmp_path / "r.nii.gz"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "adapted to the scan: 2 steps" in out and "metrics vs the reference" in out
+    assert nib.load(tmp_path / "r.nii.gz").shape == (*REAL_SHAPE, 2)
