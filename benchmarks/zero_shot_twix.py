@@ -34,7 +34,7 @@ from mri_unfold.cpu_allocator import retain_freed_memory
 from mri_unfold.data import collate_samples
 from mri_unfold.data.sources import detect_source, get_source
 from mri_unfold.evaluation.raw_scan import MASKS, _prepare
-from mri_unfold.figures import comparison_grid, line_plot
+from mri_unfold.figures import comparison_grid
 from mri_unfold.image_ops import center_crop
 from mri_unfold.masks import make_mask
 from mri_unfold.masks.split import SplitSettings
@@ -97,15 +97,16 @@ def study(path: Path, models: list[str], settings: AdaptSettings, log=print) -> 
             add(name, res.reconstruction[0], 0.0)
         for name in models:
             model = pretrained(name).model
-            add(f"{name} (as released)", reconstruct_samples(
+            short = name.replace("complex_ista_net_plus_", "ISTA-Net+ ")
+            add(f"{short} (as released)", reconstruct_samples(
                 [sample], model, progress=False).reconstruction[0], 0.0)
             adapter = ScanAdapter(settings, progress=False,
                                   monitor=_psnr_monitor(reference, sample, sample.scale))
             res = reconstruct_samples([sample], model, progress=False, adapt=adapter)
             r = adapter.results[0][1]
-            add(f"{name} (zero-shot, {r.steps} steps, kept {r.best_step})",
-                res.reconstruction[0], r.seconds)
-            out["curves"][f"{label}: {name}"] = r.history
+            add(f"{short} (zero-shot, kept step {r.best_step})", res.reconstruction[0],
+                r.seconds)
+            out["curves"][f"{label}: {short}"] = r.history
         best_other = max(x["psnr"] for x in out["rows"]
                          if x["mask"] == label and "zero-shot" not in x["method"])
         out["images"][label] = (mask, images, best_other)
@@ -121,7 +122,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", required=True)
     p.add_argument("--png", help="comparison figures: PATH stem + _<mask kind>.png")
     p.add_argument("--curve-png", help="held-out loss and PSNR against steps")
+    p.add_argument("--redraw", action="store_true",
+                   help="only draw --curve-png from an existing --json")
     args = p.parse_args(argv)
+    if args.redraw:
+        print(f"wrote {curves(json.loads(Path(args.json).read_text())['curves'], args.curve_png)}")
+        return 0
     retain_freed_memory(warn=False)
     scan = Path(args.scan or shared_root() / "data" / "raw" / "siemens_gre_2coil.dat")
     settings = AdaptSettings(**{**SETTINGS.__dict__, "max_steps": args.steps})
@@ -134,19 +140,41 @@ def main(argv=None) -> int:
         stem = Path(args.png)
         for label, (mask, images, _) in res["images"].items():
             kind = MASKS[label][0]
-            keep = {k: v for k, v in images.items()
+            keep = {k.split(" (auto")[0]: v for k, v in images.items()
                     if k.startswith(("zero-filled", "sense", "l1-wavelet", "tv"))
-                    or "complex_ista_net_plus_8coil_4x" in k}
+                    or "8coil_4x" in k}
             comparison_grid(res["reference"], keep, mask,
                             stem.with_name(f"{stem.stem}_{kind}.png"),
-                            title=f"{scan.name}: {label} (reference: fully sampled SENSE)")
+                            title=f"{scan.name}: {label} (reference: fully sampled SENSE)",
+                            dpi=70)
     if args.curve_png:
-        series = [(f"{key}", [h["step"] for h in hist], [h["psnr"] for h in hist])
-                  for key, hist in res["curves"].items()]
-        line_plot(series, args.curve_png, xlabel="adaptation step",
-                  ylabel="PSNR vs fully sampled SENSE (dB)",
-                  title="zero-shot adaptation on the real 2-coil scan")
+        curves(res["curves"], args.curve_png)
     return 0
+
+
+def curves(data: dict, path) -> Path:
+    """Two panels against the adaptation step: the held-out k-space loss that steers the
+    adaptation, and the PSNR against the fully sampled reference that it never sees."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    for key, hist in data.items():
+        steps = [h["step"] for h in hist]
+        a.plot(steps, [h["val_loss"] for h in hist], ".-", label=key)
+        b.plot(steps, [h["psnr"] for h in hist], ".-", label=key)
+    a.set(xlabel="adaptation step", ylabel="held-out k-space loss (normalised L1-L2)",
+          title="what adaptation sees")
+    b.set(xlabel="adaptation step", ylabel="PSNR vs fully sampled SENSE (dB)",
+          title="what it achieves (never seen by it)")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":
