@@ -85,7 +85,8 @@ def test_early_stopping_and_time_budget(recon_real_ckpt):
     res = adapt_to_scan(model, _slices(1), fac, patient, progress=False)
     assert res.stopped == "patience" and res.steps < 40
     assert res.history[-1]["val_loss"] >= min(h["val_loss"] for h in res.history)
-    timed = AdaptSettings(**{**FAST.__dict__, "max_steps": 10_000, "max_seconds": 0.5})
+    timed = AdaptSettings(**{**FAST.__dict__, "max_steps": 10_000, "max_seconds": 0.5,
+                                    "patience": 10**6})
     res = adapt_to_scan(model, _slices(1), fac, timed, progress=False)
     assert res.stopped == "max_seconds" and res.steps < 10_000
 
