@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..masks.result import ACCELERATION_TOLERANCE
 from ..reconstruct import REFERENCES, read_reference_file, score_result
 from .common import check_new_outputs
 
@@ -123,6 +124,10 @@ def sampling_line(info: dict, args) -> str:
                      f"{traj['nyquist_spokes']:.0f})")
         return text
     text = f"sampled fraction {info['sampled_fraction']:.3f}"
+    frac, asked = info["sampled_fraction"], getattr(args, "acceleration", None)
+    if getattr(args, "mask", None) and asked and frac > 0 and \
+            abs(1 / frac / asked - 1) > ACCELERATION_TOLERANCE:
+        text += f" (asked for {asked:g}x, achieved {1 / frac:.1f}x)"
     if info.get("mask_seed") is None:
         return text
     source = info.get("mask_seed_source") or "given"

@@ -42,6 +42,11 @@ __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "rec
            "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image"]
 
 
+#: Negative values of an image volume down to this fraction of its peak are interpolation
+#: undershoot (taken as magnitudes); below it the volume is a signed map and refused.
+SIGNED_TOLERANCE = 0.01
+
+
 @dataclass(frozen=True)
 class MaskSpec:
     """How to undersample: a generated mask (``kind`` + ``acceleration``/``center_fraction``,
@@ -304,7 +309,9 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike,
         ``vol``; ``info`` has the input, slice shape, mask and where its seed came from.
     Raises:
         UserError naming ``path``: a complex volume with a real-domain model, an all-zero
-        volume, neither or both of mask and trajectory, a mask of another shape.
+        volume, a signed volume (negative values below ``-SIGNED_TOLERANCE`` times the
+        peak; smaller ones are interpolation undershoot and taken as magnitudes), neither or
+        both of mask and trajectory, a mask of another shape.
     """
     path = Path(path)
     if np.iscomplexobj(vol) and model is not None and not complex_model:
@@ -313,6 +320,12 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike,
     peak = float(np.abs(vol).max())
     if peak == 0.0:
         raise UserError(f"{path}: the volume is all zeros")
+    low = float(vol.min()) if not np.iscomplexobj(vol) else 0.0
+    if low < -SIGNED_TOLERANCE * peak:
+        raise UserError(f"{path}: the volume has negative values ({low:.4g} to "
+                        f"{float(vol.max()):.4g}): a signed map (statistics, phase, a "
+                        "difference), not a magnitude image; reconstructing it would write "
+                        "|value| and lose the sign")
     if (mask is None) == (trajectory is None):
         raise UserError(f"{path}: simulating k-space needs either a Cartesian mask or a "
                         "non-Cartesian trajectory, not both or neither")
