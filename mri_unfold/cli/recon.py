@@ -235,7 +235,7 @@ def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
         return TrajectorySpec(args.trajectory, args.acceleration, dcf=args.dcf)
     if (kind in IMAGE_KINDS and ck is not None and isinstance(ck.op, NonCartesianFourier)
             and not (args.mask or args.mask_file)):
-        return TrajectorySpec.of_operator(ck.op)
+        return TrajectorySpec.of_checkpoint(ck.operator_cfg, ck.op)
     return None
 
 

@@ -120,8 +120,8 @@ def sampling_line(info: dict, args) -> str:
         text = (f"{traj['samples']} {traj['kind']} samples hitting "
                 f"{info['sampled_fraction']:.3f} of the Cartesian k-space cells")
         if traj.get("spokes"):
-            text += (f", {traj['spokes']} spokes ({traj['acceleration']:.1f}x below Nyquist's "
-                     f"{traj['nyquist_spokes']:.0f})")
+            text += (f", {traj['spokes']} spokes: acceleration {traj['acceleration']:.2f} "
+                     f"(Nyquist: {traj['nyquist_spokes']:.0f} spokes)")
         return text
     text = f"sampled fraction {info['sampled_fraction']:.3f}"
     frac, asked = info["sampled_fraction"], getattr(args, "acceleration", None)
