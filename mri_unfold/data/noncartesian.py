@@ -39,7 +39,7 @@ __all__ = ["simulate_noncartesian", "noncartesian_operator", "trajectory_type",
 
 def trajectory_type(kind: str) -> str:
     """``metadata.trajectory_type`` of a trajectory kind (``radial``, ``spiral``, ``other``)."""
-    return "radial" if "radial" in kind else "spiral" if kind == "spiral" else "other"
+    return "radial" if "radial" in kind else "spiral" if "spiral" in kind else "other"
 
 
 def simulate_noncartesian(image, trajectory: Trajectory, coil_maps=None, phase=None, *,

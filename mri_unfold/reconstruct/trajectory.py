@@ -10,6 +10,7 @@ size.  Errors name the spec's fields, never a flag.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,9 +68,10 @@ class TrajectorySpec:
         kind = operator_cfg.get("trajectory")
         if kind not in TRAJECTORY_KINDS or operator_cfg.get("acceleration") is None:
             return fixed
+        stored = dataclasses.replace(fixed.trajectory, kind=f"{kind} (the checkpoint's)")
         return cls(kind=kind, acceleration=float(operator_cfg["acceleration"]),
                    readout=int(operator_cfg.get("readout") or 0) or None,
-                   dcf=str(operator_cfg.get("dcf") or "auto"), trajectory=fixed.trajectory)
+                   dcf=str(operator_cfg.get("dcf") or "auto"), trajectory=stored)
 
     def make(self, shape: tuple[int, int]) -> Trajectory:
         """The trajectory for ``(H, W)`` slices.

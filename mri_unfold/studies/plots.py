@@ -34,7 +34,7 @@ METRIC_LABELS = {"psnr": "PSNR (dB, volume max)", "ssim": "SSIM (volume max)",
 
 
 #: Characters per line of a paired panel's y label (a 3.6-inch panel holds about 45 at 7 pt).
-PAIRED_LABEL_WIDTH = 36
+PAIRED_LABEL_WIDTH = 44
 
 
 def _save(fig, out) -> Path:
