@@ -20,7 +20,7 @@ LAYERS = [
      "cpu_allocator", "device", "precision", "tables", "plugins", "memory", "__init__",
      "__version__"},
     {"operators", "masks", "trajectories"},
-    {"models", "fastpath", "losses", "baselines", "solvers"},
+    {"models", "fastpath", "losses", "baselines", "solvers", "auto_lambda"},
     {"data"},
     {"checkpoints", "reconstruct", "figures"},
     {"serving"},

@@ -207,7 +207,7 @@ ROWS = [
      "wrong_target.h5: the reference image is (7, 9) per slice, the ismrmrd_header's recon "
      "matrix is (20, 20)"),
     ("all-zero k-space", lambda w: ["recon", str(w.zero_k), "--model", w.ck, *M4],
-     "zero_k.h5: the k-space of slice 0 is all zero (and 1 more): nothing was measured"),
+     "zero_k.h5: the k-space of every slice is all zero (2 slices): nothing was measured"),
     ("trajectory with every sample at k = 0 (ISMRMRD)",
      lambda w: ["recon", str(w.mrd_dc), "--no-progress"],
      "mrd_dc.h5: slice 0: all 128 trajectory samples are at k = 0"),
@@ -250,7 +250,7 @@ ROWS = [
     ("fastMRI recon matrix 0", lambda w: ["recon", str(w.recon_zero), "--model", w.ck, *M4],
      "recon_0.h5: the ismrmrd_header's recon matrix 0 x 20 must be positive"),
     ("all-zero k-space and target", lambda w: ["recon", str(w.zero_kt), "--model", w.ck, *M4],
-     "zero_kt.h5: the k-space of slice 0 is all zero"),
+     "zero_kt.h5: the k-space of every slice is all zero"),
     ("fastMRI kspace that is a group", lambda w: ["recon", str(w.group), "--model", w.ck],
      "kspace_group.h5: 'kspace' is an HDF5 group, not a dataset"),
     ("fastMRI 20000 x 320 x 320 size bomb", lambda w: ["recon", str(w.bomb), "--model", w.ck, *M4],

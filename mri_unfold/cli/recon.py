@@ -75,6 +75,10 @@ def register(sub) -> None:
     p.add_argument("--method", choices=METHODS,
                    help="without --model: a classical method (default zero-filled: coil images "
                         "combined by RSS; sense: CG-SENSE with ESPIRiT maps)")
+    p.add_argument("--lambda", dest="lamda", default="auto", metavar="auto|VALUE",
+                   help="l1-wavelet/tv: the regularisation weight relative to a zero-filled "
+                        "peak of 1, or auto (default): chosen for this scan by the k-space loss "
+                        "on held-out measured samples")
     add_mask_options(p)
     p.add_argument("--trajectory", metavar="KIND",
                    help="NIfTI input: simulate non-Cartesian k-space along radial, "
@@ -219,6 +223,19 @@ def _network(args, device, kind: str, src: Path):
     return model, ck.arch, ck.complex_model, ck
 
 
+def _method_options(args) -> dict:
+    """``{"lamda": "auto" | float}`` for the methods with a regularisation weight."""
+    if args.lamda == "auto" or args.method not in ("l1-wavelet", "tv", "l1-wavelet-fista"):
+        return {}
+    try:
+        value = float(args.lamda)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise UserError(f"--lambda {args.lamda}: expected 'auto' or a number > 0")
+    return {"lamda": value}
+
+
 def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
     """The non-Cartesian simulation of a NIfTI input: ``--trajectory`` (with
     ``--acceleration``), else the trajectory of a non-Cartesian checkpoint without mask flags,
@@ -291,16 +308,19 @@ def run(args) -> int:
     with mask_flag_hints():
         if kind == "nifti":
             res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis,
-                                    method=None if model else label, **common)
+                                    method=None if model else label,
+                                    method_options=_method_options(args), **common)
         elif kind == "dicom":
             res = reconstruct_dicom(dicom_in, model, mask, trajectory=traj, volume=volume,
-                                    method=None if model else label, **common)
+                                    method=None if model else label,
+                                    method_options=_method_options(args), **common)
         else:
             res = reconstruct_kspace_file(src, kind, model, method=None if model else label,
                                           mask=mask, espirit_cache=args.espirit_cache,
                                           espirit_crop=args.espirit_crop,
                                           read_options=read_options(args, kind),
-                                          reference=reference, compress=compress, **common)
+                                          reference=reference, compress=compress,
+                                          method_options=_method_options(args), **common)
     res = sc.score_given_image(res, reference, kind)
     with atomic_outputs(saved + scores) as tmps:  # weights, scores: with the images or not
         if scores:
@@ -331,6 +351,11 @@ def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> N
         print(f"skipped {path}: {reason}")
     what = (f"model {label} ({'complex' if cplx else 'real'} images)" if network
             else f"method {label}")
+    if info.get("lambda") is not None:
+        how = ("chosen by the held-out k-space loss on slices "
+               f"{', '.join(map(str, info['lambda_slices']))}" if "lambda_losses" in info
+               else "given")
+        what += f" (lambda {info['lambda']:g}, {how})"
     print(f"input {src} ({kind}): {info['slices']} slices, {sc.sampling_line(info, args)}; "
           f"{what} on {device}, {args.precision}{', torch.compile' if args.compile else ''}")
     if res.metrics:

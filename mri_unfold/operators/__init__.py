@@ -26,7 +26,8 @@ from .block_cs import (
     pad_to_blocks,
 )
 from .contract import OperatorContractError, OperatorReport, check_operator
-from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_operator
+from .factory import (authors_matrix_path, build_operator, fit_qinit, kspace_operator, restricted,
+                      sampled_locations)
 from .fourier import MultiCoilFourier, SingleCoilFourier
 from .kspace_factory import KSPACE_OPERATOR_KINDS, KSpaceOperatorFactory
 from .learned_block_cs import LearnedBlockCS
@@ -56,6 +57,7 @@ __all__ = [
     "check_operator", "OperatorReport", "OperatorContractError",
     "register_operator", "registered_operators", "operator_examples", "operator_kinds",
     "OperatorExample", "OperatorEntry",
-    "build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path",
+    "build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path", "restricted",
+    "sampled_locations",
     "KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS",
 ]

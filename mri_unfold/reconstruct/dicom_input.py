@@ -41,15 +41,16 @@ def reconstruct_dicom(inputs, model: torch.nn.Module | None, mask: MaskSpec | No
                       trajectory: TrajectorySpec | None = None, complex_model: bool = False,
                       batch_size: int = 8, device=None, progress: bool = True,
                       pad_last_batch: bool = False, auto_compile: bool = False,
-                      volume: DicomVolume | None = None,
-                      adapt: Adapter | None = None) -> ReconResult:
+                      volume: DicomVolume | None = None, adapt: Adapter | None = None,
+                      method_options: dict | None = None) -> ReconResult:
     """Retrospectively undersample every slice of a DICOM series and reconstruct it.
 
     Args:
         inputs: a folder, a file or a list of files (ignored when ``volume`` is given).
         series / skip_invalid / volume_index: which series and volume, and whether invalid
             files are skipped (:class:`~mri_unfold.data.dicom_volume.DicomVolume`).
-        model / method: a network, or (``model=None``) a classical method.
+        model / method / method_options: a network, or (``model=None``) a classical method
+            and its options.
         mask / trajectory / complex_model / batch_size / ...: see
             :func:`~mri_unfold.reconstruct.inputs.reconstruct_nifti`.
         volume: an already read series.
@@ -67,7 +68,8 @@ def reconstruct_dicom(inputs, model: torch.nn.Module | None, mask: MaskSpec | No
         phase_encoding_slices(vol), vol.scan.root, model, mask, method=method,
         trajectory=trajectory,
         complex_model=complex_model, batch_size=batch_size, device=device, progress=progress,
-        pad_last_batch=pad_last_batch, auto_compile=auto_compile, adapt=adapt)
+        pad_last_batch=pad_last_batch, auto_compile=auto_compile, adapt=adapt,
+        method_options=method_options)
     if transposed:
         for name in ("reconstruction", "zero_filled", "target"):
             stack = getattr(result, name)

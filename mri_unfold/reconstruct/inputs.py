@@ -127,7 +127,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                             auto_compile: bool = False,
                             read_options: dict | None = None,
                             adapt: Adapter | None = None, reference="auto",
-                            compress=None) -> ReconResult:
+                            compress=None, method_options: dict | None = None) -> ReconResult:
     """Reconstruct every slice of a k-space file of any registered k-space source.
 
     The source (``kind``, e.g. from :func:`mri_unfold.data.detect_source`) reads the slices
@@ -149,8 +149,8 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
             maps everywhere, useful for tiny calibration regions).
         read_options: the source's options for reading the file (e.g. a plain array's
             ``axes``); defaults for missing keys.
-        batch_size / device / progress / pad_last_batch / auto_compile / adapt: see
-            :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
+        batch_size / device / progress / pad_last_batch / auto_compile / adapt /
+            method_options: see :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
         compress: a :class:`~mri_unfold.data.CompressCoils` applied to every slice after
             the mask (Cartesian k-space; the reference keeps every coil), or ``None``.
         reference: what to score against (:func:`~mri_unfold.reconstruct.reference.
@@ -171,7 +171,7 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
         raw, path, model, method=method, complex_model=complex_model, mask=mask,
         batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
         espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-        adapt=adapt, compress=compress)
+        adapt=adapt, compress=compress, method_options=method_options)
     result = apply_reference(result, raw, path, reference, retrospective=mask is not None,
                              espirit_crop=espirit_crop, espirit_cache=espirit_cache,
                              batch_size=batch_size, device=device, progress=progress)
@@ -190,7 +190,7 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
                            espirit_cache: str | os.PathLike | None = None,
                            espirit_crop: float = 0.95, pad_last_batch: bool = False,
                            auto_compile: bool = False, adapt: Adapter | None = None,
-                           compress=None) -> ReconResult:
+                           compress=None, method_options: dict | None = None) -> ReconResult:
     """:func:`reconstruct_kspace_file` after reading: the slices ``raw`` (a sequence of
     :class:`~mri_unfold.data.KSpaceSample` as a source reads them) of ``path`` (for
     messages).  The streaming server (:mod:`mri_unfold.serving`) calls it for each slice as
@@ -210,7 +210,7 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
         return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
             progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-            real_input=real, adapt=adapt)
+            real_input=real, adapt=adapt, method_options=method_options)
     steps = ([] if mask is None else [mask.transform(first.mask.shape)]) + \
         ([] if compress is None else [compress])
     staged = [Compose(steps)(raw[i]) for i in range(len(raw))] if steps else raw
@@ -225,7 +225,7 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
     result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
                                  device=device, progress=progress, real_input=real,
                                  pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-                                 adapt=adapt)
+                                 adapt=adapt, method_options=method_options)
     if compress is not None:
         result.info["virtual_coils"] = coils
     return result
@@ -253,7 +253,8 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module | None,
                       complex_model: bool = False, axis: int = 2, batch_size: int = 8,
                       device=None, progress: bool = True,
                       pad_last_batch: bool = False, auto_compile: bool = False,
-                      adapt: Adapter | None = None) -> ReconResult:
+                      adapt: Adapter | None = None,
+                      method_options: dict | None = None) -> ReconResult:
     """Retrospectively undersample every slice of a NIfTI volume and reconstruct it.
 
     The volume (3-D, or a 4-D file with one volume) is read as slices along ``axis`` and
@@ -282,7 +283,7 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module | None,
         nv.slices(), path, model, mask, method=method, trajectory=trajectory,
         complex_model=complex_model,
         batch_size=batch_size, device=device, progress=progress, pad_last_batch=pad_last_batch,
-        auto_compile=auto_compile, adapt=adapt)
+        auto_compile=auto_compile, adapt=adapt, method_options=method_options)
     result.info["axis"] = axis
     result.source = nv
     return result
@@ -293,8 +294,8 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike,
                              method: str | None = None, trajectory: TrajectorySpec | None = None,
                              complex_model: bool = False, batch_size: int = 8, device=None,
                              progress: bool = True, pad_last_batch: bool = False,
-                             auto_compile: bool = False,
-                             adapt: Adapter | None = None) -> ReconResult:
+                             auto_compile: bool = False, adapt: Adapter | None = None,
+                             method_options: dict | None = None) -> ReconResult:
     """Retrospectively undersample every slice of an image volume and reconstruct it: the
     simulation behind :func:`reconstruct_nifti` and
     :func:`~mri_unfold.reconstruct.dicom_input.reconstruct_dicom`.
@@ -302,7 +303,8 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike,
     Args:
         vol: ``(S, H, W)`` float32 magnitudes or complex64 images (the reference).
         path: the input, for messages and the samples' file name.
-        model / method: a network, or (``model=None``) a classical method.
+        model / method / method_options: a network, or (``model=None``) a classical method
+            and its options (:func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`).
         mask / trajectory / complex_model / ...: see :func:`reconstruct_nifti`.
     Returns:
         :class:`ReconResult` ``(S, H, W)`` in the volume's intensity scale, metrics against
@@ -345,7 +347,7 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike,
                                  real_input=model is not None and not complex_model,
                                  batch_size=batch_size, device=device, progress=progress,
                                  pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-                                 adapt=adapt)
+                                 adapt=adapt, method_options=method_options)
     result.info.update({"input": str(path),
                         "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
                         "mask": trajectory.label if mask is None else mask.label,

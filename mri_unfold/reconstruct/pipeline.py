@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import metrics
+from ..auto_lambda import AUTO_METHODS, central_slices, choose_lambda
 from ..baselines import BASELINES, run_baseline, zero_filled
 from ..data.geometry import crop_affine
 from ..data.samples import KSpaceSample, collate_samples
@@ -114,24 +115,42 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
 
 
 def classical_volume(measurements: torch.Tensor, op_factory, method: str, batch_size: int = 8,
-                     progress: bool = True, desc: str = "slices") -> np.ndarray:
+                     progress: bool = True, desc: str = "slices", options: dict | None = None,
+                     report: dict | None = None) -> np.ndarray:
     """A classical method (:data:`METHODS`) over the slices of a volume, in batches.
 
     Args:
         measurements: ``(S, C, H, W)`` complex k-space.
         op_factory: slice indices -> the operator of those slices.
+        options: the method's options (e.g. ``lamda``, ``max_iter``).  For L1-wavelet and TV
+            ``lamda`` is ``"auto"`` unless given: chosen for the scan by the held-out k-space
+            loss (:func:`mri_unfold.auto_lambda.choose_lambda`, on up to three central
+            slices).
+        report: filled with ``lambda`` (and ``lambda_losses``) when a λ was chosen.
     Returns:
         ``(S, H, W)`` float32 magnitudes.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     n = len(measurements)
+    options = dict(options or {})
+    if method in AUTO_METHODS and options.get("lamda", "auto") == "auto":
+        idx = central_slices(n)
+        choice = choose_lambda(method, measurements[idx], op_factory(idx),
+                               max_iter=options.get("max_iter"))
+        options["lamda"] = choice.lamda
+        if report is not None:
+            report.update({"lambda": choice.lamda, "lambda_losses": choice.losses,
+                           "lambda_slices": idx})
+    elif report is not None and "lamda" in options:
+        report["lambda"] = float(options["lamda"])
     out: list[np.ndarray] = []
     with torch.inference_mode(), tqdm(total=n, desc=f"{desc} ({method})", unit="slice",
                                       disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             idx = list(range(start, min(start + batch_size, n)))
-            out.append(run_baseline(method, measurements[idx], op_factory(idx)).cpu().numpy())
+            out.append(run_baseline(method, measurements[idx], op_factory(idx), **options)
+                       .cpu().numpy())
             bar.update(len(idx))
     return np.concatenate(out).astype(np.float32)
 
@@ -142,8 +161,9 @@ MIN_SLICE = 8
 
 
 def check_measured(batch) -> None:
-    """Refuse slices that cannot give a meaningful image: no measured sample is non-zero
-    (nothing was measured), or the recon size is below :data:`MIN_SLICE` pixels.
+    """Refuse slices that cannot give a meaningful image: no measured sample of any slice is
+    non-zero (nothing was measured), or the recon size is below :data:`MIN_SLICE` pixels.
+    Single empty slices pass: the edge slices of an image volume are often background.
 
     Raises:
         UserError naming the file and the slice.
@@ -155,11 +175,10 @@ def check_measured(batch) -> None:
         raise UserError(f"{name}: slices of {crop[0]}x{crop[1]} pixels are too small to "
                         f"reconstruct and score (at least {MIN_SLICE}x{MIN_SLICE})")
     measured = batch.kspace.reshape(len(batch), -1).abs().amax(dim=1)
-    empty = [int(batch.metadata[i].slice) for i in range(len(batch)) if measured[i] == 0]
-    if empty:
-        raise UserError(f"{name}: the k-space of slice {empty[0]} is all zero"
-                        f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}: "
-                        "nothing was measured")
+    if not bool((measured > 0).any()):
+        raise UserError(f"{name}: the k-space of every slice is all zero"
+                        f"{f' ({len(batch)} slices)' if len(batch) > 1 else ''}: nothing was "
+                        "measured")
 
 
 def volume_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
@@ -196,7 +215,8 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
                         layout: str = "centered", batch_size: int = 8, device=None,
                         progress: bool = True, pad_last_batch: bool = False,
                         desc: str = "slices", auto_compile: bool = False,
-                        adapt: Adapter | None = None) -> ReconResult:
+                        adapt: Adapter | None = None,
+                        method_options: dict | None = None) -> ReconResult:
     """Reconstruct prepared slices of one volume (module doc).
 
     Args:
@@ -213,6 +233,8 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
             ``adapt(model, samples, factory)`` returns ``[(slice indices, network), ...]``
             covering every slice once (e.g. one network adapted to the whole scan, or one per
             slice; :class:`mri_unfold.training.zero_shot.ScanAdapter`).
+        method_options: options of ``method`` (:func:`classical_volume`; ``lamda`` a number
+            or ``"auto"``, the default); the λ used goes to ``info["lambda"]``.
     Returns:
         :class:`ReconResult` (metrics when every sample carries a target).
     Raises:
@@ -241,7 +263,9 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
             raise ValueError("adapt must return every slice index exactly once")
         mag = np.abs(np.stack([parts[i] for i in range(len(batch))]))
     else:
-        mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc)
+        chosen: dict = {}
+        mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc,
+                               method_options, chosen)
     scale = batch.scale.numpy()[:, None, None]
     crop = batch.crop
     recon = center_crop(torch.from_numpy(mag), crop).numpy() * scale
@@ -266,6 +290,8 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
                    "affine": affine}
     if result.info["trajectory"] is not None:  # the Cartesian cells hit, not the 1s of the mask
         result.info["sampled_fraction"] = result.info["trajectory"]["cells_hit"]
+    if model is None and chosen:
+        result.info.update(chosen)
     return result
 
 
