@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import warnings
 
 import torch
@@ -136,6 +137,29 @@ def compile_with_fallback(fn, backend: str = "inductor", **kwargs):
     return _CompiledOrEager(fn, backend, kwargs)
 
 
+#: Messages of the compiler a user cannot act on: inductor runs complex operations (the FFTs
+#: and NUFFTs of the operator) eagerly and says so once; importing its C++ toolchain on a
+#: machine without a CUDA runtime logs where it looked for one.
+_COMPILER_WARNINGS = r"Torchinductor does not support code generation for complex operators"
+_COMPILER_LOGGERS = ("torch.utils.cpp_extension",)
+
+
+@contextlib.contextmanager
+def quiet_compiler():
+    """Silence :data:`_COMPILER_WARNINGS` and the toolchain loggers while compiling."""
+    loggers = [logging.getLogger(name) for name in _COMPILER_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_COMPILER_WARNINGS)
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
 class _CompiledOrEager:
     def __init__(self, fn, backend: str, kwargs: dict):
         self.eager = fn
@@ -155,6 +179,12 @@ class _CompiledOrEager:
         self._fn, self.compiled, self._decided = self.eager, False, True
 
     def __call__(self, *args, **kwargs):
+        if not self.compiled:
+            return self._fn(*args, **kwargs)
+        with quiet_compiler():
+            return self._call(*args, **kwargs)
+
+    def _call(self, *args, **kwargs):
         if self._decided:
             return self._fn(*args, **kwargs)
         try:

@@ -58,7 +58,8 @@ def image_metrics(target, prediction, data_range: float | None = None) -> dict[s
 
 
 def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
-                    title: str | None = None, dpi: int = 100) -> Path:
+                    title: str | None = None, dpi: int = 100,
+                    target_title: str = "ground truth") -> Path:
     """Write the comparison PNG described in the module docstring.
 
     Args:
@@ -71,6 +72,7 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
         out_png: output path (parent folder must exist).
         title: optional figure title.
         dpi: resolution; each panel is 3 x 3 inches.
+        target_title: the title of the target's panel (e.g. "fully sampled SENSE").
     Returns:
         The written path.
     Raises:
@@ -96,7 +98,7 @@ def comparison_grid(target, recons: dict, mask, out_png: str | os.PathLike, *,
     fig = Figure(figsize=(3 * cols, 6.4), dpi=dpi, layout="constrained")
     axes = fig.subplots(2, cols, squeeze=False)
     axes[0, 0].imshow(t, cmap="gray", vmin=0, vmax=vmax)
-    axes[0, 0].set_title("ground truth", fontsize=10)
+    axes[0, 0].set_title(target_title, fontsize=10)
     axes[1, 0].imshow(m, cmap="gray", vmin=0, vmax=1, aspect="auto" if m.shape[0] == 1 else None)
     axes[1, 0].set_title(f"mask ({m.mean():.1%} sampled)", fontsize=10)
     for j, (name, r) in enumerate(imgs.items(), start=1):

@@ -155,4 +155,5 @@ def test_recon_bad_inputs(tmp_path, recon_complex_ckpt, recon_real_ckpt, capsys)
     _bad(tmp_path, ["recon", str(multi), "--model", str(recon_real_ckpt), "--mask", "random",
                     "--acceleration", "4", "--output", out], capsys,
          "multi.h5: 4-coil k-space; this network reconstructs real-valued images from "
-         "single-coil k-space (a complex-domain model is needed for multi-coil data)")
+         "single-coil k-space (a complex-domain model is needed for multi-coil data, or "
+             "compress the coils to 1)")

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from mri_unfold.baselines import zero_filled
 from mri_unfold.data import DataFileError
+from mri_unfold.metrics import psnr
+from mri_unfold.operators import NonCartesianFourier
 from mri_unfold.trajectories import (GOLDEN_ANGLE, load_trajectory, make_trajectory,
                                      nyquist_spokes, pipe_menon_dcf, radial_ramp_dcf,
                                      radial_trajectory, spiral_trajectory,
@@ -79,18 +82,44 @@ def test_ramp_and_pipe_menon_agree_on_uniform_radial_at_nyquist():
     kappa = np.linalg.norm(t, axis=-1) * n / (2 * math.pi)
     band = (kappa > 0.1 * n / 2) & (kappa < 0.9 * n / 2)
     rel = np.abs(pm[band] - ramp[band]) / ramp[band]
-    assert np.median(rel) < 1e-3 and np.quantile(rel, 0.9) < 1e-2
+    assert np.median(rel) < 1e-3 and np.quantile(rel, 0.9) < 2e-2
     assert ramp.sum() == pytest.approx(math.pi * n * n / 4, rel=1e-3)   # the disc's area
 
 
-def test_pipe_menon_is_one_on_a_cartesian_grid():
+def test_pipe_menon_is_uniform_on_a_cartesian_grid():
     n = 32
     a = 2 * math.pi * (np.arange(n) - n // 2) / n
     grid = np.stack(np.meshgrid(a, a, indexing="ij"), -1).reshape(-1, 2)
-    w = pipe_menon_dcf(grid, (n, n)).reshape(n, n)
+    w = pipe_menon_dcf(grid, (n, n), sigma=0.7).reshape(n, n)
     assert np.abs(w[8:24, 8:24] - 1).max() < 2e-3   # away from the grid's edges
-    with pytest.raises(ValueError, match=r"sigma must be >= 0.7 cycles"):
-        pipe_menon_dcf(grid, (n, n), sigma=0.5)
+    # the default narrow kernel: uniform, at ∫C / (the kernel's sum over the lattice)
+    j = np.arange(-8, 9)
+    lattice = np.exp(-j ** 2 / (2 * 0.4 ** 2)).sum() ** 2
+    w = pipe_menon_dcf(grid, (n, n)).reshape(n, n)
+    assert np.abs(w[8:24, 8:24] / (2 * math.pi * 0.4 ** 2 / lattice) - 1).max() < 2e-3
+    with pytest.raises(ValueError, match=r"sigma must be >= 0.25 cycles"):
+        pipe_menon_dcf(grid, (n, n), sigma=0.2)
+
+
+def _smooth_phantom(n: int) -> np.ndarray:
+    """A smooth disc-limited object in [0, 1], ``(n, n)`` float32."""
+    yy, xx = np.mgrid[:n, :n] / n
+    img = np.exp(-((yy - 0.5) ** 2 + (xx - 0.45) ** 2) / 0.06) * (1 + 0.3 * np.cos(6 * xx))
+    return (img * (((yy - 0.5) ** 2 + (xx - 0.5) ** 2) < 0.16)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["radial", "golden-radial", "spiral"])
+def test_fully_sampled_gridding_with_pipe_menon_reaches_35_db(kind):
+    """Gridding ``|F^H W y|`` (scaled by its gain on a constant image, as the zero-filled
+    baseline is) of fully sampled data is the image: >= 35 dB on a smooth phantom with the
+    Pipe–Menon DCF of every trajectory kind (the σ = 1 cycle kernel gave 24 and 21 dB)."""
+    n = 64
+    img = _smooth_phantom(n)
+    t = make_trajectory(kind, n, acceleration=1, dcf="pipe-menon")
+    op = NonCartesianFourier(t.traj, (n, n), dcf=t.dcf)
+    y = op(torch.from_numpy(img).to(torch.complex128)[None, None])
+    rec = zero_filled(y, op)[0].numpy()
+    assert psnr(img, rec, data_range=1.0) >= 35
 
 
 def test_ramp_is_capped_below_nyquist_and_make_trajectory_normalises():

@@ -3,7 +3,9 @@
 The image (PNG/TIFF, MATLAB ``im_ori``, a NIfTI slice, or ``.npy``) is normalised to
 [0, 1] by its maximum, measured with a single-coil Fourier operator (centred layout, the
 mask from ``--mask``/``--mask-file``), and reconstructed by each requested baseline and
-checkpoint; the figure is :func:`mri_unfold.figures.comparison_grid`.
+checkpoint; the figure is :func:`mri_unfold.figures.comparison_grid`.  A raw k-space file
+(fastMRI, ISMRMRD, twix, BART, arrays) is compared on one slice against its own fully
+sampled image instead (:mod:`.compare_scan`).
 """
 from __future__ import annotations
 
@@ -12,44 +14,55 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..baselines import BASELINES, run_baseline
+from ..baselines import run_baseline
+from ..atomic import atomic_outputs
 from ..checkpoints import load_checkpoint
 from ..data import NiftiVolume, load_mat_image, read_image
+from ..data.sources import detect_source, get_source
 from ..device import resolve_device
 from ..errors import UserError
 from ..figures import comparison_grid, image_metrics
 from ..npy_files import load_npy
 from ..operators import SingleCoilFourier
-from ..reconstruct import reconstruct_image, require_mri_checkpoint
+from ..reconstruct import METHODS, reconstruct_image, require_mri_checkpoint
 from ..tables import METRIC_COLUMNS, format_table
 
 from .common import (add_command, add_mask_options, check_new_outputs, mask_flag_hints,
                      mask_spec)
+from .compare_scan import compare_scan
+from .read_options import add_read_options
+from .recon_scores import add_score_options, metrics_outputs, metrics_text
 
 NAME = "compare"
 HELP = "comparison figure of baselines and checkpoints on one image"
-DESCRIPTION = ("Simulate undersampled k-space from one image and write a "
-               "PNG grid (ground truth, each method with PSNR/SSIM, error "
-               "maps, mask) plus a metrics table.")
+DESCRIPTION = ("Simulate undersampled k-space from one image, or undersample one slice of a "
+               "fully sampled raw scan, reconstruct it with several methods and write a PNG "
+               "grid (reference, each method with PSNR/SSIM, error maps, mask) plus a "
+               "metrics table.")
 
 EXAMPLES = """examples:
   mri-unfold compare brain.png --mask radial --acceleration 5 --output cmp.png
   mri-unfold compare scan.nii.gz --slice 40 --mask-file radial_20.mat --mask-layout unshifted \\
       --baseline zero-filled --baseline l1-wavelet --baseline tv --model ckpt.safetensors \\
-      --output cmp.png"""
+      --output cmp.png
+  mri-unfold compare meas_full.dat --mask equispaced --acceleration 4 --center-fraction 0.15 \\
+      --baseline zero-filled --baseline sense --model complex_ista_net_plus_8coil_4x \\
+      --reference sense --output cmp_scan.png --metrics cmp_scan.csv"""
 
 
 def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
-    p.add_argument("image", metavar="IMAGE",
-                   help="PNG/TIFF, .mat (variable im_ori), .npy, or NIfTI (with --slice)")
+    p.add_argument("image", metavar="INPUT",
+                   help="PNG/TIFF, .mat (variable im_ori), .npy, NIfTI (with --slice), or a "
+                        "fully sampled raw k-space file (fastMRI, ISMRMRD, twix, BART, arrays)")
     p.add_argument("--slice", type=int, default=None,
-                   help="NIfTI slice index along --axis (default: middle slice)")
+                   help="NIfTI slice index along --axis, or the slice of a k-space file "
+                        "(default: middle slice)")
     p.add_argument("--axis", type=int, default=2, choices=(0, 1, 2), help="NIfTI slice axis")
     add_mask_options(p)
-    p.add_argument("--baseline", action="append", choices=sorted(BASELINES), default=None,
-                   help="classical method(s) to run (repeatable; default: zero-filled "
-                        "l1-wavelet)")
+    p.add_argument("--baseline", action="append", choices=METHODS, default=None,
+                   help="classical method(s) to run, any of recon's --method (repeatable; "
+                        "default: zero-filled l1-wavelet)")
     p.add_argument("--model", action="append", default=[], metavar="NAME|CKPT",
                    help="bundled model name(s) or checkpoint(s) to run (repeatable)")
     p.add_argument("--output", required=True, metavar="PNG",
@@ -57,7 +70,17 @@ def register(sub) -> None:
                         "--overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output PNG")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    add_score_options(p)
+    add_read_options(p)
     p.set_defaults(func=run)
+
+
+def _kspace_kind(path: Path) -> str | None:
+    """The k-space source of ``path`` (by content), or None for an image file."""
+    if not path.is_file():
+        return None
+    kind = detect_source(path)
+    return kind if kind is not None and get_source(kind).yields == "kspace" else None
 
 
 def load_image(path: Path, slice_index: int | None, axis: int):
@@ -92,8 +115,17 @@ def load_image(path: Path, slice_index: int | None, axis: int):
 def run(args) -> int:
     if not args.output.lower().endswith(".png"):
         raise UserError(f"--output {args.output}: must end with .png")
-    out, = check_new_outputs([args.output], [args.image, args.mask_file, *args.model],
-                             args.overwrite)
+    inputs = [args.image, args.mask_file, args.reference, *args.model]
+    out, = check_new_outputs([args.output], inputs, args.overwrite)
+    outputs = [out] + metrics_outputs(args, inputs + [out])
+    kind = _kspace_kind(Path(args.image))
+    if kind is not None:
+        with mask_flag_hints():
+            return compare_scan(args, Path(args.image), kind, mask_spec(args), outputs,
+                                resolve_device(args.device))
+    if args.reference is not None:
+        raise UserError(f"--reference {args.reference}: {args.image} is an image, its own "
+                        "reference; --reference applies to k-space files")
     target = load_image(Path(args.image), args.slice, args.axis)
     spec = mask_spec(args)
     if spec is None:
@@ -117,6 +149,11 @@ def run(args) -> int:
     print(f"{args.image}: {target.shape[0]}x{target.shape[1]}, mask {spec.label}, "
           f"{mask.mean():.1%} sampled")
     print(format_table(rows, METRIC_COLUMNS))
-    comparison_grid(target, recons, mask, out)
-    print(f"wrote {out}")
+    with atomic_outputs(outputs) as tmps:
+        comparison_grid(target, recons, mask, tmps[0])
+        if len(tmps) > 1:
+            Path(tmps[1]).write_text(metrics_text(rows, tmps[1], {
+                "input": str(args.image), "reference": "the image", "mask": spec.label}))
+    for path in outputs:
+        print(f"wrote {path}")
     return 0

@@ -119,6 +119,20 @@ def _zoo_networks(specs: list[str], ratio: float,
     return nets, notes
 
 
+def training_mismatch(label: str, ck: Checkpoint, ratio: float) -> str | None:
+    """A note when ``ck`` was trained for another sampling than the demo's ``ratio`` of
+    pseudo-radial sampling (another ratio, or k-space with its own masks), else None."""
+    cfg = ck.operator_cfg
+    trained = cfg.get("ratio")
+    if cfg.get("kind") in ("single_coil", "learned_mask") and trained is not None:
+        if abs(float(trained) - ratio) > 1e-6:
+            return (f"{label} was trained for {float(trained):.0%} sampling; the demo runs it "
+                    f"on {ratio:.0%} (--ratio {float(trained):g} matches its training)")
+        return None
+    return (f"{label} was trained for {cfg.get('kind')!r} measurements, not the demo's "
+            f"{ratio:.0%} pseudo-radial mask: its scores here are outside its training")
+
+
 def _write_csv(rows: list[dict], path: Path) -> None:
     lines = ["method,psnr_db,ssim,nmse"]
     lines += [f"{r['method']},{r['psnr']:.4f},{r['ssim']:.6f},{r['nmse']:.6g}" for r in rows]
@@ -157,6 +171,7 @@ def run(args) -> int:
     else:
         nets, notes = _zoo_networks(args.model, args.ratio, device)
     for label, ck in nets:
+        notes += [n for n in [training_mismatch(label, ck, args.ratio)] if n]
         recons[label] = reconstruct_image(ck.model, target, mask, complex_model=ck.complex_model,
                                           device=device)
     rows = [{"method": name, **image_metrics(target, r, data_range=1.0)}

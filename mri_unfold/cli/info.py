@@ -18,6 +18,8 @@ import numpy as np
 from ..data import NiftiVolume
 from ..data.sampling import sampling_pattern
 from ..data.sources import get_source
+from ..operators import to_radians
+from ..trajectories import describe_sampling
 from .common import add_command
 from .read_options import add_read_options, read_options
 from .recon import input_kind
@@ -43,8 +45,8 @@ def register(sub) -> None:
 
 
 def _round(v):
-    if isinstance(v, float):
-        return round(v, 4)
+    if isinstance(v, float):  # 4 decimals, or 4 significant digits for small values
+        return round(v, 4) if abs(v) >= 1e-2 or v == 0 else float(f"{v:.4g}")
     if isinstance(v, (tuple, list)):
         return [_round(x) for x in v]
     if isinstance(v, dict):
@@ -71,7 +73,10 @@ def kspace_info(path: Path, kind: str, options: dict) -> dict:
         out["dimensions"] = {"coils": first.num_coils, "samples": int(first.kspace.shape[1]),
                              "slices": len(ds)}
         out["matrix"] = list(first.image_shape)
-        out["sampling"] = {"kind": meta.trajectory_type, "samples": int(first.kspace.shape[1])}
+        traj = to_radians(first.trajectory.double(), first.image_shape, "cycles")
+        out["sampling"] = {"kind": meta.trajectory_type, **describe_sampling(
+            traj.numpy(), first.image_shape, radial=meta.trajectory_type == "radial",
+            mask=first.mask.numpy())}
     out["fov_mm"] = meta.fov_mm and list(meta.fov_mm)
     out["voxel_size_mm"] = meta.voxel_size_mm and list(meta.voxel_size_mm)
     affine = meta.extras.get("affine")
@@ -98,9 +103,9 @@ def nifti_info(path: Path) -> dict:
                    "complex": bool(nv.is_complex)})
 
 
-def _fmt(v) -> str:
+def _fmt(v, sep: str = " x ") -> str:
     if isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
-        return " x ".join(str(x) for x in v)
+        return sep.join(str(x) for x in v)
     return str(v)
 
 
@@ -115,15 +120,20 @@ def _text(info: dict) -> str:
                 v = ", ".join(f"{k} {x}" for k, x in v.items())
             lines.append(f"{key:<14} {_fmt(v)}")
     s = info.get("sampling")
-    if s and "acceleration" in s:
+    if s and "sampled_lines" in s:
         lines.append(f"{'sampling':<14} {s['kind']}: acceleration {s['acceleration']:.2f}, "
                      f"{s['sampled_lines']}/{s['lines']} phase-encode lines, "
                      f"{s['acs_lines']} ACS lines (fully sampled centre "
                      f"{s['acs_square']}x{s['acs_square']}), "
                      f"{s['readout_samples']} readout samples"
                      f"{'' if s['same_for_all_slices'] else '; differs between slices'}")
+    elif s and "cells_hit" in s:
+        radial = (f", {s['spokes']} spokes: acceleration {s['acceleration']:.2f} (Nyquist "
+                  f"{s['nyquist_spokes']:.0f} spokes)" if s.get("spokes") else "")
+        lines.append(f"{'sampling':<14} {s['kind']}: {s['samples']} samples{radial}, "
+                     f"{s['cells_hit']:.1%} of the Cartesian k-space cells hit")
     for k, v in (info.get("details") or {}).items():
-        lines.append(f"{k:<14} {_fmt(v)}")
+        lines.append(f"{k:<14} {_fmt(v, ', ' if k.endswith('_diagonal') else ' x ')}")
     return "\n".join(lines)
 
 

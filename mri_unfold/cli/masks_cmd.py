@@ -88,6 +88,10 @@ def run(args) -> int:
         results.append((res, mask_stats(res.mask)))
 
     print(mask_table(results))
+    for res, _ in results:
+        note = res.shortfall()
+        if note is not None:
+            print(f"note: {res.kind}: {note} for a {res.shape[0]}x{res.shape[1]} k-space")
     with (output_folder(npy_dir) if npy_dir is not None else contextlib.nullcontext()), \
             atomic_outputs(npys + png) as tmps:  # all files or none
         for (res, _), tmp in zip(results, tmps[:len(npys)]):

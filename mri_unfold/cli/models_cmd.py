@@ -41,7 +41,8 @@ def task_text(card: dict) -> str:
     if card["task"] == "cs_mri_real":
         return f"CS-MRI real, radial {card['ratio']:.0%}"
     coils = "1-coil" if card["coils"] == 1 else f"{card['coils']}-coil"
-    return (f"complex {coils}, {card['data']['mask']} {card['acceleration']:g}x"
+    sampling = card["data"].get("trajectory") or card["data"]["mask"]
+    return (f"complex {coils}, {sampling} {card['acceleration']:g}x"
             + (" (sim.)" if card["simulation_trained"] else ""))
 
 

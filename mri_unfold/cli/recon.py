@@ -1,4 +1,5 @@
-"""``mri-unfold recon`` — reconstruct a fastMRI .h5 or a NIfTI volume with a trained network.
+"""``mri-unfold recon`` — reconstruct raw k-space (fastMRI, ISMRMRD, twix, BART, arrays), a NIfTI
+volume or a DICOM series with a trained network or a classical method, and score it.
 
 A thin layer over :mod:`mri_unfold.reconstruct`; see ``docs/reconstruction.md``.
 """
@@ -26,7 +27,8 @@ from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS,
 from ..tables import METRIC_COLUMNS, format_table
 from . import recon_adapt as zs
 from . import recon_dicom as dcm
-from .read_options import add_read_options, read_options
+from . import recon_scores as sc
+from .read_options import add_coil_options, add_read_options, coil_compression, read_options
 
 from .common import (add_command, add_mask_options, check_new_outputs, mask_flag_hints,
                      mask_spec)
@@ -36,8 +38,11 @@ NAME = "recon"
 IMAGE_KINDS = ("nifti", "dicom")
 HELP = ("reconstruct k-space (fastMRI, ISMRMRD, twix, BART, arrays), a NIfTI volume or a "
         "DICOM series")
-DESCRIPTION = ("Reconstruct every slice of a k-space file, a NIfTI magnitude volume or a DICOM "
-               "series with a trained unfolding network; write .h5, NIfTI, .npy or DICOM.")
+DESCRIPTION = ("Reconstruct every slice of a k-space file (fastMRI, ISMRMRD, Siemens twix, BART, "
+               "plain arrays), a NIfTI volume or a DICOM series with a trained unfolding "
+               "network or a classical method; write .h5, NIfTI, .npy or DICOM. A fully "
+               "sampled scan undersampled with --mask is scored (PSNR/SSIM/NMSE) against its "
+               "own fully sampled image.")
 
 EXAMPLES = """examples:
   mri-unfold recon file_brain_AXT2_200_2000019.h5 --model ckpt.safetensors --output recon.h5
@@ -50,6 +55,9 @@ EXAMPLES = """examples:
       --acceleration 8 --output scan_radial.nii.gz
   mri-unfold recon dicom_folder/ --series 3 --model ista_net_plus_radial20 --mask radial \\
       --acceleration 5 --output recon_series/ --format dicom
+  mri-unfold recon meas_full.dat --model complex_ista_net_plus_8coil_4x --mask equispaced \\
+      --acceleration 4 --reference sense --metrics scores.json --coils 8
+  mri-unfold recon vol.nii.gz --method l1-wavelet --mask radial --acceleration 5
 input: k-space (fastMRI .h5, ISMRMRD, twix, BART, arrays; already undersampled, or undersampled
 with --mask/--mask-file), a NIfTI magnitude volume (.nii/.nii.gz) or a DICOM series (a
 folder or files); NIfTI and DICOM slices are retrospectively undersampled."""
@@ -81,6 +89,7 @@ def register(sub) -> None:
                    help="density compensation for --trajectory (default auto: ramp for radial, "
                         "Pipe-Menon otherwise)")
     add_read_options(p)
+    add_coil_options(p)
     p.add_argument("--output", metavar="OUT",
                    help="output .h5 (dataset 'reconstruction'), .nii/.nii.gz, .npy or a "
                         "DICOM folder (--format dicom) (default: INPUT stem + '_recon' with "
@@ -112,6 +121,7 @@ def register(sub) -> None:
                         "eager with a warning if compiling fails)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dcm.add_dicom_options(p)
+    sc.add_score_options(p)
     zs.add_adapt_options(p)
     p.set_defaults(func=run)
 
@@ -206,8 +216,6 @@ def _network(args, device, kind: str, src: Path):
         cplx = kind not in IMAGE_KINDS
         return zs.fresh_network(args, cplx, device), f"{args.arch} (new)", cplx, None
     if not args.model:
-        if kind in IMAGE_KINDS:
-            raise UserError(f"a {kind} image input needs a network (--model CKPT)")
         return None, args.method or "zero-filled", True, None
     ck = load_checkpoint(args.model, device=device)
     require_mri_checkpoint(ck, args.model, f"it cannot reconstruct {src}")
@@ -245,7 +253,7 @@ def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
         return TrajectorySpec(args.trajectory, args.acceleration, dcf=args.dcf)
     if (kind in IMAGE_KINDS and ck is not None and isinstance(ck.op, NonCartesianFourier)
             and not (args.mask or args.mask_file)):
-        return TrajectorySpec.of_operator(ck.op)
+        return TrajectorySpec.of_checkpoint(ck.operator_cfg, ck.op)
     return None
 
 
@@ -286,6 +294,8 @@ def run(args) -> int:
                                                                   args.compile))
     saved = check_new_outputs(zs.adapted_outputs(args), [src, args.model], args.overwrite,
                               "--save-adapted")
+    reference, compress = sc.reference_of(args, kind, IMAGE_KINDS), coil_compression(args, kind)
+    scores = sc.metrics_outputs(args, [src, args.model, args.mask_file, *outputs])
 
     def adapt(net, samples, factory):  # per-slice checkpoint names are known only now
         saved[:] = check_new_outputs(zs.adapted_outputs(args, len(samples)), [src, args.model],
@@ -298,17 +308,24 @@ def run(args) -> int:
                   adapt=adapt if adapter is not None else None)
     with mask_flag_hints():
         if kind == "nifti":
-            res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis, **common)
+            res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis,
+                                    method=None if model else label,
+                                    method_options=_method_options(args), **common)
         elif kind == "dicom":
             res = reconstruct_dicom(dicom_in, model, mask, trajectory=traj, volume=volume,
-                                    **common)
+                                    method=None if model else label,
+                                    method_options=_method_options(args), **common)
         else:
             res = reconstruct_kspace_file(src, kind, model, method=None if model else label,
                                           mask=mask, espirit_cache=args.espirit_cache,
                                           espirit_crop=args.espirit_crop,
                                           read_options=read_options(args, kind),
+                                          reference=reference, compress=compress,
                                           method_options=_method_options(args), **common)
-    with atomic_outputs(saved) as tmps:  # adapted weights: with the images or not at all
+    res = sc.score_given_image(res, reference, kind)
+    with atomic_outputs(saved + scores) as tmps:  # weights, scores: with the images or not
+        if scores:
+            sc.write_metrics(tmps[-1], res, label, src)
         if saved:
             zs.save_adapted(tmps, adapter, ck, args, str(src))
         if to_dicom:
@@ -333,9 +350,6 @@ def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> N
     info = res.info
     for path, reason in info.get("skipped_files") or []:
         print(f"skipped {path}: {reason}")
-    seed = ""
-    if info.get("mask_seed") is not None:
-        seed = f", mask seed {info['mask_seed']} ({info.get('mask_seed_source') or 'given'})"
     what = (f"model {label} ({'complex' if cplx else 'real'} images)" if network
             else f"method {label}")
     if info.get("lambda") is not None:
@@ -348,13 +362,11 @@ def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> N
                   f"(best loss {min(info['lambda_losses'].values()):.3f}, zero-filled "
                   f"{info['zero_filled_loss']:.3f}): {label} cannot resolve this undersampling;"
                   f" the output is the zero-filled image")
-    print(f"input {src} ({kind}): {info['slices']} slices, sampled fraction "
-          f"{info['sampled_fraction']:.3f}{seed}; {what} on {device}, {args.precision}"
-          f"{', torch.compile' if args.compile else ''}")
+    print(f"input {src} ({kind}): {info['slices']} slices, {sc.sampling_line(info, args)}; "
+          f"{what} on {device}, {args.precision}{', torch.compile' if args.compile else ''}")
     if res.metrics:
-        print("metrics vs the reference (per volume, data_range = reference max):")
-        print(format_table([{"method": label, **res.metrics["network"]},
-                            {"method": "zero-filled", **res.metrics["zero-filled"]}],
-                           METRIC_COLUMNS))
+        print(f"metrics vs the reference ({info.get('reference') or 'the input image'}; per "
+              "volume, data_range = reference max):")
+        print(format_table(sc.metric_rows(res, label), METRIC_COLUMNS))
     else:
         print("no reference image in the input: no metrics")

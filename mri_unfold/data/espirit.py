@@ -61,7 +61,7 @@ def _effective_calib(kspace_shape, mask, settings: EspiritSettings, where: str) 
     acs = acs_width(mask) if mask is not None else min(kspace_shape[-2:])
     calib = min(settings.calib_width, acs)
     if calib <= settings.kernel_width:
-        raise ValueError(f"{where}: the fully sampled k-space centre is only {acs} wide; ESPIRiT "
+        raise DataFileError(f"{where}: the fully sampled k-space centre is only {acs} wide; ESPIRiT "
                          f"needs calib_width > kernel_width={settings.kernel_width} (use a larger "
                          "center_fraction or a smaller kernel_width)")
     return calib

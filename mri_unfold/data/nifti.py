@@ -156,14 +156,17 @@ def _check_header(path: Path, image) -> None:
                             "(corrupt header?)")
 
 
-def _has_scaling(image) -> bool:
-    """Whether the on-disk data are scaled (nibabel moves scl_slope/inter of loaded images
-    from the header to ``dataobj``)."""
+def _scaling(image) -> tuple[float, float]:
+    """``(scl_slope, scl_inter)`` of the on-disk data, ``(1, 0)`` when unscaled (nibabel moves
+    them from the header of a loaded image to ``dataobj``)."""
     slope = getattr(image.dataobj, "slope", None)
     inter = getattr(image.dataobj, "inter", None)
     if slope is None:
         slope, inter = image.header.get_slope_inter()
-    return slope is not None and (float(slope) != 1 or float(inter or 0) != 0)
+    if slope is None or not np.isfinite(float(slope)) or float(slope) == 0:
+        return 1.0, 0.0
+    inter = 0.0 if inter is None or not np.isfinite(float(inter)) else float(inter)
+    return float(slope), inter
 
 
 def save_like(volume_array, reference, out_path: str | Path, dtype=None) -> Path:
@@ -177,8 +180,9 @@ def save_like(volume_array, reference, out_path: str | Path, dtype=None) -> Path
         dtype: the on-disk data type (e.g. ``np.float32``); ``None`` keeps the reference's.
 
     By default the on-disk dtype is the reference's: integer references get the data rounded and
-    clipped to the dtype's range (or rescaled by nibabel when the reference itself used
-    ``scl_slope``/``scl_inter``); float references keep float.
+    clipped to the dtype's range — with the reference's own ``scl_slope``/``scl_inter`` when
+    it has them (stored integers ``round((value - inter) / slope)``, so a 0.1-step int16 map
+    keeps its 0.1 steps); float references keep float.
 
     Returns:
         the output path.
@@ -203,14 +207,18 @@ def save_like(volume_array, reference, out_path: str | Path, dtype=None) -> Path
     dtype = np.dtype(reference.get_data_dtype() if dtype is None else dtype)
     if dtype != np.dtype(reference.get_data_dtype()):
         header.set_slope_inter(1.0, 0.0)
-    if np.issubdtype(dtype, np.integer) and not _has_scaling(reference):
+    integer = np.issubdtype(dtype, np.integer)
+    slope, inter = _scaling(reference) if integer and dtype == np.dtype(
+        reference.get_data_dtype()) else (1.0, 0.0)
+    if integer:
         info = np.iinfo(dtype)
-        data = np.clip(np.rint(data), info.min, info.max).astype(dtype)
-        header.set_slope_inter(1.0, 0.0)
+        data = np.clip(np.rint((data - inter) / slope), info.min, info.max).astype(dtype)
     elif np.issubdtype(dtype, np.floating):
         data = data.astype(dtype)
     img = type(reference)(data, reference.affine, header)
     img.set_data_dtype(dtype)
+    if integer:  # after the constructor, which resets the scaling of array data
+        img.header.set_slope_inter(slope, inter)
     for kind in ("qform", "sform"):  # keep the reference's codes (the constructor may reset them)
         getter = getattr(reference.header, f"get_{kind}")
         _, code = getter(coded=True)

@@ -34,12 +34,12 @@ from .samples import KSpaceSample, SampleMetadata
 from .simulate import birdcage_coil_maps
 
 __all__ = ["simulate_noncartesian", "noncartesian_operator", "trajectory_type",
-           "prepare_noncartesian"]
+           "prepare_noncartesian", "file_dcf"]
 
 
 def trajectory_type(kind: str) -> str:
     """``metadata.trajectory_type`` of a trajectory kind (``radial``, ``spiral``, ``other``)."""
-    return "radial" if "radial" in kind else "spiral" if kind == "spiral" else "other"
+    return "radial" if "radial" in kind else "spiral" if "spiral" in kind else "other"
 
 
 def simulate_noncartesian(image, trajectory: Trajectory, coil_maps=None, phase=None, *,
@@ -107,10 +107,7 @@ def prepare_noncartesian(sample: KSpaceSample, *, units: str = "cycles") -> KSpa
         raise UserError(f"{sample.where}: {e}") from e
     dcf = sample.dcf
     if dcf is None:
-        t = traj.numpy()
-        radial = sample.metadata.trajectory_type == "radial"
-        w = ramp_from_trajectory(t, hw) if radial else pipe_menon_dcf(t, hw)
-        dcf = torch.from_numpy(normalize_dcf(t, w, hw)).float()
+        dcf = torch.from_numpy(file_dcf(traj.numpy(), hw, sample.metadata.trajectory_type))
     op = NonCartesianFourier(traj, hw, dcf=dcf, mask=sample.mask)
     with torch.no_grad():
         peak = float(zero_filled(op.weight(sample.kspace[None].to(torch.complex128)), op).max())
@@ -118,9 +115,21 @@ def prepare_noncartesian(sample: KSpaceSample, *, units: str = "cycles") -> KSpa
     meta = sample.metadata
     out = sample.replace(kspace=(sample.kspace / scale).to(torch.complex64),
                          trajectory=traj.float(), dcf=dcf.float(),
-                         target=None if sample.target is None else sample.target / scale)
+                         target=None if sample.target is None else sample.target / scale,
+                         image=None if sample.image is None else sample.image / scale)
     out.metadata.scale = float(meta.scale) * scale
     return out
+
+
+def file_dcf(traj: np.ndarray, image_shape: tuple[int, int], trajectory_type: str) -> np.ndarray:
+    """The DCF :func:`prepare_noncartesian` gives a trajectory read without one: the ramp
+    (:func:`~mri_unfold.trajectories.ramp_from_trajectory`) for ``"radial"``, Pipe–Menon
+    otherwise, scaled to a unit-norm operator.  ``traj`` ``(K, 2)`` radians; returns ``(K,)``
+    float32."""
+    hw = tuple(int(s) for s in image_shape)
+    w = ramp_from_trajectory(traj, hw) if trajectory_type == "radial" else \
+        pipe_menon_dcf(traj, hw)
+    return normalize_dcf(traj, w, hw).astype(np.float32)
 
 
 def _trajectory(cfg: dict, image_shape) -> Trajectory:

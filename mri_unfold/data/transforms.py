@@ -121,10 +121,14 @@ class ApplyMask:
     outside ``[padding_left, padding_right)`` are removed from the mask, as fastMRI does.
     Samples whose file was already undersampled keep the file's mask.
 
+    With ``seed`` instead, every file gets the mask of exactly that seed: the mask of a scan
+    then depends on the seed only, never on the file's name (``mri-unfold recon``).
+
     Args:
         kind: e.g. ``"random"``, ``"equispaced"``, ``"magic"`` (fastMRI column masks).
         acceleration / ratio / center_fraction: passed to ``make_mask``.
         base_seed: mixed into the per-file seed (change it for another set of masks).
+        seed: the seed of every file's mask (the name does not enter), or ``None``.
         mask: fixed mask ``(H, W)`` (numpy or tensor) used for every sample.
 
     Raises:
@@ -134,7 +138,7 @@ class ApplyMask:
 
     def __init__(self, kind: str | None = None, *, acceleration: float | None = None,
                  ratio: float | None = None, center_fraction: float | None = None,
-                 base_seed: int = 0, mask=None):
+                 base_seed: int = 0, seed: int | None = None, mask=None):
         if (kind is None) == (mask is None):
             raise ValueError("ApplyMask needs exactly one of kind (a mask kind for "
                              "mri_unfold.masks.make_mask) or mask (a fixed (H, W) array)")
@@ -142,6 +146,7 @@ class ApplyMask:
         self.options = {"acceleration": acceleration, "ratio": ratio,
                         "center_fraction": center_fraction}
         self.base_seed = int(base_seed)
+        self.seed = None if seed is None else int(seed)
         self.fixed = None if mask is None else torch.as_tensor(np.asarray(mask, np.float32))
         if self.fixed is not None and self.fixed.ndim != 2:
             raise ValueError(f"ApplyMask: mask must be 2-D (H, W), got shape "
@@ -150,7 +155,7 @@ class ApplyMask:
     def _draw(self, shape: tuple[int, int], fname: str):
         if self.fixed is not None:
             return self.fixed, None, None
-        seed = stable_seed(fname, self.base_seed)
+        seed = stable_seed(fname, self.base_seed) if self.seed is None else self.seed
         try:
             res = make_mask(self.kind, shape, seed=seed, **self.options)
         except ValueError as e:
@@ -183,6 +188,7 @@ class ApplyMask:
         new.metadata.mask_seed = seed
         if seed is not None:
             new.metadata.extras["mask_seed_source"] = (
+                "the given seed, independent of the file name" if self.seed is not None else
                 f"derived from the file name {meta.fname!r} and the base seed {self.base_seed}")
         return new
 

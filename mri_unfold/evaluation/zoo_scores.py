@@ -67,10 +67,14 @@ def _brain_kspace(p: Pretrained, device, limit) -> dict:
     res = evaluate_set(p.model, p.operator, shared_root() / BRAIN_SET, "simulated_kspace",
                        device=device, max_images=limit or 0, progress=False, data_cfg=data)
     rows = res["rows"]
+    trajectory = data.get("trajectory", "cartesian")
+    sampling = (f"{trajectory} trajectory {data['acceleration']:g}x below Nyquist"
+                if trajectory != "cartesian" else
+                f"{data['mask']} mask {data['acceleration']:g}x")
     return {"brain_test": {"protocol": f"simulated_kspace: brain_test slices, smooth phase, "
-                                       f"{data['coils']} birdcage coil(s), {data['mask']} mask "
-                                       f"{data['acceleration']:g}x (magnitude PSNR, per-slice "
-                                       "data range)", "images": len(rows),
+                                       f"{data['coils']} birdcage coil(s), {sampling} "
+                                       "(magnitude PSNR, per-slice data range)",
+                           "images": len(rows),
                            "psnr": res["psnr"], "ssim": res["ssim"],
                            "zero_filled_psnr": float(np.mean([r["zf_psnr"] for r in rows])),
                            "zero_filled_ssim": float(np.mean([r["zf_ssim"] for r in rows]))}}

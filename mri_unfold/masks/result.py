@@ -18,6 +18,10 @@ import numpy as np
 from ..errors import InvalidValue
 
 
+#: Relative difference between the achieved and the requested acceleration above which
+#: :meth:`MaskResult.shortfall` reports it.
+ACCELERATION_TOLERANCE = 0.25
+
 #: fastMRI pairs 8 % of centre columns with 4x and 4 % with 8x: centre fraction = 0.32 / acceleration.
 CENTER_FRACTION_TIMES_ACCELERATION = 0.32
 
@@ -60,6 +64,20 @@ class MaskResult:
         """Achieved acceleration ``1 / ratio`` (``inf`` for an empty mask)."""
         r = self.ratio
         return math.inf if r == 0 else 1.0 / r
+
+    def shortfall(self, tolerance: float = ACCELERATION_TOLERANCE) -> str | None:
+        """``None`` when the achieved acceleration is within ``tolerance`` (relative) of the
+        requested one, else what was asked and achieved, e.g. ``"asked for 12x, achieved
+        32.0x (1 of 32 columns)"`` — small masks cannot always reach the request (whole
+        columns, a fully sampled centre larger than the budget)."""
+        asked = 1.0 / self.requested_ratio
+        got = self.acceleration
+        if abs(got / asked - 1.0) <= tolerance:
+            return None
+        cols = self.mask.any(axis=0)
+        what = (f"{int(cols.sum())} of {cols.size} columns" if (self.mask == cols).all() else
+                f"{int(self.mask.sum())} of {self.mask.size} points")
+        return f"asked for {asked:g}x, achieved {got:.1f}x ({what})"
 
 
 def resolve_ratio(acceleration, ratio) -> float:

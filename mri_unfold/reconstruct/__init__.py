@@ -11,9 +11,11 @@ the Python API) and the file writers.
 """
 from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_volume, reconstruct_samples,
                        reconstruct_volume, volume_metrics)
-from .inputs import (BLOCK_CS_KINDS, MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint,
-                     reconstruct_fastmri, reconstruct_image, reconstruct_kspace_file,
-                     reconstruct_nifti, reconstruct_raw_slices, require_mri_checkpoint)
+from .inputs import (MaskSpec, reconstruct_fastmri, reconstruct_image, reconstruct_kspace_file,
+                     reconstruct_nifti, reconstruct_raw_slices)
+from .checkpoint_masks import (BLOCK_CS_KINDS, MASK_CHECKPOINT_KINDS, mask_of_checkpoint,
+                               require_mri_checkpoint)
+from .reference import REFERENCES, read_reference_file, score_result
 from .trajectory import TrajectorySpec
 from .dicom_input import reconstruct_dicom
 from .dicom_writer import Provenance, dicom_series, write_dicom_folders, write_dicom_series
@@ -28,4 +30,4 @@ __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_m
            "write_plain_nifti", "write_npy", "mask_of_checkpoint", "TrajectorySpec",
            "MASK_CHECKPOINT_KINDS", "reconstruct_dicom", "Provenance", "dicom_series",
            "write_dicom_folders", "write_dicom_series", "BLOCK_CS_KINDS",
-           "require_mri_checkpoint"]
+           "require_mri_checkpoint", "REFERENCES", "read_reference_file", "score_result"]

@@ -34,20 +34,23 @@ def phase_encoding_slices(volume: DicomVolume) -> np.ndarray:
         else vol
 
 
-def reconstruct_dicom(inputs, model: torch.nn.Module, mask: MaskSpec | None, *,
+def reconstruct_dicom(inputs, model: torch.nn.Module | None, mask: MaskSpec | None, *,
+                      method: str | None = None,
                       series: str | None = None, skip_invalid: bool = False,
                       volume_index: int | None = None,
                       trajectory: TrajectorySpec | None = None, complex_model: bool = False,
                       batch_size: int = 8, device=None, progress: bool = True,
                       pad_last_batch: bool = False, auto_compile: bool = False,
-                      volume: DicomVolume | None = None,
-                      adapt: Adapter | None = None) -> ReconResult:
+                      volume: DicomVolume | None = None, adapt: Adapter | None = None,
+                      method_options: dict | None = None) -> ReconResult:
     """Retrospectively undersample every slice of a DICOM series and reconstruct it.
 
     Args:
         inputs: a folder, a file or a list of files (ignored when ``volume`` is given).
         series / skip_invalid / volume_index: which series and volume, and whether invalid
             files are skipped (:class:`~mri_unfold.data.dicom_volume.DicomVolume`).
+        model / method / method_options: a network, or (``model=None``) a classical method
+            and its options.
         mask / trajectory / complex_model / batch_size / ...: see
             :func:`~mri_unfold.reconstruct.inputs.reconstruct_nifti`.
         volume: an already read series.
@@ -62,9 +65,11 @@ def reconstruct_dicom(inputs, model: torch.nn.Module, mask: MaskSpec | None, *,
         inputs, series, skip_invalid=skip_invalid, volume_index=volume_index)
     transposed = vol.phase_encoding == "COL"
     result = reconstruct_image_volume(
-        phase_encoding_slices(vol), vol.scan.root, model, mask, trajectory=trajectory,
+        phase_encoding_slices(vol), vol.scan.root, model, mask, method=method,
+        trajectory=trajectory,
         complex_model=complex_model, batch_size=batch_size, device=device, progress=progress,
-        pad_last_batch=pad_last_batch, auto_compile=auto_compile, adapt=adapt)
+        pad_last_batch=pad_last_batch, auto_compile=auto_compile, adapt=adapt,
+        method_options=method_options)
     if transposed:
         for name in ("reconstruction", "zero_filled", "target"):
             stack = getattr(result, name)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .. import masks
-from ..data import ApplyMask, NiftiVolume, simulate_kspace, simulate_noncartesian
+from ..data import ApplyMask, Compose, NiftiVolume, simulate_kspace, simulate_noncartesian
 from ..data.sources import get_source, kspace_transform
 from ..errors import UserError
 from ..fft import LAYOUTS
@@ -35,12 +35,16 @@ from ..memory import require_memory
 from ..operators import SingleCoilFourier
 from .pipeline import Adapter, ReconResult, reconstruct_samples, reconstruct_volume
 from .noncartesian import reconstruct_noncartesian_slices
+from .reference import apply_reference
 from .trajectory import TrajectorySpec
 
 __all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri",
-           "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image",
-           "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS", "BLOCK_CS_KINDS",
-           "require_mri_checkpoint"]
+           "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image"]
+
+
+#: Negative values of an image volume down to this fraction of its peak are interpolation
+#: undershoot (taken as magnitudes); below it the volume is a signed map and refused.
+SIGNED_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -106,12 +110,12 @@ class MaskSpec:
 
     def transform(self, shape: tuple[int, int]) -> ApplyMask:
         """The :class:`~mri_unfold.data.ApplyMask` for k-space of ``shape``: a file mask for
-        every slice, or a generated mask seeded by ``seed`` and the file name (fastMRI's
-        convention: one mask per volume)."""
+        every slice, or the generated mask of exactly ``seed`` (one mask for the volume; the
+        file's name does not enter, so a renamed copy gets the same mask)."""
         if self.array is not None or self.file is not None:
             return ApplyMask(mask=self.make(shape))
         return ApplyMask(self.kind, acceleration=self.acceleration,
-                         center_fraction=self.center_fraction, base_seed=self.seed)
+                         center_fraction=self.center_fraction, seed=self.seed)
 
 
 def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
@@ -122,8 +126,8 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                             espirit_crop: float = 0.95, pad_last_batch: bool = False,
                             auto_compile: bool = False,
                             read_options: dict | None = None,
-                            adapt: Adapter | None = None,
-                            method_options: dict | None = None) -> ReconResult:
+                            adapt: Adapter | None = None, reference="auto",
+                            compress=None, method_options: dict | None = None) -> ReconResult:
     """Reconstruct every slice of a k-space file of any registered k-space source.
 
     The source (``kind``, e.g. from :func:`mri_unfold.data.detect_source`) reads the slices
@@ -147,9 +151,15 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
             ``axes``); defaults for missing keys.
         batch_size / device / progress / pad_last_batch / auto_compile / adapt /
             method_options: see :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
+        compress: a :class:`~mri_unfold.data.CompressCoils` applied to every slice after
+            the mask (Cartesian k-space; the reference keeps every coil), or ``None``.
+        reference: what to score against (:func:`~mri_unfold.reconstruct.reference.
+            apply_reference`): ``"auto"`` (the file's own target, else the fully sampled RSS
+            image when a fully sampled file is undersampled by ``mask``), ``"rss"``,
+            ``"sense"``, an image file, or ``None``.
     Returns:
-        :class:`ReconResult` cropped to the recon size (target and metrics when the file has
-        a reference).
+        :class:`ReconResult` cropped to the recon size (target and metrics when there is a
+        reference; ``info["reference"]`` says which).
     Raises:
         UserError / DataFileError naming the file: unreadable data, NaN/Inf k-space, mask
         shape mismatch, fully sampled data for a network without a mask, a real-valued model
@@ -161,7 +171,10 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
         raw, path, model, method=method, complex_model=complex_model, mask=mask,
         batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
         espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-        adapt=adapt, method_options=method_options)
+        adapt=adapt, compress=compress, method_options=method_options)
+    result = apply_reference(result, raw, path, reference, retrospective=mask is not None,
+                             espirit_crop=espirit_crop, espirit_cache=espirit_cache,
+                             batch_size=batch_size, device=device, progress=progress)
     first = raw[0]
     result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
     if first.is_cartesian:
@@ -176,9 +189,8 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
                            progress: bool = True,
                            espirit_cache: str | os.PathLike | None = None,
                            espirit_crop: float = 0.95, pad_last_batch: bool = False,
-                           auto_compile: bool = False,
-                           adapt: Adapter | None = None,
-                           method_options: dict | None = None) -> ReconResult:
+                           auto_compile: bool = False, adapt: Adapter | None = None,
+                           compress=None, method_options: dict | None = None) -> ReconResult:
     """:func:`reconstruct_kspace_file` after reading: the slices ``raw`` (a sequence of
     :class:`~mri_unfold.data.KSpaceSample` as a source reads them) of ``path`` (for
     messages).  The streaming server (:mod:`mri_unfold.serving`) calls it for each slice as
@@ -187,30 +199,43 @@ def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module 
         raise UserError(f"{path}: the file has no slices")
     first = raw[0]
     real = model is not None and not complex_model
-    if real and first.num_coils > 1:
-        raise UserError(f"{path}: {first.num_coils}-coil k-space; this network reconstructs "
-                        "real-valued images from single-coil k-space (a complex-domain model "
-                        "is needed for multi-coil data)")
     # the whole volume is held at once: k-space, coil maps, measurements and the images
     require_memory(4 * 8 * len(raw) * first.kspace.numel(),
                    f"{path}: {len(raw)} slices of k-space {tuple(first.kspace.shape)}")
     if not first.is_cartesian:  # radial/spiral files: gridding / networks on the NUFFT
+        if compress is not None:
+            raise UserError(f"{path}: coil compression is implemented for Cartesian k-space "
+                            "only; this file is non-Cartesian")
+        _require_single_coil(real, first.num_coils, path)
         return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
             progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
             real_input=real, adapt=adapt, method_options=method_options)
-    needs_maps = first.num_coils > 1 and method != "zero-filled"
-    transform = kspace_transform(
-        multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),
-        espirit_crop=espirit_crop, espirit_cache=espirit_cache)
-    samples = [transform(raw[i]) for i in range(len(raw))]
+    steps = ([] if mask is None else [mask.transform(first.mask.shape)]) + \
+        ([] if compress is None else [compress])
+    staged = [Compose(steps)(raw[i]) for i in range(len(raw))] if steps else raw
+    coils = staged[0].num_coils
+    _require_single_coil(real, coils, path)
+    transform = kspace_transform(multicoil=coils > 1 and method != "zero-filled", mask=None,
+                                 espirit_crop=espirit_crop, espirit_cache=espirit_cache)
+    samples = [transform(staged[i]) for i in range(len(staged))]
     if model is not None and not samples[0].metadata.undersampled:
         raise UserError(f"{path}: k-space is fully sampled; give a mask (a kind and an "
                         "acceleration, or a mask file) to undersample it")
-    return reconstruct_samples(samples, model, method=method, batch_size=batch_size,
-                               device=device, progress=progress, real_input=real,
-                               pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-                               adapt=adapt, method_options=method_options)
+    result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
+                                 device=device, progress=progress, real_input=real,
+                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+                                 adapt=adapt, method_options=method_options)
+    if compress is not None:
+        result.info["virtual_coils"] = coils
+    return result
+
+
+def _require_single_coil(real: bool, coils: int, path) -> None:
+    if real and coils > 1:
+        raise UserError(f"{path}: {coils}-coil k-space; this network reconstructs real-valued "
+                        "images from single-coil k-space (a complex-domain model is needed "
+                        "for multi-coil data, or compress the coils to 1)")
 
 
 def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None = None,
@@ -222,18 +247,22 @@ def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None =
     return result
 
 
-def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: MaskSpec | None, *,
+def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module | None,
+                      mask: MaskSpec | None, *, method: str | None = None,
                       trajectory: TrajectorySpec | None = None,
                       complex_model: bool = False, axis: int = 2, batch_size: int = 8,
                       device=None, progress: bool = True,
                       pad_last_batch: bool = False, auto_compile: bool = False,
-                      adapt: Adapter | None = None) -> ReconResult:
+                      adapt: Adapter | None = None,
+                      method_options: dict | None = None) -> ReconResult:
     """Retrospectively undersample every slice of a NIfTI volume and reconstruct it.
 
     The volume (3-D, or a 4-D file with one volume) is read as slices along ``axis`` and
     divided by its maximum magnitude; each slice is measured in the centred layout with the
     same mask, reconstructed (``real_input`` operators for real-domain networks) and scaled
     back.  This is a SIMULATION from images.  Complex volumes need a complex-domain model.
+    Instead of a network, ``method`` runs a classical method (gridding for ``zero-filled``
+    on a trajectory) on the same simulated k-space.
     With ``trajectory`` (and ``mask=None``) every slice is measured along that non-Cartesian
     trajectory instead (:func:`~mri_unfold.data.simulate_noncartesian`, single coil, the
     network's operator a :class:`~mri_unfold.operators.NonCartesianFourier`).
@@ -251,20 +280,22 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
         raise UserError(f"{path}: 4-D NIfTI with {nv.num_volumes} volumes; give a 3-D volume "
                         "(or a 4-D file with one volume)")
     result = reconstruct_image_volume(
-        nv.slices(), path, model, mask, trajectory=trajectory, complex_model=complex_model,
+        nv.slices(), path, model, mask, method=method, trajectory=trajectory,
+        complex_model=complex_model,
         batch_size=batch_size, device=device, progress=progress, pad_last_batch=pad_last_batch,
-        auto_compile=auto_compile, adapt=adapt)
+        auto_compile=auto_compile, adapt=adapt, method_options=method_options)
     result.info["axis"] = axis
     result.source = nv
     return result
 
 
-def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike, model: torch.nn.Module,
-                             mask: MaskSpec | None, *, trajectory: TrajectorySpec | None = None,
+def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike,
+                             model: torch.nn.Module | None, mask: MaskSpec | None, *,
+                             method: str | None = None, trajectory: TrajectorySpec | None = None,
                              complex_model: bool = False, batch_size: int = 8, device=None,
                              progress: bool = True, pad_last_batch: bool = False,
-                             auto_compile: bool = False,
-                             adapt: Adapter | None = None) -> ReconResult:
+                             auto_compile: bool = False, adapt: Adapter | None = None,
+                             method_options: dict | None = None) -> ReconResult:
     """Retrospectively undersample every slice of an image volume and reconstruct it: the
     simulation behind :func:`reconstruct_nifti` and
     :func:`~mri_unfold.reconstruct.dicom_input.reconstruct_dicom`.
@@ -272,21 +303,31 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike, model: to
     Args:
         vol: ``(S, H, W)`` float32 magnitudes or complex64 images (the reference).
         path: the input, for messages and the samples' file name.
+        model / method / method_options: a network, or (``model=None``) a classical method
+            and its options (:func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`).
         mask / trajectory / complex_model / ...: see :func:`reconstruct_nifti`.
     Returns:
         :class:`ReconResult` ``(S, H, W)`` in the volume's intensity scale, metrics against
         ``vol``; ``info`` has the input, slice shape, mask and where its seed came from.
     Raises:
         UserError naming ``path``: a complex volume with a real-domain model, an all-zero
-        volume, neither or both of mask and trajectory, a mask of another shape.
+        volume, a signed volume (negative values below ``-SIGNED_TOLERANCE`` times the
+        peak; smaller ones are interpolation undershoot and taken as magnitudes), neither or
+        both of mask and trajectory, a mask of another shape.
     """
     path = Path(path)
-    if np.iscomplexobj(vol) and not complex_model:
+    if np.iscomplexobj(vol) and model is not None and not complex_model:
         raise UserError(f"{path}: the volume is complex-valued; reconstructing it needs a "
                         "complex-domain model (this one works on real images)")
     peak = float(np.abs(vol).max())
     if peak == 0.0:
         raise UserError(f"{path}: the volume is all zeros")
+    low = float(vol.min()) if not np.iscomplexobj(vol) else 0.0
+    if low < -SIGNED_TOLERANCE * peak:
+        raise UserError(f"{path}: the volume has negative values ({low:.4g} to "
+                        f"{float(vol.max()):.4g}): a signed map (statistics, phase, a "
+                        "difference), not a magnitude image; reconstructing it would write "
+                        "|value| and lose the sign")
     if (mask is None) == (trajectory is None):
         raise UserError(f"{path}: simulating k-space needs either a Cartesian mask or a "
                         "non-Cartesian trajectory, not both or neither")
@@ -302,10 +343,11 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike, model: to
             s.metadata.mask_seed = mask.seed if mask.file is None else None
         s.metadata.scale = peak
         samples.append(s)
-    result = reconstruct_samples(samples, model, real_input=not complex_model,
+    result = reconstruct_samples(samples, model, method=method,
+                                 real_input=model is not None and not complex_model,
                                  batch_size=batch_size, device=device, progress=progress,
                                  pad_last_batch=pad_last_batch, auto_compile=auto_compile,
-                                 adapt=adapt)
+                                 adapt=adapt, method_options=method_options)
     result.info.update({"input": str(path),
                         "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
                         "mask": trajectory.label if mask is None else mask.label,
@@ -331,48 +373,3 @@ def reconstruct_image(model: torch.nn.Module, image: np.ndarray, mask: np.ndarra
     rec = reconstruct_volume(y, model, lambda idx: op, batch_size=1, device=device,
                              progress=False)
     return np.abs(rec[0]).astype(np.float32)
-
-
-#: Operator kinds whose checkpoints carry a Cartesian mask that recon can reuse.
-MASK_CHECKPOINT_KINDS = ("single_coil", "learned_mask")
-#: Operator kinds of natural-image block compressive sensing (their networks are not MRI's).
-BLOCK_CS_KINDS = ("block_cs", "learned_block_cs", "overlap_block_cs")
-
-
-def require_mri_checkpoint(ck, path, what: str) -> None:
-    """Refuse a checkpoint trained for natural-image block CS where MRI k-space is measured;
-    ``what`` ends the message (e.g. ``"it cannot reconstruct scan.h5"``).
-
-    Raises:
-        UserError naming ``path``.
-    """
-    kind = ck.operator_cfg.get("kind")
-    if kind in BLOCK_CS_KINDS:
-        raise UserError(f"{path}: a {ck.arch} trained for natural-image block compressive "
-                        f"sensing (operator {kind}), not MRI; {what}")
-
-
-def mask_of_checkpoint(operator_cfg: dict, op, shape: tuple[int, int]) -> MaskSpec:
-    """The undersampling a checkpoint was trained with, for images of ``shape``: its stored
-    mask when the sizes agree (in the centred layout; a learned mask's binarised mask), else
-    the same generated mask kind (``operator.mask``, ``ratio``, ``seed``) at ``shape``.
-
-    Raises:
-        UserError: the checkpoint has no single-coil Cartesian mask (another task), or its
-            mask is a file of another size.
-    """
-    kind = operator_cfg.get("kind")
-    if kind not in MASK_CHECKPOINT_KINDS or getattr(op, "mask", None) is None:
-        raise UserError(f"the checkpoint's operator ({kind!r}) has no Cartesian mask to reuse; "
-                        "give a mask")
-    stored = op.mask.detach().cpu().numpy().astype(np.float32)
-    if stored.ndim == 2 and stored.shape == tuple(shape):
-        centred = stored if op.layout == "centered" else masks.to_centered(stored)
-        return MaskSpec(array=np.ascontiguousarray(centred))
-    spec = str(operator_cfg.get("mask", ""))
-    if spec in masks.KINDS:
-        return MaskSpec(kind=spec, acceleration=1.0 / float(operator_cfg["ratio"]),
-                        center_fraction=operator_cfg.get("center_fraction") or None,
-                        seed=int(operator_cfg.get("seed", 0)))
-    raise UserError(f"the checkpoint's mask is {stored.shape[-2:]}, the slices are "
-                    f"{tuple(shape)}; give a mask for this size")

@@ -33,6 +33,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..fastpath import compile_with_fallback
 from ..image_ops import center_crop
+from ..trajectories import describe_sampling
 from ..operators import KSpaceOperatorFactory
 
 #: ``adapt(model, samples, factory) -> [(slice indices, network), ...]`` (see
@@ -289,9 +290,23 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
         affine = crop_affine(affine, batch.image_shape, crop)
     result.info = {"slices": len(batch), "crop_size": tuple(int(c) for c in crop),
                    "sampled_fraction": float(batch.mask.float().mean()),
+                   "trajectory": _trajectory_sampling(batch),
                    "mask_seed": meta.mask_seed,
                    "mask_seed_source": meta.extras.get("mask_seed_source"),
                    "affine": affine}
+    if result.info["trajectory"] is not None:  # the Cartesian cells hit, not the 1s of the mask
+        result.info["sampled_fraction"] = result.info["trajectory"]["cells_hit"]
     if model is None and chosen:
         result.info.update(chosen)
     return result
+
+
+def _trajectory_sampling(batch) -> dict | None:
+    """:func:`~mri_unfold.trajectories.describe_sampling` of the first slice of a
+    non-Cartesian batch (with the trajectory kind), or None for Cartesian k-space."""
+    if batch.trajectory is None:
+        return None
+    kind = batch.metadata[0].trajectory_type
+    d = describe_sampling(batch.trajectory[0].double().cpu().numpy(), batch.image_shape,
+                          radial=kind == "radial", mask=batch.mask[0].reshape(-1).cpu().numpy())
+    return {"kind": kind, **d}

@@ -4,24 +4,28 @@ A spec names a trajectory (``radial``, ``golden-radial``, ``spiral`` or a ``.npy
 ISMRMRD file, :func:`mri_unfold.trajectories.make_trajectory`), its acceleration relative to
 Nyquist and DCF, and builds it for the slice size; :meth:`TrajectorySpec.of_operator` takes
 the trajectory stored in a checkpoint's :class:`~mri_unfold.operators.NonCartesianFourier`
-(the one the network was trained with).  Errors name the spec's fields, never a flag.
+(the one the network was trained with) and :meth:`TrajectorySpec.of_checkpoint` also its
+settings, so that slices of another size get the same kind of trajectory made for their
+size.  Errors name the spec's fields, never a flag.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UserError
 from ..operators import NonCartesianFourier
-from ..trajectories import Trajectory, make_trajectory
+from ..trajectories import TRAJECTORY_KINDS, Trajectory, make_trajectory
 
 __all__ = ["TrajectorySpec"]
 
 
 @dataclass(frozen=True)
 class TrajectorySpec:
-    """``kind`` + ``acceleration`` (+ ``readout``, ``dcf``), or a fixed ``trajectory``."""
+    """``kind`` + ``acceleration`` (+ ``readout``, ``dcf``), or a fixed ``trajectory``, or
+    both: the fixed one for slices of its size, the kind made for any other size."""
 
     kind: str | None = None
     acceleration: float | None = None
@@ -30,16 +34,16 @@ class TrajectorySpec:
     trajectory: Trajectory | None = None
 
     def __post_init__(self):
-        if (self.kind is None) == (self.trajectory is None):
-            raise UserError("a trajectory spec needs either a kind (with an acceleration) or "
-                            "a fixed trajectory")
+        if self.kind is None and self.trajectory is None:
+            raise UserError("a trajectory spec needs a kind (with an acceleration) or a fixed "
+                            "trajectory")
         if self.kind is not None and self.acceleration is None:
             raise UserError(f"trajectory {self.kind!r}: needs an acceleration (relative to "
                             "Nyquist)")
 
     @property
     def label(self) -> str:
-        if self.trajectory is not None:
+        if self.kind is None:
             return self.trajectory.kind
         return f"{self.kind} R={self.acceleration:g}"
 
@@ -54,6 +58,21 @@ class TrajectorySpec:
                           {"image_size": op.image_shape})
         return cls(trajectory=traj)
 
+    @classmethod
+    def of_checkpoint(cls, operator_cfg: dict, op: NonCartesianFourier) -> "TrajectorySpec":
+        """:meth:`of_operator`, plus the checkpoint's trajectory settings (``trajectory``,
+        ``acceleration``, ``readout``, ``dcf`` of ``operator.kind = "noncartesian"``) when
+        they name a kind: slices of another size than the training images get that kind of
+        trajectory made for their size."""
+        fixed = cls.of_operator(op)
+        kind = operator_cfg.get("trajectory")
+        if kind not in TRAJECTORY_KINDS or operator_cfg.get("acceleration") is None:
+            return fixed
+        stored = dataclasses.replace(fixed.trajectory, kind=f"{kind} (the checkpoint's)")
+        return cls(kind=kind, acceleration=float(operator_cfg["acceleration"]),
+                   readout=int(operator_cfg.get("readout") or 0) or None,
+                   dcf=str(operator_cfg.get("dcf") or "auto"), trajectory=stored)
+
     def make(self, shape: tuple[int, int]) -> Trajectory:
         """The trajectory for ``(H, W)`` slices.
 
@@ -62,11 +81,12 @@ class TrajectorySpec:
         """
         if self.trajectory is not None:
             size = self.trajectory.info.get("image_size")
-            if size is not None and tuple(np.atleast_1d(size)) not in (tuple(shape),
-                                                                       (max(shape),)):
+            fits = size is None or tuple(np.atleast_1d(size)) in (tuple(shape), (max(shape),))
+            if fits:
+                return self.trajectory
+            if self.kind is None:
                 raise UserError(f"{self.trajectory.kind} was made for {tuple(size)} images, the "
                                 f"slices are {tuple(shape)}")
-            return self.trajectory
         try:
             return make_trajectory(self.kind, max(int(s) for s in shape),
                                    acceleration=float(self.acceleration),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,13 @@ from .report import markdown_summary, write_report
 from .results import (HIGHER_IS_BETTER, ROW_COLUMNS, SUMMARY_COLUMNS, paired, read_csv,
                       summarize, winners, write_csv)
 
-__all__ = ["finalize", "collect", "read_record", "comparisons", "check_study_folder"]
+__all__ = ["finalize", "collect", "read_record", "comparisons", "check_study_folder",
+           "StudyWarning", "learned_mask_warnings", "LEARNED_MASK_MIN_SEPARATION"]
+
+
+class StudyWarning(UserWarning):
+    """A result of a study that should not be read at face value (the CLI prints it as one
+    ``mri-unfold: warning:`` line; the report and ``summary.md`` show it too)."""
 
 
 def check_study_folder(out: Path, fingerprint: str | None, option: str = "--out") -> None:
@@ -161,6 +168,29 @@ def _figures(dirs, out: Path, record: dict, summary, rows, pairs) -> dict[str, P
     return paths
 
 
+#: A learned mask whose probabilities separate its kept from its dropped samples by less than
+#: this (:meth:`mri_unfold.operators.LearnedMaskFourier.separation`: about the sampled
+#: fraction at initialisation, 1 when decided) has not converged.
+LEARNED_MASK_MIN_SEPARATION = 0.5
+
+
+def learned_mask_warnings(where: dict[str, Path], record: dict) -> list[str]:
+    """A sentence per learned mask that has not converged (its network cell's
+    ``mask_separation`` below :data:`LEARNED_MASK_MIN_SEPARATION`): compared at that budget
+    it is close to a uniform random mask, and its ranking says little about learned masks."""
+    out = []
+    for c in record["cells"]:
+        info = json.loads((where[c["id"]] / "cells" / c["id"] / "cell.json").read_text())
+        sep = info.get("mask_separation")
+        if sep is not None and sep < LEARNED_MASK_MIN_SEPARATION:
+            out.append(f"the learned mask {c['mask']} has not converged after {info['steps']} "
+                       f"training steps: its probabilities separate the kept samples from the "
+                       f"dropped ones by {sep:.2f} (1 = decided, about the sampled fraction at "
+                       "initialisation), so it is close to uniform random sampling; train it "
+                       "longer (network.max_steps) before ranking it")
+    return out
+
+
 def _timings(dirs, where: dict[str, Path], record: dict) -> dict:
     total = {"training": 0.0, "sweep": 0.0, "evaluation": 0.0}
     by_family: dict[str, float] = {}
@@ -192,6 +222,9 @@ def finalize(dirs, out) -> dict[str, Path]:
     wins = winners(summary, rows, metric)
     pairs = comparisons(record, summary, rows)
     timings = _timings(dirs, where, record)
+    notes = learned_mask_warnings(where, record)
+    for note in notes:
+        warnings.warn(note, StudyWarning, stacklevel=2)
     paths = _figures(dirs, out, record, summary, rows, pairs)
     if not any(same_file(out, d) for d in dirs):
         atomic_write_text(out / "study.json", json.dumps(record, indent=1) + "\n")
@@ -199,7 +232,8 @@ def finalize(dirs, out) -> dict[str, Path]:
     paths["results"] = write_csv(out / "results.csv", rows, ROW_COLUMNS)
     paths["summary"] = write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS)
     paths["summary_md"] = atomic_write_text(out / "summary.md", markdown_summary(
-        record, summary, wins, pairs, timings))
+        record, summary, wins, pairs, timings, notes))
     paths["report"] = write_report(out / "report.html", record, summary, wins, pairs, timings,
-                                   {k: v for k, v in paths.items() if v.suffix == ".png"})
+                                   {k: v for k, v in paths.items() if v.suffix == ".png"},
+                                   notes)
     return paths

@@ -15,6 +15,7 @@ pixel size of what they get.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,10 @@ __all__ = ["metric_vs_acceleration", "mask_gallery", "recon_grid", "paired_figur
 METRIC_LABELS = {"psnr": "PSNR (dB, volume max)", "ssim": "SSIM (volume max)",
                  "nmse": "NMSE", "psnr255": "PSNR (dB, 255 scale)",
                  "ssim255": "SSIM (255 scale)", "nmse255": "NMSE (255 scale)"}
+
+
+#: Characters per line of a paired panel's y label (a 3.6-inch panel holds about 45 at 7 pt).
+PAIRED_LABEL_WIDTH = 44
 
 
 def _save(fig, out) -> Path:
@@ -149,6 +154,15 @@ def recon_grid(target: np.ndarray, recons: dict, labels: list[str], methods: lis
     return _save(fig, out)
 
 
+def paired_label(p: dict, width: int = PAIRED_LABEL_WIDTH) -> str:
+    """The y label of a paired panel, ``"<metric> difference: <b> − <a>"`` with the masks'
+    labels (``label_b``/``label_a`` when given, else the cell ids), wrapped to lines of at
+    most ``width`` characters so that it fits the panel's height."""
+    b, a = p.get("label_b", p["b"]), p.get("label_a", p["a"])
+    return "\n".join(textwrap.wrap(f"{p['metric']} difference: {b} − {a}", width,
+                                    break_on_hyphens=False))
+
+
 def paired_figure(pairs: list[tuple[float, dict]], out, *, dpi: int = 90) -> Path:
     """``pairs``: ``(acceleration, mri_unfold.studies.results.paired(...))``; a panel per
     acceleration with the per-image differences ``b − a``.  Figure ``3.6·n × 3.6`` inches."""
@@ -165,7 +179,7 @@ def paired_figure(pairs: list[tuple[float, dict]], out, *, dpi: int = 90) -> Pat
                     np.isfinite(lo) else None, fmt="o", color="C3", capsize=4)
         ax.set_xlim(-0.5, 0.7)
         ax.set_xticks([])
-        ax.set_ylabel(f"{p['metric']}: {p['b']} − {p['a']}", fontsize=7)
+        ax.set_ylabel(paired_label(p), fontsize=7)
         ax.set_title(f"{acc:g}x: mean {p['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]\n"
                      f"p = {p['p_ttest']:.2g} (t), {p['p_wilcoxon']:.2g} (Wilcoxon)",
                      fontsize=8)

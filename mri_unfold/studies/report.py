@@ -76,12 +76,14 @@ def _md(rows, cols) -> str:
     return format_table(rows, cols, sep=" | ", rule=True) if rows else "(none)"
 
 
-def markdown_summary(record: dict, summary, wins, pairs, timings) -> str:
-    """``summary.md``: the per-cell statistics, the winners, the paired comparisons and where
-    the time went, as Markdown tables."""
+def markdown_summary(record: dict, summary, wins, pairs, timings, warnings=()) -> str:
+    """``summary.md``: the warnings (e.g. unconverged learned masks), the per-cell
+    statistics, the winners, the paired comparisons and where the time went, as Markdown
+    tables."""
     metric = record["protocol"]["report"]["metric"]
+    notes = ["## Warnings\n\n" + "\n".join(f"* **{w}**" for w in warnings)] if warnings else []
     return "\n\n".join([
-        f"# Study {record['name']} (fingerprint {record['fingerprint']})",
+        f"# Study {record['name']} (fingerprint {record['fingerprint']})", *notes,
         "## Per cell: mean [95 % CI] over the test images", _md(summary_rows(summary),
                                                               SUMMARY_COLS),
         f"## Best mask per method and acceleration ({metric})", _md(winner_rows(wins),
@@ -100,9 +102,12 @@ def _html_table(rows: list[dict], cols) -> str:
 
 
 def write_report(path, record: dict, summary, wins, pairs, timings,
-                 figures: dict[str, Path]) -> Path:
-    """``report.html``: settings, tables and figures (linked relative to ``path``)."""
+                 figures: dict[str, Path], warnings=()) -> Path:
+    """``report.html``: warnings, settings, tables and figures (linked relative to
+    ``path``)."""
     path = Path(path)
+    notes = "".join(f'<p style="color:#b00"><b>Warning:</b> {html.escape(w)}</p>'
+                    for w in warnings)
     cfg = record["protocol"]
     imgs = "".join(f'<figure><img src="{html.escape(str(p.relative_to(path.parent)))}" '
                    f'alt="{html.escape(k)}"><figcaption>{html.escape(k)}</figcaption></figure>'
@@ -117,7 +122,7 @@ img{{max-width:100%}}pre{{background:#f6f6f6;padding:8px;font-size:12px}}</style
 <p>Fingerprint {record['fingerprint']}; images {record['shape'][0]}x{record['shape'][1]};
 {len(record.get('test_images', []))} test images; {len(record['cells'])} cells.  Files:
 <a href="results.csv">results.csv</a> (one row per image and cell),
-<a href="summary.csv">summary.csv</a> (mean, std, 95 % CI per cell).</p>
+<a href="summary.csv">summary.csv</a> (mean, std, 95 % CI per cell).</p>{notes}
 <h2>Per cell: mean [95 % CI]</h2>{_html_table(summary_rows(summary), SUMMARY_COLS)}
 <h2>Best mask per method and acceleration ({html.escape(cfg['report']['metric'])})</h2>
 {_html_table(winner_rows(wins), WINNER_COLS)}

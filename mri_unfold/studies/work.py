@@ -177,7 +177,8 @@ def run_network(cell: Cell, mask_file: Path | None, learned_file: Path | None,
     op = operator_for(mask, data.complex)
     rec = _network_test(ck.model, op, data, cfg, device, cell, progress)
     losses = summary["losses"]
-    return rec, {"steps": summary["step"], "resumed": resume,
+    learned = {"mask_separation": ck.op.separation()} if cell.mask.learned else {}
+    return rec, {**learned, "steps": summary["step"], "resumed": resume,
                  "final_loss": losses[-1] if losses else None, "run": str(run_dir.name),
                  "checkpoint": f"{run_dir.name}/{LAST_CKPT}",
                  "seconds": {"training": t1 - t0, "evaluation": time.perf_counter() - t1}}

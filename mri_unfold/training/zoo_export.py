@@ -90,7 +90,13 @@ def build_card(name: str, ckpt_meta: dict, label: str, description: str, protoco
             "task": "kspace_complex" if kspace else "cs_mri_real", "description": description,
             "operator": operator_settings(op),
             "protocol": protocol, "simulation_trained": kspace, "training": training}
-    if kspace:
+    if kspace and data.get("trajectory", "cartesian") != "cartesian":
+        card.update(coils=data["coils"], acceleration=data["acceleration"],
+                    mask=f"{data['trajectory']} trajectory, {data['acceleration']:g}x below "
+                         "Nyquist (the DCF a file gets)",
+                    data={k: data[k] for k in ("coils", "trajectory", "acceleration",
+                                               "max_phase")})
+    elif kspace:
         card.update(coils=data["coils"], acceleration=data["acceleration"],
                     mask=f"{data['mask']} (1-D, seeded per image), centre fraction "
                          f"{data['center_fraction']}",

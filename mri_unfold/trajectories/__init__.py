@@ -5,6 +5,7 @@
 * :mod:`.spiral` — variable-density spirals;
 * :mod:`.io` — trajectories from ``.npy`` and ISMRMRD files;
 * :mod:`.density` — analytic radial ramp and iterative Pipe–Menon DCFs;
+* :mod:`.describe` — the Cartesian cells a trajectory hits, radial spokes and acceleration;
 * :func:`make_trajectory` — one entry point by name (``radial``, ``golden-radial``,
   ``spiral``), with the matching DCF.
 
@@ -14,6 +15,7 @@ random rotation is asked for.
 """
 from .density import (normalize_dcf, operator_norm, pipe_menon_dcf, radial_ramp_dcf,
                       ramp_from_trajectory)
+from .describe import describe_sampling
 from .io import LoadedTrajectory, load_trajectory
 from .make import TRAJECTORY_KINDS, Trajectory, make_trajectory
 from .radial import (GOLDEN_ANGLE, nyquist_spokes, radial_trajectory, spoke_angles,
@@ -24,4 +26,4 @@ __all__ = ["GOLDEN_ANGLE", "nyquist_spokes", "spokes_for_acceleration", "spoke_a
            "radial_trajectory", "spiral_trajectory", "radial_ramp_dcf", "pipe_menon_dcf",
            "normalize_dcf", "operator_norm", "ramp_from_trajectory",
            "load_trajectory", "LoadedTrajectory", "make_trajectory", "Trajectory",
-           "TRAJECTORY_KINDS"]
+           "TRAJECTORY_KINDS", "describe_sampling"]
