@@ -20,9 +20,11 @@ from mri_unfold.data.sources import detect_source, get_source  # noqa: E402
 
 def test_summary_has_a_paired_t_interval():
     rows = [{"ratio": 20, "image": f"i{k}", "psnr_before": 30.0, "psnr_after": 30.0 + g,
+             "ssim_before": 0.9, "ssim_after": 0.9 - g / 10, "psnr_release": 31.0 + g,
              "seconds": 2.0} for k, g in enumerate([0.2, 0.4, 0.6])]
     s = zero_shot_brain.summary({"source": "zoo", "rows": rows})[0]
     assert s["gain"] == pytest.approx(0.4) and s["slices"] == 3 and s["authors"] == 38.70
+    assert s["release"] == pytest.approx(31.4) and s["ssim_after"] == pytest.approx(0.86)
     half = 4.302652729749464 * 0.2 / np.sqrt(3)            # t(0.975, 2) · sd / √n
     assert (s["ci_low"], s["ci_high"]) == pytest.approx((0.4 - half, 0.4 + half))
 
@@ -37,11 +39,17 @@ def test_zero_shot_brain_runs_resumes_and_draws(tmp_path, capsys):
     (row,) = data["rows"]
     assert row["image"] == "brain_test_01.png" and row["steps"] == 2
     assert row["psnr_before"] == pytest.approx(32.43, abs=0.01)  # the zoo model as released
+    assert row["psnr_release"] == pytest.approx(34.95, abs=0.01)  # the authors' on that slice
     assert data["settings"]["split"] == 0.15 and data["summary"][0]["slices"] == 1
     assert zero_shot_brain.main(args) == 0                      # done rows are not redone
     assert len(json.loads(out.read_text())["rows"]) == 1
     png = tmp_path / "zs.png"
-    assert zero_shot_brain.main(["--summary", str(out), "--png", str(png)]) == 0
+    del data["rows"][0]["psnr_release"]
+    out.write_text(json.dumps(data))
+    assert zero_shot_brain.main(["--summary", str(out), "--png", str(png),
+                                 "--add-release"]) == 0
+    assert json.loads(out.read_text())["rows"][0]["psnr_release"] == \
+        pytest.approx(34.95, abs=0.01)                            # scored again and stored
     assert Image.open(png).size[0] > 400 and "zoo" in capsys.readouterr().out
 
 
