@@ -159,7 +159,8 @@ def test_refusals(tmp_path, series, recon_real_ckpt, capsys):
     _bad(tmp_path, ["recon", str(vol), *ck, "--series", "3"], capsys,
          "--series is for DICOM inputs")
     _bad(tmp_path, ["recon", str(folder), "--output", str(tmp_path / "z")], capsys,
-         "a dicom image input needs a network (--model CKPT)")
+         "a dicom image input is undersampled retrospectively: give --mask KIND "
+         "--acceleration R or --mask-file FILE")
     assert sorted(os.listdir(out)) == ["IM_0001.dcm", "IM_0002.dcm", "IM_0003.dcm"]
 
 

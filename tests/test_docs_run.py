@@ -25,6 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from mri_unfold.data.sources import registry as source_registry
+from mri_unfold.models import registry as model_registry
+from mri_unfold.operators import registry as operator_registry
 from mri_unfold.shared_data import shared_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +70,24 @@ def test_the_pages_have_python_blocks():
     pages = {p for p, _, _ in BLOCKS}
     assert len(BLOCKS) >= 50 and {"models.md", "training.md", "masks.md", "data.md",
                                   "raw_data.md", "noncartesian.md"} <= pages
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registries_restored():
+    """The pages register example operators, models and data sources (a page's later blocks
+    may use them); after this module the registries are as before, so that other tests
+    registering the same examples do not collide with them."""
+    saved = [(reg, dict(reg)) for reg in (source_registry._SOURCES, model_registry._REGISTRY,
+                                           operator_registry._REGISTRY)]
+    entries = {name: (e.examples, e.from_config, e.cls)
+               for name, e in operator_registry._REGISTRY.items()}
+    yield
+    for reg, before in saved:
+        reg.clear()
+        reg.update(before)
+    for name, (examples, from_config, cls) in entries.items():
+        e = operator_registry._REGISTRY[name]
+        e.examples, e.from_config, e.cls = examples, from_config, cls
 
 
 #: The namespace and folder each page's last block left (for "continues" blocks).
