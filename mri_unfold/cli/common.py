@@ -7,13 +7,15 @@ import contextlib
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import UserError
 from ..fft import LAYOUTS
 from ..masks import MaskKeyError, MaskLayoutError
 from ..reconstruct import MaskSpec, check_output_path
 
 __all__ = ["add_command", "add_common_options", "add_mask_options", "mask_spec", "RETAIN_HELP",
-           "check_new_outputs", "same_file", "mask_flag_hints"]
+           "check_new_outputs", "same_file", "mask_flag_hints", "refuse_non_finite"]
 
 RETAIN_HELP = ("return freed memory to the OS as glibc does by default. Without this flag "
                "the command keeps freed memory for reuse "
@@ -68,6 +70,15 @@ def mask_spec(args) -> MaskSpec | None:
     return MaskSpec(kind=args.mask, acceleration=args.acceleration,
                     center_fraction=args.center_fraction, file=args.mask_file, seed=args.seed,
                     layout=args.mask_layout, key=args.mask_key)
+
+
+def refuse_non_finite(stacks, names=("reconstruction", "zero-filled image")) -> None:
+    """Raise :class:`UserError` (nothing written yet) when an output array holds NaN/Inf."""
+    for stack, name in zip(stacks, names):
+        bad = int((~np.isfinite(stack)).sum())
+        if bad:
+            raise UserError(f"the {name} has {bad} non-finite values (NaN/Inf) — unusable "
+                            "weights or data?; nothing was written")
 
 
 def same_file(a: Path, b: Path) -> bool:

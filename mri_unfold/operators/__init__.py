@@ -4,6 +4,7 @@
   and the algebra's operators; :mod:`.shapes` — shape declarations and :class:`ShapeError`;
 * :mod:`.parts` — sampling mask, FFT, coil expansion, real->complex embedding, identity;
 * :mod:`.fourier` — single- and multi-coil Cartesian MRI built from the parts;
+  :mod:`.fourier3d` — the 3-D Cartesian operator (3-D FFT, ky–kz mask, 3-D coil maps);
 * :mod:`.noncartesian` — non-Cartesian MRI (density-weighted NUFFT, :mod:`.nufft` kernels with
   autograd, Toeplitz normal :mod:`.toeplitz`);
 * :mod:`.block_cs`, :mod:`.learned_block_cs`, :mod:`.overlap_block_cs` — block CS;
@@ -28,6 +29,7 @@ from .block_cs import (
 from .contract import OperatorContractError, OperatorReport, check_operator
 from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_operator
 from .fourier import MultiCoilFourier, SingleCoilFourier
+from .fourier3d import CartesianFourier3D
 from .kspace_factory import KSPACE_OPERATOR_KINDS, KSpaceOperatorFactory
 from .learned_block_cs import LearnedBlockCS
 from .learned_mask import LearnedMaskFourier
@@ -49,6 +51,7 @@ __all__ = [
     "LinearOperator", "Composed", "Sum", "Scaled", "Adjoint", "Normal", "ShapeError",
     "SamplingMask", "FFT2", "CoilExpansion", "RealToComplex", "Identity",
     "SingleCoilFourier", "MultiCoilFourier", "NonCartesianFourier", "to_radians",
+    "CartesianFourier3D",
     "GaussianBlockCS", "LearnedBlockCS", "OverlapBlockCS", "LearnedMaskFourier",
     "compute_qinit", "crop_to", "gaussian_orthonormal_matrix", "load_mat_variable",
     "measurements_for_ratio", "pad_to_blocks",

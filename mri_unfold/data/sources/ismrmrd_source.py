@@ -22,6 +22,8 @@ reader
 
 Slices carry the header's FOV, voxel size, recon matrix (``crop_size``) and a NIfTI affine
 from the acquisitions' position and directions (:mod:`mri_unfold.data.geometry`).
+:func:`read_ismrmrd_volumes` reads a 3-D encoding (``kspace_encode_step_2``) as whole
+volumes for 3-D reconstruction (:mod:`mri_unfold.data.volume3d`).
 """
 from __future__ import annotations
 
@@ -35,14 +37,16 @@ from ...errors import UserError
 from ..errors import DataFileError
 from ..geometry import SliceGeometry, stack_affine
 from ..prewhiten import Prewhiten, noise_covariance
-from ..raw_assembly import Encoding, Readouts, assemble
+from ..raw_assembly import Encoding, Readouts, assemble, assemble_volumes
 from ..raw_samples import RawSlices, check_finite, raw_metadata, raw_sample
 from ..scan_attributes import ismrmrd_attributes
 from ..samples import KSpaceSample
+from ..volume3d import KSpaceVolume, raw_volume
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
-__all__ = ["IsmrmrdSource", "read_ismrmrd", "ismrmrd_group", "FLAGS"]
+__all__ = ["IsmrmrdSource", "read_ismrmrd", "read_ismrmrd_volumes", "is_3d_ismrmrd",
+           "ismrmrd_group", "FLAGS"]
 
 #: ISMRMRD acquisition flag bits (1-based, as in the ISMRMRD standard).
 FLAGS = {"noise": 19, "calibration": 20, "calibration_and_imaging": 21, "reverse": 22,
@@ -95,7 +99,7 @@ def _header(path: Path, group: h5py.Group):
 
 
 def _encoding(hdr, path: Path) -> tuple[Encoding, tuple, tuple, str]:
-    """(Encoding, fov after oversampling removal (3,), recon matrix (x, y), trajectory)."""
+    """(Encoding, fov after oversampling removal (3,), recon matrix (x, y, z), trajectory)."""
     e = hdr.encoding[0]
     em, ef = e.encodedSpace.matrixSize, e.encodedSpace.fieldOfView_mm
     rm, rf = e.reconSpace.matrixSize, e.reconSpace.fieldOfView_mm
@@ -116,7 +120,7 @@ def _encoding(hdr, path: Path) -> tuple[Encoding, tuple, tuple, str]:
                    center_partition=center(lim.kspace_encoding_step_2, nz) if nz > 1 else 0,
                    limits=limits)
     fov = (ef.x * keep / em.x, ef.y, ef.z / nz)
-    return enc, fov, (int(rm.x), int(rm.y)), e.trajectory.value
+    return enc, fov, (int(rm.x), int(rm.y), max(int(rm.z), 1)), e.trajectory.value
 
 
 def _records(path: Path, group: h5py.Group):
@@ -190,17 +194,8 @@ def _noncartesian(path, head, data, traj, image, enc, fov, trajectory, extras) -
     return out
 
 
-def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
-    """The slices of an ISMRMRD file (module doc) as :class:`~mri_unfold.data.KSpaceSample`
-    items: ``kspace`` ``(C, H, W)`` complex64 (``H`` readout after oversampling removal,
-    ``W`` phase encoding), ``mask`` measured from the data; non-Cartesian ``(C, K)`` with
-    ``trajectory`` ``(K, 2)``.
-
-    Raises:
-        DataFileError naming the file: no/invalid XML header, no image acquisitions,
-        counters outside the encoding limits, inconsistent records, NaN/Inf samples.
-    """
-    path = Path(path)
+def _parse(path: Path) -> dict:
+    """Header, records, encoding, noise and the image acquisitions of an ISMRMRD file."""
     name = ismrmrd_group(path)
     if name is None:
         raise DataFileError(f"{path}: not an ISMRMRD file (no HDF5 group with acquisition "
@@ -225,6 +220,26 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
         n = np.concatenate([data[i] for i in noise], axis=1)
         check_finite(n, f"{path} noise scans")
         extras["noise_covariance"] = noise_covariance(n)
+    return {"name": name, "hdr": hdr, "head": head, "data": data, "traj": traj, "enc": enc,
+            "fov": fov, "recon": recon, "trajectory": trajectory, "noise": noise, "skip": skip,
+            "image": image, "extras": extras}
+
+
+def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
+    """The slices of an ISMRMRD file (module doc) as :class:`~mri_unfold.data.KSpaceSample`
+    items: ``kspace`` ``(C, H, W)`` complex64 (``H`` readout after oversampling removal,
+    ``W`` phase encoding), ``mask`` measured from the data; non-Cartesian ``(C, K)`` with
+    ``trajectory`` ``(K, 2)``.
+
+    Raises:
+        DataFileError naming the file: no/invalid XML header, no image acquisitions,
+        counters outside the encoding limits, inconsistent records, NaN/Inf samples.
+    """
+    path = Path(path)
+    p = _parse(path)
+    name, hdr, head, data, traj = p["name"], p["hdr"], p["head"], p["data"], p["traj"]
+    enc, fov, recon, trajectory = p["enc"], p["fov"], p["recon"][:2], p["trajectory"]
+    noise, skip, image, extras = p["noise"], p["skip"], p["image"], p["extras"]
     if trajectory == "cartesian":
         samples = _cartesian(path, head, data, image, enc, fov, recon, extras)
     else:
@@ -239,6 +254,48 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
         "trajectory": trajectory, "vendor": getattr(systems, "systemVendor", None),
         "prewhitened": bool(prewhiten and noise.size),
         "scan_attributes": ismrmrd_attributes(hdr)})
+
+
+def is_3d_ismrmrd(path: str | Path) -> bool:
+    """Whether the file's first encoding is 3-D (an encoded matrix with ``z > 1``); reads the
+    XML header only."""
+    path = Path(path)
+    name = ismrmrd_group(path)
+    if name is None:
+        return False
+    with h5py.File(path, "r") as f:
+        hdr = _header(path, f[name])
+    return int(hdr.encoding[0].encodedSpace.matrixSize.z or 1) > 1
+
+
+def read_ismrmrd_volumes(path: str | Path, prewhiten: bool = True) -> list[KSpaceVolume]:
+    """The 3-D Cartesian volumes (one per slab) of an ISMRMRD file with a 3-D encoding:
+    k-space ``(C, X, Y, Z)`` placed by ``kspace_encode_step_1``/``_2`` (any ky–kz sampling,
+    partial Fourier zero-filled), readout oversampling removed, the recon matrix's
+    ``(x, y, z)`` kept after reconstruction (oversampling along ``ky``/``kz``), the affine of
+    the volume, prewhitened with the noise scans.
+
+    Raises:
+        DataFileError naming the file: a 2-D or non-Cartesian encoding, inconsistent
+            encodings between acquisitions, counters outside the encoded matrix, a readout
+            that is not fully sampled, NaN/Inf samples.
+    """
+    path = Path(path)
+    p = _parse(path)
+    enc, fov, trajectory, head = p["enc"], p["fov"], p["trajectory"], p["head"]
+    if trajectory != "cartesian" or enc.partitions < 2:
+        raise DataFileError(f"{path}: not a 3-D Cartesian scan (trajectory {trajectory}, "
+                            f"{enc.partitions} partition(s))")
+    vols = assemble_volumes(_readouts(head, p["data"], p["image"]), enc, str(path))
+    x, y, z = enc.readout_keep, enc.lines, enc.partitions
+    out = []
+    for v in vols:
+        h = head[p["image"][v["first"]]]
+        geoms = [_geometry(h, (k - z // 2) * fov[2]) for k in range(z)]
+        affine = stack_affine(geoms, (fov[0] / x, fov[1] / y, fov[2]), (x, y))
+        recon = tuple(min(a, b) for a, b in zip(p["recon"], (x, y, z)))
+        out.append(raw_volume(v, path, fov, affine, recon, p["extras"], prewhiten))
+    return out
 
 
 @register_source

@@ -35,13 +35,14 @@ from ...errors import UserError
 from ..errors import DataFileError
 from ..geometry import SliceGeometry, stack_affine
 from ..prewhiten import Prewhiten, noise_covariance
-from ..raw_assembly import Encoding, Readouts, assemble
+from ..raw_assembly import Encoding, Readouts, assemble, assemble_volumes
 from ..raw_samples import RawSlices, check_finite, raw_sample
 from ..scan_attributes import twix_attributes
+from ..volume3d import KSpaceVolume, raw_volume
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
-__all__ = ["TwixSource", "read_twix", "twix_layout"]
+__all__ = ["TwixSource", "read_twix", "read_twix_volumes", "is_3d_twix", "twix_layout"]
 
 _BUFFERS = (b"Config", b"Dicom", b"Meas", b"MeasYaps", b"Phoenix", b"Spice")
 _RAID_ENTRY = np.dtype([("meas_id", "<u4"), ("file_id", "<u4"), ("off", "<u8"), ("len", "<u8"),
@@ -161,15 +162,8 @@ def _geometries(meas: dict, mdbs: list, slices: list, enc: Encoding, fov) -> lis
     return out
 
 
-def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
-    """The image slices of a Siemens twix file (module doc): ``kspace`` ``(C, H, W)``
-    complex64, ``H`` readout (oversampling removed), ``W`` phase encoding, centred.
-
-    Raises:
-        DataFileError naming the file: not twix, truncated, no image scan, counters outside
-        the header's matrix, NaN/Inf samples.
-    """
-    path = Path(path)
+def _parse(path: Path) -> dict:
+    """The last measurement's image scan, noise readouts and encoding of a twix file."""
     layout = twix_layout(path)
     if layout is None:
         raise DataFileError(f"{path}: not a Siemens twix file")
@@ -182,6 +176,28 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
         raise DataFileError(f"{path}: no image scan in the last measurement "
                             f"({len(data_mdbs)} readouts, {len(noise)} of them noise)")
     enc, fov, hdr_info = _encoding(meas, image[0])
+    extras: dict = {"format": "twix", "software": layout["version"],
+                    "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)}
+    if noise:
+        n = np.concatenate([np.asarray(m.data) for m in noise], axis=1)
+        check_finite(n, f"{path} noise scans")
+        extras["noise_covariance"] = noise_covariance(n)
+    return {"layout": layout, "scans": scans, "meas": meas, "image": image, "noise": noise,
+            "enc": enc, "fov": fov, "hdr_info": hdr_info, "extras": extras}
+
+
+def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
+    """The image slices of a Siemens twix file (module doc): ``kspace`` ``(C, H, W)``
+    complex64, ``H`` readout (oversampling removed), ``W`` phase encoding, centred.
+
+    Raises:
+        DataFileError naming the file: not twix, truncated, no image scan, counters outside
+        the header's matrix, NaN/Inf samples.
+    """
+    path = Path(path)
+    p = _parse(path)
+    layout, scans, meas, image, noise = p["layout"], p["scans"], p["meas"], p["image"], p["noise"]
+    enc, fov, hdr_info, extras = p["enc"], p["fov"], p["hdr_info"], p["extras"]
     slices = assemble(_readouts(image), enc, str(path))
     geoms = _geometries(meas, image, slices, enc, fov)
     first = [g for g, s in zip(geoms, slices)
@@ -189,12 +205,6 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
     matrix = (enc.readout_keep, enc.lines)
     affine = None if fov is None else stack_affine(
         first, (fov[0] / matrix[0], fov[1] / matrix[1], fov[2]), matrix)
-    extras: dict = {"format": "twix", "software": layout["version"],
-                    "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)}
-    if noise:
-        n = np.concatenate([np.asarray(m.data) for m in noise], axis=1)
-        check_finite(n, f"{path} noise scans")
-        extras["noise_covariance"] = noise_covariance(n)
     samples = []
     for k, s in enumerate(slices):
         ex = {**extras, **{c: s[c] for c in ("repetition", "contrast", "partition")},
@@ -211,6 +221,47 @@ def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
         "protocol": meas["hdr"].get("Meas", {}).get("tProtocolName") or None,
         "prewhitened": bool(prewhiten and noise), "trajectory": "cartesian",
         "scan_attributes": twix_attributes(meas["hdr"])})
+
+
+def read_twix_volumes(path: str | Path, prewhiten: bool = True) -> list[KSpaceVolume]:
+    """The 3-D volumes (one per slab) of a twix file with a 3-D encoding (``ucDimension`` 4):
+    readouts placed by ``Lin``/``Par`` around the header's centre line and partition (any
+    ky–kz sampling, partial Fourier zero-filled), readout oversampling removed, the slab's
+    ``sKSpace.lImagesPerSlab`` partitions kept after reconstruction (slice oversampling), the
+    affine of the slab, prewhitened with the noise readouts.
+
+    Raises:
+        DataFileError naming the file: a 2-D encoding, inconsistent encodings between
+            readouts, counters outside the header's matrix, NaN/Inf samples.
+    """
+    path = Path(path)
+    p = _parse(path)
+    enc, fov, image = p["enc"], p["fov"], p["image"]
+    if enc.partitions < 2:
+        raise DataFileError(f"{path}: not a 3-D scan (the protocol encodes 1 partition)")
+    vols = assemble_volumes(_readouts(image), enc, str(path))
+    x, y, z = enc.readout_keep, enc.lines, enc.partitions
+    kspace = p["meas"]["hdr"].get("MeasYaps", {}).get("sKSpace", {})
+    images = min(int(kspace.get("lImagesPerSlab") or z), z)   # partitions without oversampling
+    if fov is not None:                        # dThickness is the slab without oversampling
+        fov = (fov[0], fov[1], fov[2] * z / images)
+    out = []
+    for v in vols:
+        part = [dict(v, partition=k) for k in range(z)]
+        geoms = _geometries(p["meas"], image, part, enc, fov)
+        affine = None if fov is None or not geoms else stack_affine(
+            geoms, (fov[0] / x, fov[1] / y, fov[2]), (x, y))
+        out.append(raw_volume(v, path, fov, affine, (x, y, images), p["extras"], prewhiten))
+    return out
+
+
+def is_3d_twix(path: str | Path) -> bool:
+    """Whether the last measurement's protocol encodes a 3-D scan (``ucDimension`` 4)."""
+    layout = twix_layout(Path(path))
+    if layout is None:
+        return False
+    meas = _read_with_twixtools(Path(path), layout)[-1]
+    return int(meas["hdr"].get("MeasYaps", {}).get("sKSpace", {}).get("ucDimension", 2)) == 4
 
 
 @register_source
