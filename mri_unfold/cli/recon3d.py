@@ -28,6 +28,8 @@ from .common import mask_flag_hints, mask_spec, refuse_non_finite
 
 __all__ = ["add_volume_options", "wants_3d", "run"]
 
+#: Checkpoints whose stored mask recon reuses in ky-kz when its shape fits.
+KYKZ_MASK_KINDS = (*MASK_CHECKPOINT_KINDS, "learned_kspace_mask")
 _FLAGS = ("readout_axis", "coils", "acs", "elliptical", "coil_maps", "chunk", "complex_output",
           "noise_std")
 
@@ -117,7 +119,7 @@ def _settings(args, kind: str) -> VolumeSettings:
 
 def _checkpoint_mask(args, ck):
     """A ky–kz mask stored in the checkpoint (``--mask`` absent), as a MaskSpec, or None."""
-    if ck is None or ck.operator_cfg.get("kind") not in MASK_CHECKPOINT_KINDS:
+    if ck is None or ck.operator_cfg.get("kind") not in KYKZ_MASK_KINDS:
         return None
     m = getattr(ck.op, "mask", None)
     if m is None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_output
+from ..errors import InvalidValue
 from ..memory import require_memory
 from .errors import DataFileError
 from .samples import KSpaceSample
@@ -118,7 +119,7 @@ def espirit_maps_3d(kspace, acs, settings: EspiritSettings = EspiritSettings(),
     Returns:
         ``(C, X, Y, Z)`` complex64 (phase relative to coil 0).
     Raises:
-        ValueError: a calibration cube not wider than the kernel.
+        InvalidValue: a calibration cube not wider than the kernel.
         InsufficientMemory: the maps' kernel matrices would not fit (before allocating).
     """
     import sigpy.mri.app
@@ -128,7 +129,7 @@ def espirit_maps_3d(kspace, acs, settings: EspiritSettings = EspiritSettings(),
         raise ValueError(f"{where}: espirit_maps_3d expects k-space (C, X, Y, Z), got {k.shape}")
     calib = min(settings.calib_width, int(acs[0]), int(acs[1]), k.shape[1])
     if calib <= settings.kernel_width:
-        raise ValueError(f"{where}: the calibration cube is only {calib} wide; 3-D ESPIRiT "
+        raise InvalidValue(f"{where}: the calibration cube is only {calib} wide; 3-D ESPIRiT "
                          f"needs more than kernel_width={settings.kernel_width}")
     require_memory(espirit_3d_bytes(k.shape[0], k.shape[1:]),
                    f"{where}: 3-D ESPIRiT maps of a {k.shape[0]}-coil "

@@ -33,7 +33,7 @@ from ..image_ops import center_crop, rss
 from ..memory import require_memory
 from ..operators import CartesianFourier3D
 from ..solvers import cg_sense
-from .volume3d import VolumeResult, espirit_3d_maps, position_metrics
+from .volume3d import VolumeResult, espirit_3d_maps, espirit_or_error, position_metrics
 
 __all__ = ["CLASSICAL_3D", "classical_3d", "gather_kspace"]
 
@@ -71,7 +71,7 @@ def gather_kspace(readouts: ReadoutPositions, chunk: int = 32, *, maps: str | No
                                         "carries none; use ESPIRiT maps")
                     cmaps[:, i] = s.coil_maps
                 elif maps == "espirit" and bool(s.kspace.abs().amax() > 0):
-                    cmaps[:, i] = estimate(s).coil_maps
+                    cmaps[:, i] = espirit_or_error(estimate, s).coil_maps
             bar.update(len(pos))
     return fftn(hybrid, dims=(1,)), target, cmaps
 

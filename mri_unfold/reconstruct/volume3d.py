@@ -42,7 +42,7 @@ from ..operators import KSpaceOperatorFactory
 from .pipeline import METHODS, ReconResult, classical_volume, reconstruct_volume
 
 __all__ = ["COIL_MAPS", "VolumeResult", "reconstruct_positions", "espirit_3d_maps",
-           "position_metrics", "SIGNAL_FRACTION"]
+           "position_metrics", "SIGNAL_FRACTION", "espirit_or_error"]
 
 #: Where multi-coil maps come from.
 COIL_MAPS = ("espirit", "espirit-3d", "given")
@@ -79,6 +79,14 @@ def espirit_3d_maps(readouts: ReadoutPositions, acs, settings: EspiritSettings,
     return torch.from_numpy(espirit_maps_3d(k, (ay, az), settings, where=readouts.fname))
 
 
+def espirit_or_error(estimate, sample):
+    """``estimate(sample)`` with a too small calibration block as a :class:`UserError`."""
+    try:
+        return estimate(sample)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+
+
 def _prepare(samples, maps: str, maps_3d, needs_maps: bool, estimate):
     """Samples with coil maps and normalised; ``None`` for positions without signal."""
     out = []
@@ -88,7 +96,7 @@ def _prepare(samples, maps: str, maps_3d, needs_maps: bool, estimate):
             continue
         if needs_maps:
             if maps == "espirit":
-                s = estimate(s)
+                s = espirit_or_error(estimate, s)
             elif maps == "espirit-3d":
                 s = s.replace(coil_maps=maps_3d[:, s.metadata.slice].contiguous())
             elif s.coil_maps is None:
