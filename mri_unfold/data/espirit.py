@@ -119,7 +119,8 @@ def espirit_maps_3d(kspace, acs, settings: EspiritSettings = EspiritSettings(),
     Returns:
         ``(C, X, Y, Z)`` complex64 (phase relative to coil 0).
     Raises:
-        InvalidValue: a calibration cube not wider than the kernel.
+        InvalidValue: a calibration cube with fewer calibration rows than kernel columns
+            (the kernel subspace is then not determined).
         InsufficientMemory: the maps' kernel matrices would not fit (before allocating).
     """
     import sigpy.mri.app
@@ -128,9 +129,12 @@ def espirit_maps_3d(kspace, acs, settings: EspiritSettings = EspiritSettings(),
     if k.ndim != 4:
         raise ValueError(f"{where}: espirit_maps_3d expects k-space (C, X, Y, Z), got {k.shape}")
     calib = min(settings.calib_width, int(acs[0]), int(acs[1]), k.shape[1])
-    if calib <= settings.kernel_width:
-        raise InvalidValue(f"{where}: the calibration cube is only {calib} wide; 3-D ESPIRiT "
-                         f"needs more than kernel_width={settings.kernel_width}")
+    rows, cols = (calib - settings.kernel_width + 1) ** 3, k.shape[0] * settings.kernel_width ** 3
+    if calib <= settings.kernel_width or rows < cols:
+        raise InvalidValue(f"{where}: the 3-D calibration cube is only {calib} wide: "
+                           f"{max(rows, 0)} calibration rows for {cols} kernel columns "
+                           f"({k.shape[0]} coils x {settings.kernel_width}^3); 3-D ESPIRiT "
+                           "needs a larger ACS block and readout (or maps per readout position)")
     require_memory(espirit_3d_bytes(k.shape[0], k.shape[1:]),
                    f"{where}: 3-D ESPIRiT maps of a {k.shape[0]}-coil "
                    f"{'x'.join(map(str, k.shape[1:]))} volume (use maps per readout position)")
