@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from mri_unfold.data.simulate3d import SimulatedVolume
+from mri_unfold.data.volume3d import PositionSubset
 from mri_unfold.data.transforms import Normalize
 from mri_unfold.data.espirit import EstimateCoilMaps
 from mri_unfold.fastpath import FastPath, accelerate
@@ -100,33 +101,11 @@ def volume_call(variant: str, scan, model, batch: int, positions=None):
     path = {"streamed_fp32": None, "streamed_bf16": FastPath(autocast="bf16"),
             "streamed_bf16_compiled": FastPath(autocast="bf16", compile=True)}[variant]
     net = model if path is None else accelerate(copy.deepcopy(model), path)
-    sub = scan if positions is None else _SubScan(scan, positions)
+    sub = scan if positions is None else PositionSubset(scan, positions)
     return lambda: reconstruct_positions(sub, net, maps="given", batch_size=batch, chunk=32,
                                          progress=False,
                                          pad_last_batch=variant.endswith("compiled")
                                          ).reconstruction
-
-
-class _SubScan:
-    """The first positions of a scan (warm-up)."""
-
-    def __init__(self, scan, positions):
-        self.scan, self.pos = scan, list(positions)
-        for name in ("num_coils", "mask", "fname", "metadata", "crop"):
-            setattr(self, name, getattr(scan, name))
-        self.shape = (len(self.pos), *scan.shape[1:])
-
-    def __len__(self):
-        return len(self.pos)
-
-    def chunks(self, size):
-        return [range(s, min(s + size, len(self))) for s in range(0, len(self), size)]
-
-    def samples(self, positions):
-        out = self.scan.samples([self.pos[i] for i in positions])
-        for i, s in zip(positions, out):
-            s.metadata.slice = i
-        return out
 
 
 def _volume_rows(args, device) -> list[dict]:

@@ -34,8 +34,8 @@ from .prewhiten import whitening_matrix
 from .raw_samples import check_finite
 from .samples import KSpaceSample, SampleMetadata
 
-__all__ = ["KSpaceVolume", "ReadoutPositions", "DecoupledVolume", "readout_mask", "raw_volume",
-           "crop_affine_3d"]
+__all__ = ["KSpaceVolume", "ReadoutPositions", "DecoupledVolume", "PositionSubset", "readout_mask",
+           "raw_volume", "crop_affine_3d"]
 
 
 def readout_mask(kspace: torch.Tensor, where: str) -> torch.Tensor:
@@ -237,3 +237,26 @@ class DecoupledVolume(ReadoutPositions):
                 coil_maps=None if self.maps is None else self.maps[:, x].contiguous(),
                 metadata=self._metadata(x)))
         return out
+
+
+class PositionSubset(ReadoutPositions):
+    """Some readout positions of a scan as a scan of their own (e.g. held-out test positions,
+    or a warm-up): position ``i`` is ``scan``'s ``positions[i]``; its samples keep their
+    original position in ``metadata.extras["readout_position"]``."""
+
+    def __init__(self, scan: ReadoutPositions, positions):
+        self.scan, self.positions = scan, [int(p) for p in positions]
+        self.num_coils, self.mask, self.fname = scan.num_coils, scan.mask, scan.fname
+        self.metadata = scan.metadata
+        self.shape = (len(self.positions), *scan.shape[1:])
+
+    @property
+    def crop(self) -> tuple[int, int]:
+        return self.scan.crop
+
+    def samples(self, positions) -> list[KSpaceSample]:
+        out = self.scan.samples([self.positions[i] for i in positions])
+        for i, s in zip(positions, out):
+            s.metadata.slice = int(i)
+        return out
+
