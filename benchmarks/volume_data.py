@@ -4,7 +4,10 @@ mri-unfold (nothing is downloaded):
 * ``mni152_1mm.nii.gz`` — the MNI152 T1 template at 1 mm that nilearn ships
   (``nilearn.datasets.load_mni152_template(resolution=1)``, 197 x 233 x 189, values in [0, 1]);
 * ``epi_example4d.nii.gz`` — the first volume of nibabel's ``example4d.nii.gz`` test file, a
-  real acquired brain EPI (128 x 96 x 24, 2 x 2 x 2.2 mm, int16), header and affine kept.
+  real acquired brain EPI (128 x 96 x 24, 2 x 2 x 2.2 mm, int16), header and affine kept;
+* ``mni152_split/train.nii.gz`` and ``mni152_split/test.nii.gz`` — the template cut along
+  its array axis 1 at index 116 (affines moved with the cut): the training and test
+  ky-kz planes of ``protocols/study_kykz_masks.toml``.
 
 Usage: ``python benchmarks/volume_data.py OUT_DIR`` (existing files are left alone).
 """
@@ -35,7 +38,15 @@ def write_volumes(out_dir: Path) -> list[Path]:
         hdr.set_data_shape(vol.shape)
         with atomic_output(epi, ".nii.gz") as tmp:
             nib.save(nib.Nifti1Image(vol, src.affine, hdr), str(tmp))
-    return [mni, epi]
+    split = out_dir / "mni152_split"
+    split.mkdir(exist_ok=True)
+    img = nib.load(mni)
+    for name, sl in (("train", slice(0, 116)), ("test", slice(116, None))):
+        part = split / f"{name}.nii.gz"
+        if not part.exists():
+            with atomic_output(part, ".nii.gz") as tmp:
+                nib.save(img.slicer[:, sl, :], str(tmp))
+    return [mni, epi, split / "train.nii.gz", split / "test.nii.gz"]
 
 
 if __name__ == "__main__":

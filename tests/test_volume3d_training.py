@@ -103,3 +103,53 @@ def test_fixed_mask_network_trains_on_kykz_slices(tmp_path):
     x = torch.ones(1, 1, 40, 32, dtype=torch.complex64)
     out = ck.model(op(x), op)
     assert tuple(out.shape) == (1, 1, 40, 32) and bool(torch.isfinite(out.abs()).all())
+
+
+KYKZ_STUDY = """
+name = "kykz"
+seed = 0
+[data]
+kind = "nifti"
+train = "{root}/train.nii.gz"
+test = "{root}/test.nii.gz"
+axis = 0
+val_images = 2
+[masks]
+kinds = ["poisson", "caipi"]
+accelerations = [4]
+acs = [8, 8]
+elliptical = true
+learned_dims = [2]
+tolerance = 0.3
+[methods]
+classical = ["zero-filled"]
+[network]
+model = "ista_net_plus"
+config = {{ num_phases = 2, channels = 4 }}
+max_steps = 2
+batch_size = 2
+checkpoint_every = 1
+"""
+
+
+@pytest.mark.slow
+def test_kykz_mask_study_runs_with_the_acs_block(tmp_path, capsys):
+    vol = np.random.default_rng(0).random((14, 32, 24)).astype(np.float32)
+    nib.save(nib.Nifti1Image(vol[:10], np.eye(4)), tmp_path / "train.nii.gz")
+    nib.save(nib.Nifti1Image(vol[10:], np.eye(4)), tmp_path / "test.nii.gz")
+    study = tmp_path / "kykz.toml"
+    study.write_text(KYKZ_STUDY.format(root=tmp_path.as_posix()))
+    out = tmp_path / "out"
+    assert main(["study", str(study), "--out", str(out), "--no-progress"]) == 0
+    masks = {p.stem: np.load(p) for p in (out / "masks").glob("*.npy")}
+    assert len(masks) == 3                               # poisson, caipi, learned
+    for m in masks.values():
+        assert m.shape == (32, 24) and m[12:20, 8:16].all()     # the 8 x 8 ACS block
+    caipi = [m for k, m in masks.items() if "caipi" in k][0]
+    ref = make_kykz_mask("caipi", (32, 24), acceleration=4, acs=(8, 8), elliptical=True,
+                         seed=0).mask
+    assert np.array_equal(caipi, ref)
+    bad = study.read_text().replace('kinds = ["poisson", "caipi"]', 'kinds = ["radial"]')
+    study.write_text(bad)
+    assert main(["study", str(study), "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
+    assert "masks.kinds" in capsys.readouterr().err and not (tmp_path / "o2").exists()

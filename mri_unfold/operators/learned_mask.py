@@ -288,7 +288,8 @@ class LearnedMaskFourier(LinearOperator):
 def learned_mask_from_config(cfg: dict, tensors=None, image_shape=None) -> LearnedMaskFourier:
     """``operator.kind = "learned_mask"``: ``ratio``, ``center_fraction`` (0: ``0.32·ratio``),
     ``seed``, ``real_input``, ``mask_dims``, ``mask_prob_slope``, ``mask_slope_start``,
-    ``mask_slope_end``, ``mask_anneal_steps``; the size from the training images or, when
+    ``mask_slope_end``, ``mask_anneal_steps``, ``acs`` (``[rows, columns]``, instead of
+    ``center_fraction``); the size from the training images or, when
     rebuilding from a checkpoint's ``tensors``, from the stored ACS."""
     if tensors is not None and "acs" in tensors:
         image_shape = tuple(tensors["acs"].shape)
@@ -298,7 +299,8 @@ def learned_mask_from_config(cfg: dict, tensors=None, image_shape=None) -> Learn
                             center_fraction=cfg["center_fraction"], seed=cfg["seed"],
                             prob_slope=cfg["mask_prob_slope"],
                             slope_start=cfg["mask_slope_start"], slope_end=cfg["mask_slope_end"],
-                            anneal_steps=cfg["mask_anneal_steps"], real_input=cfg["real_input"])
+                            anneal_steps=cfg["mask_anneal_steps"], real_input=cfg["real_input"],
+                            acs=tuple(cfg["acs"]) if cfg.get("acs") else None)
     if tensors is not None:
         op.load_state_dict({k: v for k, v in tensors.items() if k in ("logits", "acs")})
     return op
