@@ -7,7 +7,8 @@
   :mod:`.fourier3d` — the 3-D Cartesian operator (3-D FFT, ky–kz mask, 3-D coil maps);
 * :mod:`.noncartesian` — non-Cartesian MRI in 2-D and 3-D (density-weighted NUFFT, :mod:`.nufft`
   kernels with autograd, Toeplitz normal :mod:`.toeplitz`); :mod:`.stack_of_stars` — radial
-  in-plane, Cartesian along kz;
+  in-plane, Cartesian along kz; :mod:`.slice_stack` — a 3-D operator as a batch of 2-D
+  slices (2-D networks with 3-D data consistency);
 * :mod:`.block_cs`, :mod:`.learned_block_cs`, :mod:`.overlap_block_cs` — block CS;
 * :mod:`.learned_mask` — single-coil MRI with a LOUPE-style mask learned with the network;
   :mod:`.learned_kspace_mask` — the same mask learned on (multi-coil) k-space batches;
@@ -38,6 +39,7 @@ from .learned_mask import LearnedMaskFourier
 from .learned_kspace_mask import LearnedKSpaceMask, LearnedMaskCoils
 from .noncartesian import NonCartesianFourier, to_radians
 from .stack_of_stars import StackOfStarsFourier
+from .slice_stack import SliceStack
 from .overlap_block_cs import OverlapBlockCS
 from .parts import FFT2, CoilExpansion, Identity, RealToComplex, SamplingMask
 from .precision import Fp32Operator
@@ -55,7 +57,7 @@ __all__ = [
     "LinearOperator", "Composed", "Sum", "Scaled", "Adjoint", "Normal", "ShapeError",
     "SamplingMask", "FFT2", "CoilExpansion", "RealToComplex", "Identity",
     "SingleCoilFourier", "MultiCoilFourier", "NonCartesianFourier", "to_radians",
-    "CartesianFourier3D", "StackOfStarsFourier",
+    "CartesianFourier3D", "StackOfStarsFourier", "SliceStack",
     "GaussianBlockCS", "LearnedBlockCS", "OverlapBlockCS", "LearnedMaskFourier",
     "compute_qinit", "crop_to", "gaussian_orthonormal_matrix", "load_mat_variable",
     "measurements_for_ratio", "pad_to_blocks",
