@@ -147,3 +147,102 @@ def test_declared_size_beyond_memory_is_refused_before_allocating(monkeypatch):
 def test_crop_affine_3d_moves_the_origin_to_the_kept_voxels():
     a = crop_affine_3d(AFFINE, (12, 16, 10), (10, 16, 6))
     assert np.allclose(a[:3, 3], AFFINE[:3, 3] + AFFINE[:3, 0] * 1 + AFFINE[:3, 2] * 2)
+
+
+def _slab_acqs(k, slab, centre_z, dz=2.0):
+    y, z = k.shape[2:]
+    return [{"data": k[:, :, j, p], "idx": {"kspace_encode_step_1": j, "kspace_encode_step_2": p,
+                                            "slice": slab},
+             "read_dir": (1, 0, 0), "phase_dir": (0, 1, 0), "slice_dir": (0, 0, 1),
+             "position": (0, 0, centre_z)} for j in range(y) for p in range(z)]
+
+
+def test_contiguous_slabs_are_stacked_and_overlapping_ones_refused(tmp_path):
+    from mri_unfold.cli import main
+
+    rng = np.random.default_rng(3)
+    c, x, y, z = 2, 8, 6, 4
+    ks = [(rng.standard_normal((c, x, y, z)) + 1j * rng.standard_normal((c, x, y, z)))
+          .astype(np.complex64) for _ in range(2)]
+    xml = ismrmrd_xml((x, y, z), (x, y, z), (8.0, 6.0, 8.0), (8.0, 6.0, 8.0),
+                      {"kspace_encoding_step_1": (0, y - 1, y // 2),
+                       "kspace_encoding_step_2": (0, z - 1, z // 2), "slice": (0, 1, 0)},
+                      coils=c)
+    write_ismrmrd_acqs(tmp_path / "slabs.h5", xml, _slab_acqs(ks[0], 0, 0.0)
+                       + _slab_acqs(ks[1], 1, 8.0))          # slab 1 starts where 0 ends
+    vols = read_volumes("ismrmrd", tmp_path / "slabs.h5")
+    assert [v.metadata.extras["slab"] for v in vols] == [0, 1]
+    out = tmp_path / "stack.npy"
+    assert main(["recon", str(tmp_path / "slabs.h5"), "--method", "zero-filled", "--output",
+                 str(out), "--no-progress"]) == 0
+    assert np.load(out).shape == (x, y, 2 * z)
+    write_ismrmrd_acqs(tmp_path / "overlap.h5", xml, _slab_acqs(ks[0], 0, 0.0)
+                       + _slab_acqs(ks[1], 1, 5.0))
+    assert main(["recon", str(tmp_path / "overlap.h5"), "--method", "zero-filled", "--output",
+                 str(tmp_path / "o.npy"), "--no-progress"]) == 2
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_bart_3d_volumes_with_a_retrospective_kykz_mask(tmp_path):
+    from mri_unfold.cli import main
+    from mri_unfold.data.bart import write_cfl
+
+    vol = _volume((10, 32, 28))
+    k, _, _ = gather_kspace(SimulatedVolume(vol, np.ones((32, 28), np.float32), coils=2))
+    write_cfl(tmp_path / "scan", np.transpose(k.numpy(), (1, 2, 3, 0)))   # READ PHS1 PHS2 COIL
+    assert is_3d_scan("bart", tmp_path / "scan.cfl")
+    (v,) = read_volumes("bart", tmp_path / "scan.cfl")
+    assert torch.allclose(v.kspace, k) and v.mask.min() == 1
+    np.save(tmp_path / "m.npy", make_kykz_mask("random2d", (32, 28), acceleration=3,
+                                               acs=(8, 8), seed=0).mask)
+    out = tmp_path / "r.nii.gz"
+    assert main(["recon", str(tmp_path / "scan.cfl"), "--mask-file", str(tmp_path / "m.npy"),
+                 "--method", "zero-filled", "--output", str(out), "--no-progress"]) == 0
+    import nibabel as nib
+    assert nib.load(out).shape == (10, 32, 28)
+
+
+def _twix_3d(src, out):
+    """The shared 2-D twix scan re-labelled as a 3-D one: line l -> (Lin l % 40, Par l // 40),
+    the protocol saying 40 lines x 4 partitions (same byte lengths)."""
+    import re
+
+    from twixtools import mdh_def
+
+    from raw_fixtures import _mdbs
+
+    data = bytearray(src.read_bytes())
+    raw = bytes(data).replace(b"ucDimension\t = \t2", b"ucDimension\t = \t4")
+    raw = raw.replace(b"lImagesPerSlab\t = \t16", b"lImagesPerSlab\t = \t 4")
+    for key, old, new in ((b"NParMeas", b"1", b"4"), (b"NLinMeas", b"160", b" 40"),
+                          (b"iNoOfFourierLines", b"160", b" 40")):
+        raw = re.sub(b'("' + key + b'">[^}0-9]*)' + old, lambda m, n=new: m.group(1) + n, raw)
+    data = bytearray(raw)
+    h = mdh_def.Scan_header
+    lc = h.Counter.offset
+    for m in _mdbs(src):
+        if m.is_flag_set("ACQEND"):
+            continue
+        line = m.mdh.Counter.Lin
+        pos = m.mem_pos
+        for off, value in ((lc + mdh_def.LineCounter.Lin.offset, line % 40),
+                           (lc + mdh_def.LineCounter.Par.offset, line // 40),
+                           (h.CenterLin.offset, 20), (h.CenterPar.offset, 2)):
+            data[pos + off:pos + off + 2] = np.uint16(value).tobytes()
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.slow
+def test_twix_3d_encoding_is_read_as_a_volume(tmp_path):
+    from raw_fixtures import twix_path
+
+    two_d = get_source("twix").read(twix_path(), {"prewhiten": False})[0].kspace   # (2, 160, 160)
+    path = _twix_3d(twix_path(), tmp_path / "meas_3d.dat")
+    assert is_3d_scan("twix", path) and not is_3d_scan("twix", twix_path())
+    (v,) = read_volumes("twix", path, prewhiten=False)
+    assert tuple(v.kspace.shape) == (2, 160, 40, 4) and v.mask.min() == 1
+    expect = two_d.reshape(2, 160, 4, 40).permute(0, 1, 3, 2)      # line l = 40 par + lin
+    assert torch.allclose(v.kspace, expect)
+    assert v.metadata.extras["recon_shape"] == (160, 40, 4) and v.metadata.extras.get("affine") \
+        is not None
