@@ -2,7 +2,8 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/run.py --suite inference|training|training_mri|volume|volume3d|data|raw|nufft|all
+    python benchmarks/run.py --suite inference|training|training_mri|volume|volume3d|data|raw|nufft|
+        serve|all
         [--quick]
         [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
@@ -43,6 +44,10 @@ SUITES = {"inference": inference, "training": training, "training_mri": training
 from benchmarks.suites import learned_mask  # noqa: E402
 
 SUITES["learned_mask"] = learned_mask  # learned-mask training overhead (docs/mask_design.md)
+
+from benchmarks.suites import serve  # noqa: E402
+
+SUITES["serve"] = serve  # inline reconstruction latency and throughput (docs/serving.md)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -19,8 +19,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+from glob import escape as glob_escape
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -108,9 +110,14 @@ def atomic_outputs(paths, suffixes=None) -> Iterator[tuple[Path, ...]]:
         paths: the files to write (their folders must exist).
         suffixes: per-path temporary-name endings (default: each target's suffixes).
     Raises:
-        OutputPathError: a folder is missing or not writable.
+        OutputPathError: a folder is missing or not writable, or the writing failed for lack
+            of space (``ENOSPC``/``EDQUOT``, or any writer error while the file-system is
+            full): the message names the file.
     """
     paths = [Path(p) for p in paths]
+    if paths and all(_is_temporary(p) for p in paths):
+        yield tuple(paths)  # already the temporary files of an enclosing atomic output
+        return
     suffixes = list(suffixes) if suffixes is not None else [None] * len(paths)
     tmps: list[Path] = []
     try:
@@ -122,17 +129,53 @@ def atomic_outputs(paths, suffixes=None) -> Iterator[tuple[Path, ...]]:
             os.chmod(tmp, mode)
         for tmp, p in zip(tmps, paths):
             os.replace(tmp, p)
+    except Exception as e:
+        full = not isinstance(e, OutputPathError) and tmps and _no_space(e, paths[0].parent)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        if full:
+            raise OutputPathError(f"{paths[0] if len(paths) == 1 else ', '.join(map(str, paths))}"
+                                  f": cannot write, no space left on device in "
+                                  f"{paths[0].parent} ({e}); nothing was written") from e
+        raise
     except BaseException:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
         raise
 
 
-def remove_partials(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed writers left in ``folder`` (names containing
-    :data:`PARTIAL_TAG`); returns the removed paths."""
+def _is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_outputs` (a writer given one by
+    an enclosing atomic output writes it directly: that output renames it into place)."""
+    return path.name.startswith(".") and PARTIAL_TAG in path.name and os.path.lexists(path)
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _no_space(e: BaseException, folder: Path) -> bool:
+    """Whether a writer's error comes from a full file-system: an ``OSError`` saying so, or
+    any error (a library's own write error) while ``folder``'s file-system has no free
+    block left."""
+    if isinstance(e, OSError) and (e.errno in _NO_SPACE or "No space left" in str(e)):
+        return True
+    if isinstance(e, OSError) and e.errno is not None:
+        return False
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def remove_partials(folder: str | os.PathLike, names=None) -> list[Path]:
+    """Delete the temporary files that killed writers left in ``folder``: those of the files
+    ``names`` (``.<name>.partial-*``), or with ``names=None`` every name containing
+    :data:`PARTIAL_TAG`; returns the removed paths."""
     removed = []
-    for p in Path(folder).glob(f".*{PARTIAL_TAG}*"):
+    patterns = [f".*{PARTIAL_TAG}*"] if names is None else [
+        f".{glob_escape(n)}{PARTIAL_TAG}*" for n in names]
+    for p in (p for pattern in patterns for p in Path(folder).glob(pattern)):
         if p.is_file():
             p.unlink(missing_ok=True)
             removed.append(p)

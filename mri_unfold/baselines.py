@@ -60,7 +60,8 @@ from .solvers import cg_sense, fista_l1
 from .wavelets import Wavelet2D
 
 __all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITER", "BASELINES", "zero_filled", "sense",
-           "l1_wavelet", "total_variation", "l1_wavelet_fista", "sigpy_recon", "run_baseline"]
+           "l1_wavelet", "total_variation", "l1_wavelet_fista", "sigpy_recon", "run_baseline",
+           "baseline_images"]
 
 #: Default regularisation weights, relative to a zero-filled magnitude peak of 1.
 DEFAULT_LAMBDA = {"l1-wavelet": 1e-3, "tv": 1e-2}
@@ -187,10 +188,12 @@ def _sigpy_noncartesian(y: torch.Tensor, op: NonCartesianFourier, method: str, l
                         coord=coord[i if len(coord) > 1 else 0], image_shape=op.image_shape)
         out.append(torch.from_numpy(np.ascontiguousarray(x)))
     x = torch.stack(out).to(y.device)
-    return x.real.abs() if op.real_input else x.abs()
+    return x.real if op.real_input else x
 
 
-def _sigpy_batch(y: torch.Tensor, op, method: str, lamda, max_iter) -> torch.Tensor:
+def _sigpy_images(y: torch.Tensor, op, method: str, lamda, max_iter) -> torch.Tensor:
+    """The SigPy solution of every sample, ``(N, H, W)``: complex, or its real part for
+    real-domain operators."""
     if isinstance(op, NonCartesianFourier):
         return _sigpy_noncartesian(y, op, method, lamda, max_iter)
     mask, layout, maps, real_input = _op_parts(y, op)
@@ -206,7 +209,11 @@ def _sigpy_batch(y: torch.Tensor, op, method: str, lamda, max_iter) -> torch.Ten
                         method=method, lamda=lamda, max_iter=max_iter)
         out.append(torch.from_numpy(np.ascontiguousarray(x)))
     x = torch.stack(out).to(y.device)
-    return x.real.abs() if real_input else x.abs()
+    return x.real if real_input else x
+
+
+def _sigpy_batch(y: torch.Tensor, op, method: str, lamda, max_iter) -> torch.Tensor:
+    return _sigpy_images(y, op, method, lamda, max_iter).abs()
 
 
 def l1_wavelet(y: torch.Tensor, op, lamda: float | None = None,
@@ -226,7 +233,14 @@ def total_variation(y: torch.Tensor, op, lamda: float | None = None,
 
 def l1_wavelet_fista(y: torch.Tensor, op, lamda=1e-3, max_iter: int = 100,
                      wavelet: str = "db4") -> torch.Tensor:
-    """L1-wavelet by batched FISTA (module doc): ``(N, C, ...)`` -> ``(N, H, W)`` magnitude.
+    """L1-wavelet by batched FISTA: the magnitude of :func:`_fista_images` ``(N, H, W)``."""
+    return _fista_images(y, op, lamda, max_iter, wavelet).abs()
+
+
+def _fista_images(y: torch.Tensor, op, lamda=1e-3, max_iter: int = 100,
+                  wavelet: str = "db4") -> torch.Tensor:
+    """L1-wavelet by batched FISTA (module doc): ``(N, C, ...)`` -> ``(N, H, W)`` images
+    (complex; real for real-domain operators).
 
     ``lamda`` (SigPy's default, 1e-3) is relative to a zero-filled peak of 1 per sample, as
     for SigPy: each sample's k-space is divided by its zero-filled maximum and the result
@@ -250,7 +264,7 @@ def l1_wavelet_fista(y: torch.Tensor, op, lamda=1e-3, max_iter: int = 100,
             return k.real.contiguous() if op.real_input else k
     x = fista_l1(y / scale, op, Wavelet2D(tuple(x0.shape[-2:]), wavelet), lam,
                  max_iter=max_iter, lipschitz=lip, normal=normal)
-    return (x * scale.reshape(-1, 1, 1, 1)).abs()[:, 0]
+    return (x * scale.reshape(-1, 1, 1, 1))[:, 0]
 
 
 def sense(y: torch.Tensor, op, lamda: float = 0.0, max_iter: int = 30) -> torch.Tensor:
@@ -263,6 +277,21 @@ def sense(y: torch.Tensor, op, lamda: float = 0.0, max_iter: int = 30) -> torch.
 #: Baselines by name (``run_baseline`` and the CLIs use these names).
 BASELINES = {"zero-filled": zero_filled, "l1-wavelet": l1_wavelet, "tv": total_variation,
              "sense": sense, "l1-wavelet-fista": l1_wavelet_fista}
+
+
+def baseline_images(name: str, y: torch.Tensor, op, **options) -> torch.Tensor:
+    """The image a baseline solves for, before its magnitude: ``(N, H, W)`` complex (real for
+    real-domain operators); ``zero-filled`` is the adjoint ``Φ^H y``.  What a k-space
+    prediction (:mod:`mri_unfold.auto_lambda`) needs."""
+    if name in ("l1-wavelet", "tv"):
+        return _sigpy_images(y, op, name, options.get("lamda"), options.get("max_iter"))
+    if name == "l1-wavelet-fista":
+        return _fista_images(y, op, **options)
+    if name == "sense":
+        return cg_sense(y, op, **options)[:, 0]
+    if name == "zero-filled":
+        return op.adjoint(y)[:, 0]
+    raise ValueError(f"unknown baseline {name!r}; valid: {', '.join(BASELINES)}")
 
 
 def run_baseline(name: str, y: torch.Tensor, op, **options) -> torch.Tensor:

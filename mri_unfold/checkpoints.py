@@ -34,16 +34,16 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from .atomic import atomic_output
+from .atomic import atomic_write_bytes
 from .errors import UserError
 from .memory import require_memory
 from .models import build, resolve_config
 from .models.zoo import resolve_weights
 from .operators import build_operator
 
-__all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "read_checkpoint_file",
+__all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "write_safetensors", "read_checkpoint_file",
            "read_checkpoint_info", "load_checkpoint", "load_model", "unwrap", "digest",
            "IntegrityNote"]
 
@@ -105,9 +105,16 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, op, operator_cfg: 
             "protocol": json.dumps(protocol or {}),
             "info": json.dumps(info or {})}
     meta["sha256"] = digest(tensors, meta)
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
+    return write_safetensors(path, tensors, meta)
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor],
+                      meta: dict[str, str]) -> Path:
+    """Write a ``.safetensors`` file atomically (serialised in memory, then one write through
+    :func:`mri_unfold.atomic.atomic_write_bytes`: no temporary file of the library's own is
+    left behind by a kill, and a full disk is an error naming ``path``)."""
+    return atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()},
+                                         metadata=meta))
 
 
 @dataclass
@@ -173,6 +180,9 @@ def _verify(path: Path, tensors: dict, meta: dict) -> None:
         raise UserError(f"{path}: the checkpoint does not match its SHA-256 digest (corrupt or "
                         "modified file); refusing to load it")
     for name, t in tensors.items():
+        if name.startswith("model/") and not (t.is_floating_point() or t.is_complex()):
+            raise UserError(f"{path}: tensor {name!r} has data type {t.dtype}; network weights "
+                            "are floating-point (a modified file?)")
         if t.is_floating_point() or t.is_complex():
             bad = int((~torch.isfinite(t)).sum())
             if bad:
@@ -239,7 +249,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         cfg = resolve_config(arch, _json(meta, "model_config", path), sd)
         _check_model_size(path, arch, cfg)
         model = build(arch, **cfg)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:  # a config the architecture does not take
+        if isinstance(e, UserError):
+            raise
         raise UserError(f"{path}: cannot rebuild model: {e}") from e
     try:
         model.load_state_dict(sd)
@@ -256,7 +268,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         except KeyError as e:
             raise UserError(f"{path}: cannot rebuild the stored operator {op_cfg.get('kind')!r}: "
                             f"tensor operator/{e.args[0]} is missing") from e
-        except ValueError as e:
+        except (ValueError, TypeError, RuntimeError, IndexError) as e:
+            if isinstance(e, UserError):
+                raise UserError(f"{path}: {e}") from e
             raise UserError(f"{path}: cannot rebuild the stored operator "
                             f"{op_cfg.get('kind')!r}: {e}") from e
     model.to(device).eval()

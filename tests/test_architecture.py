@@ -16,13 +16,14 @@ LAZY_OK = {"sigpy", "matplotlib", "finufft", "cufinufft", "torchkbnufft", "ismrm
 MAX_LINES = 400
 #: The layers of mri_unfold, bottom to top; a module may import its own layer and lower ones.
 LAYERS = [
-    {"errors", "fft", "complex_channels", "image_ops", "metrics", "atomic", "shared_data", "wavelets",
+    {"errors", "fft", "complex_channels", "image_ops", "metrics", "atomic", "outputs", "npy_files", "shared_data", "wavelets",
      "cpu_allocator", "device", "precision", "tables", "plugins", "memory", "__init__",
      "__version__"},
     {"operators", "masks", "trajectories"},
-    {"models", "fastpath", "losses", "baselines", "solvers"},
+    {"models", "fastpath", "losses", "baselines", "solvers", "auto_lambda"},
     {"data"},
     {"checkpoints", "reconstruct", "figures"},
+    {"serving"},
     {"evaluation"},
     {"training"},
     {"studies"},

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mri_unfold.cli import main
+from mri_unfold.outputs import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "protocols" / "tiny.toml"
@@ -43,7 +44,7 @@ def test_tiny_protocol_trains_through_the_cli(tmp_path, shared, capsys):
     assert sum(r["metric"] == "loss" for r in rows) == 24
     assert {p.name for p in run.iterdir()} == {"protocol.toml", "last.safetensors",
                                                "last.state.pt", "best.safetensors",
-                                               "log.jsonl", "log.csv"}
+                                               "log.jsonl", "log.csv", MARKER}
     # plot-log writes a real, non-blank PNG
     assert main(["plot-log", str(run)]) == 0
     from PIL import Image

@@ -217,7 +217,7 @@ def test_coil_maps_of_the_wrong_shape():
         _op(coil_maps=torch.ones(2, 6, 5, dtype=torch.complex64))
     with pytest.raises(ValueError, match=r"per-sample parameters disagree on the batch size: "
                                          r"traj has 2, coil_maps has 3"):
-        _op(traj=torch.zeros(2, 20, 2), coil_maps=torch.ones(3, 2, 6, 6, dtype=torch.complex64))
+        _op(traj=torch.full((2, 20, 2), 0.1), coil_maps=torch.ones(3, 2, 6, 6, dtype=torch.complex64))
     op = _op(coil_maps=torch.ones(2, 6, 6, dtype=torch.complex64))
     with pytest.raises(ShapeError, match=r"expected \(N, 2, 20\) k-space"):
         op.adjoint(torch.zeros(1, 3, 20, dtype=torch.complex64))

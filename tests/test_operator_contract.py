@@ -23,7 +23,8 @@ EXAMPLES = operator_examples()
 def test_registered_operator_passes_the_contract(example):
     op = example.build()
     report = check_operator(op, domain_shape=example.domain_shape)
-    assert report.passed and sorted(report.errors) == ["adjoint", "linearity", "normal"]
+    assert report.passed and sorted(report.errors) == ["adjoint", "adjoint_ax", "linearity",
+                                                       "normal"]
     assert all(err <= 1e-10 for err in report.errors.values()), report.errors
 
 
@@ -77,10 +78,44 @@ def test_check_operator_lists_every_failed_check():
     assert msg.startswith("_Broken fails the operator contract (input (2, 1, 3, 3)):")
     assert "declarations: forward(x) is torch.float64, declared complex" in msg
     assert "adjoint: relative error" in msg and "normal: relative error" in msg
+    assert "adjoint_ax: relative error 5.000e-01" in msg  # |4 - 6| / 4
     assert isinstance(info.value, AssertionError)
     report = info.value.report
     assert report.errors["adjoint"] > 1e-3 and report.errors["linearity"] == 0
-    assert not report.passed and len(report.failures) == 3
+    assert not report.passed and len(report.failures) == 4
+
+
+class _SlightlyScaledAdjoint(LinearOperator):
+    """A single-coil Fourier operator whose adjoint is off by the factor 1 + 1e-7."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        from mri_unfold.operators import SingleCoilFourier
+
+        mask = torch.rand(n, n, generator=torch.Generator().manual_seed(0)) < 0.5
+        self.inner = SingleCoilFourier(mask.float())
+        self.domain_shape, self.range_shape = self.inner.domain_shape, self.inner.range_shape
+        self.complex_domain = self.complex_range = True
+
+    def forward(self, x):
+        return self.inner(x)
+
+    def adjoint(self, y):
+        return (1 + 1e-7) * self.inner.adjoint(y)
+
+    def normal(self, x):
+        return self.adjoint(self.forward(x))
+
+
+def test_a_scaled_adjoint_fails_at_the_default_rtol():
+    """The random dot-product test alone dilutes the scale error (about 1/sqrt(n)); the pair
+    y = A x shows it undiluted."""
+    with pytest.raises(OperatorContractError) as info:
+        check_operator(_SlightlyScaledAdjoint(256))
+    report = info.value.report
+    assert report.errors["adjoint_ax"] == pytest.approx(1e-7, rel=1e-3)
+    assert report.errors["adjoint"] < 1e-10  # the random y alone passes it (8.2e-11)
+    assert report.failures == ["adjoint_ax: relative error 1.000e-07 > rtol 1.0e-10"]
 
 
 class _Raises(LinearOperator):

@@ -9,6 +9,7 @@ import torch
 from mri_unfold.data.bart import BART_DIMS, bart_to_kspace, kspace_to_bart, read_cfl, write_cfl
 from mri_unfold.data.sources import detect_source, get_source
 from mri_unfold.errors import DataFileError, UserError
+from mri_unfold.fft import ifft2
 
 from raw_fixtures import phantom_kspace
 
@@ -67,9 +68,16 @@ def test_plain_arrays_in_every_container(tmp_path):
     assert len(got) == 1 and torch.equal(got[0].kspace, torch.from_numpy(K[1]))
     got = src.read(tmp_path / "k73.mat", {"axes": "coil,readout,phase"})
     assert torch.equal(got[0].kspace, torch.from_numpy(K[0]))
-    np.save(tmp_path / "u.npy", np.fft.ifftshift(K[0, 0], axes=(-2, -1)))
-    got = src.read(tmp_path / "u.npy", {"layout": "unshifted"})
-    assert torch.equal(got[0].kspace[0], torch.from_numpy(K[0, 0]))
+    # numpy-convention k-space of an image (DC at 0) reads back as the centred k-space of the
+    # same image, not moved by half a field of view, with zeros kept exactly zero
+    ku = np.fft.fft2(np.fft.ifft2(np.fft.ifftshift(K[0, 0]), norm="ortho"), norm="ortho")
+    ku[1, 2] = 0
+    img = np.fft.ifft2(ku, norm="ortho")                           # the 8 x 6 image
+    np.save(tmp_path / "u.npy", ku.astype(np.complex64))
+    got = src.read(tmp_path / "u.npy", {"layout": "unshifted"})[0].kspace[0]
+    back = ifft2(got[None], "centered")[0].numpy()
+    assert np.abs(back - img).max() < 1e-5
+    assert int((got == 0).sum()) == 1 and got[5, 5] == 0          # fftshift of index (1, 2)
 
 
 def test_plain_array_axes_errors(tmp_path):

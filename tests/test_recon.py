@@ -150,5 +150,9 @@ def test_recon_bad_inputs(tmp_path, recon_complex_ckpt, recon_real_ckpt, capsys)
                     "--acceleration", "4", "--output", str(tmp_path / "no" / "dir" / "o.h5")],
          capsys, "does not exist")
     _bad(tmp_path, ["recon", str(good), *ck], capsys, "fully sampled")
-    _bad(tmp_path, ["recon", str(good), "--model", str(recon_real_ckpt), "--mask", "random",
-                    "--acceleration", "4", "--output", out], capsys, "complex-domain model")
+    multi = write_fake_fastmri(tmp_path / "multi.h5", challenge="multicoil", shape=SHAPE,
+                               padding=0)
+    _bad(tmp_path, ["recon", str(multi), "--model", str(recon_real_ckpt), "--mask", "random",
+                    "--acceleration", "4", "--output", out], capsys,
+         "multi.h5: 4-coil k-space; this network reconstructs real-valued images from "
+         "single-coil k-space (a complex-domain model is needed for multi-coil data)")

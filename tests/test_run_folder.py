@@ -15,6 +15,7 @@ import torch
 from mri_unfold import checkpoints as ckpt
 from mri_unfold.cli import main
 from mri_unfold.errors import UserError
+from mri_unfold.outputs import MARKER
 from mri_unfold.training import state as train_state
 from mri_unfold.training.config import load_protocol
 from mri_unfold.training.loop import Trainer, train
@@ -64,7 +65,7 @@ def test_a_kill_after_validation_leaves_no_duplicate_and_no_debris(image_dir, tm
     res = train(cfg, tmp_path / "r", resume=True)
     assert res["step"] == 8 and _records(tmp_path / "r", "val") == [4, 8]
     assert _records(tmp_path / "r", "train") == list(range(1, 9))
-    assert not [p for p in (tmp_path / "r").iterdir() if p.name.startswith(".")]
+    assert [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith(".")] == [MARKER]
     err = capsys.readouterr().err
     assert "removed .last.state.pt.partial-killed.pt, left by a killed run" in err
     assert "removed .log.csv.h2dx4um9.csv" in err

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mri_unfold.outputs import MARKER
 from mri_unfold.errors import UserError
 from mri_unfold import checkpoints as ckpt
 from mri_unfold.training import state as train_state
@@ -172,7 +173,7 @@ def test_checkpoint_round_trip_rebuilds_model_and_operator(image_dir, tmp_path):
     torch.load(tmp_path / "r" / "last.state.pt", weights_only=True)
     # no temp files left behind
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
-        "last.safetensors", "last.state.pt", "log.csv", "log.jsonl", "protocol.toml"]
+        MARKER, "last.safetensors", "last.state.pt", "log.csv", "log.jsonl", "protocol.toml"]
 
 
 def test_not_a_checkpoint(tmp_path):

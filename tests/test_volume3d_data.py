@@ -139,8 +139,9 @@ def test_declared_size_beyond_memory_is_refused_before_allocating(monkeypatch):
                  reverse=np.zeros(4, bool), number=n)
     enc = Encoding(readout_full=64, readout_keep=64, lines=2000, center_line=0,
                    partitions=2000, center_partition=0)
-    with pytest.raises(InsufficientMemory, match=r"k-space of 1 x 2 coils x 2000 x 64 x 2000 "
-                                                 r"\(the header's encoding\) needs 7.6 GiB"):
+    with pytest.raises(InsufficientMemory, match=r"huge.h5: k-space of the encoded matrix 64 x "
+                                                 r"2000 x 2000 \(1 slices, 2 coils\) needs "
+                                                 r"11.4 GiB of memory"):
         assemble_volumes(r, enc, "huge.h5")
 
 

@@ -25,12 +25,12 @@ from .. import __version__, cpu_allocator
 from ..checkpoints import IntegrityNote
 from ..errors import UserError
 from . import (compare, demo, eval_cmd, import_official, info, masks_cmd, models_cmd,
-               plot_log, recon, study, train, view)
+               plot_log, recon, serve, stream, study, train, view)
 from .common import add_common_options
 
 #: Subcommand modules in the order ``--help`` lists them.
 COMMANDS = (demo, models_cmd, train, eval_cmd, import_official, recon, info, compare,
-            plot_log, masks_cmd, study, view)
+            plot_log, masks_cmd, study, view, serve, stream)
 
 EPILOG = """examples:
   mri-unfold demo                        # offline brain-MRI demo (zero-filled, L1-wavelet, ISTA-Net+)

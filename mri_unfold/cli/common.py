@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
 from ..fft import LAYOUTS
 from ..masks import MaskKeyError, MaskLayoutError
-from ..reconstruct import MaskSpec, check_output_path
+from ..outputs import check_new_outputs, same_file
+from ..reconstruct import MaskSpec
 
 __all__ = ["add_command", "add_common_options", "add_mask_options", "mask_spec", "RETAIN_HELP",
            "check_new_outputs", "same_file", "mask_flag_hints", "refuse_non_finite"]
@@ -21,6 +20,15 @@ RETAIN_HELP = ("return freed memory to the OS as glibc does by default. Without 
                "the command keeps freed memory for reuse "
                "(mri_unfold.cpu_allocator.retain_freed_memory): 1.2-3x faster on CPU, and the "
                "process stays at its peak memory until it exits")
+
+
+def refuse_non_finite(stacks, names=("reconstruction", "zero-filled image")) -> None:
+    """Raise :class:`UserError` (nothing written yet) when an output array holds NaN/Inf."""
+    for stack, name in zip(stacks, names):
+        bad = int((~np.isfinite(stack)).sum())
+        if bad:
+            raise UserError(f"the {name} has {bad} non-finite values (NaN/Inf) — unusable "
+                            "weights or data?; nothing was written")
 
 
 def add_command(sub, name: str, *, help: str, description: str,  # noqa: A002 - argparse's name
@@ -65,58 +73,13 @@ def mask_spec(args) -> MaskSpec | None:
         raise UserError("give either --mask KIND or --mask-file FILE, not both")
     if args.mask and args.acceleration is None:
         raise UserError(f"--mask {args.mask}: needs --acceleration R")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     if not (args.mask or args.mask_file):
         return None
     return MaskSpec(kind=args.mask, acceleration=args.acceleration,
                     center_fraction=args.center_fraction, file=args.mask_file, seed=args.seed,
                     layout=args.mask_layout, key=args.mask_key)
-
-
-def refuse_non_finite(stacks, names=("reconstruction", "zero-filled image")) -> None:
-    """Raise :class:`UserError` (nothing written yet) when an output array holds NaN/Inf."""
-    for stack, name in zip(stacks, names):
-        bad = int((~np.isfinite(stack)).sum())
-        if bad:
-            raise UserError(f"the {name} has {bad} non-finite values (NaN/Inf) — unusable "
-                            "weights or data?; nothing was written")
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` are one file: the same inode (through symbolic or hard links)
-    when both exist, else the same resolved path."""
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
-
-
-def check_new_outputs(outputs, inputs, overwrite: bool, option: str = "--output") -> list[Path]:
-    """Refuse outputs that would destroy data, before anything is computed.
-
-    Args:
-        outputs: the files a command will write.
-        inputs: the files it reads (input data, checkpoint, mask file; None entries skipped).
-        overwrite: whether existing outputs may be replaced (``--overwrite``).
-    Raises:
-        UserError: an output is an input (same inode), two outputs are one file, an output
-            exists without ``overwrite``, or an output's folder is missing/unwritable.
-    """
-    outs = [Path(o) for o in outputs]
-    ins = [Path(i) for i in inputs if i]
-    for i, out in enumerate(outs):
-        try:
-            check_output_path(out)
-        except UserError as e:
-            raise UserError(f"{option} {e}") from e
-        for src in ins:
-            if same_file(out, src):
-                raise UserError(f"{option} {out}: is the input file {src} (same file); refusing "
-                                "to overwrite an input — choose another output name")
-        for other in outs[:i]:
-            if same_file(out, other):
-                raise UserError(f"{option} {out}: two outputs would be the same file")
-        if out.exists() and not overwrite:
-            raise UserError(f"{option} {out}: exists; pass --overwrite to replace it")
-    return outs
 
 
 @contextlib.contextmanager

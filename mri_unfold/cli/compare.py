@@ -18,11 +18,13 @@ from ..data import NiftiVolume, load_mat_image, read_image
 from ..device import resolve_device
 from ..errors import UserError
 from ..figures import comparison_grid, image_metrics
+from ..npy_files import load_npy
 from ..operators import SingleCoilFourier
-from ..reconstruct import check_output_path, reconstruct_image
+from ..reconstruct import reconstruct_image, require_mri_checkpoint
 from ..tables import METRIC_COLUMNS, format_table
 
-from .common import add_command, add_mask_options, mask_flag_hints, mask_spec
+from .common import (add_command, add_mask_options, check_new_outputs, mask_flag_hints,
+                     mask_spec)
 
 NAME = "compare"
 HELP = "comparison figure of baselines and checkpoints on one image"
@@ -50,7 +52,10 @@ def register(sub) -> None:
                         "l1-wavelet)")
     p.add_argument("--model", action="append", default=[], metavar="NAME|CKPT",
                    help="bundled model name(s) or checkpoint(s) to run (repeatable)")
-    p.add_argument("--output", required=True, metavar="PNG", help="output PNG path")
+    p.add_argument("--output", required=True, metavar="PNG",
+                   help="output PNG path (never an input, never an existing file without "
+                        "--overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output PNG")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.set_defaults(func=run)
 
@@ -60,6 +65,9 @@ def load_image(path: Path, slice_index: int | None, axis: int):
     name = path.name.lower()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
+    if slice_index is not None and not name.endswith((".nii", ".nii.gz")):
+        raise UserError(f"--slice {slice_index}: {path} is a 2-D image; --slice chooses a slice "
+                        "of a NIfTI volume")
     if name.endswith((".nii", ".nii.gz")):
         vol = NiftiVolume(path, axis=axis)
         k = len(vol) // 2 if slice_index is None else slice_index
@@ -69,7 +77,7 @@ def load_image(path: Path, slice_index: int | None, axis: int):
     elif name.endswith(".mat"):
         img = load_mat_image(path)
     elif name.endswith(".npy"):
-        img = np.load(path, allow_pickle=False)
+        img = load_npy(path)
     else:
         img = read_image(path)
     img = np.abs(np.asarray(img, dtype=np.float32))
@@ -82,12 +90,10 @@ def load_image(path: Path, slice_index: int | None, axis: int):
 
 
 def run(args) -> int:
-    try:
-        out = check_output_path(args.output)
-    except UserError as e:
-        raise UserError(f"--output {e}") from e
-    if not out.name.lower().endswith(".png"):
-        raise UserError(f"--output {out}: must end with .png")
+    if not args.output.lower().endswith(".png"):
+        raise UserError(f"--output {args.output}: must end with .png")
+    out, = check_new_outputs([args.output], [args.image, args.mask_file, *args.model],
+                             args.overwrite)
     target = load_image(Path(args.image), args.slice, args.axis)
     spec = mask_spec(args)
     if spec is None:
@@ -102,6 +108,7 @@ def run(args) -> int:
               for name in (args.baseline or ["zero-filled", "l1-wavelet"])}
     for ckpt in args.model:
         ck = load_checkpoint(ckpt, device=device)
+        require_mri_checkpoint(ck, ckpt, "compare simulates single-coil MRI k-space")
         label = f"{ck.arch} ({Path(ckpt).stem})"
         recons[label] = reconstruct_image(ck.model, target, mask,
                                           complex_model=ck.complex_model, device=device)

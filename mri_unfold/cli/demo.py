@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_outputs, atomic_write_text
 from ..baselines import l1_wavelet, zero_filled
 from ..checkpoints import Checkpoint, load_checkpoint
 from ..device import resolve_device
@@ -32,11 +32,12 @@ from ..figures import comparison_grid, image_metrics
 from ..masks import make_mask
 from ..models.zoo import best_models, load_card, model_names, resolve_weights
 from ..operators import SingleCoilFourier
-from ..reconstruct import reconstruct_image
+from ..outputs import output_folder
+from ..reconstruct import reconstruct_image, require_mri_checkpoint
 from ..tables import METRIC_COLUMNS, format_table
 from .demo_data import DEFAULT_SLICE, load_demo_slice, mni_template_path
 
-from .common import add_command
+from .common import add_command, check_new_outputs
 
 NAME = "demo"
 DEFAULT_OUTPUT = "mri-unfold-demo"
@@ -47,6 +48,7 @@ DESCRIPTION = ("Simulate 20%% radial k-space from a brain MR slice (MNI T1 "
 
 EXAMPLES = """examples:
   mri-unfold demo                          # writes ./mri-unfold-demo/comparison.png + metrics.csv
+  mri-unfold demo --overwrite              # again, replacing them
   mri-unfold demo --output /tmp/demo --slice 92 --seed 1
   mri-unfold demo --ratio 0.3                  # the bundled networks for 30 % sampling
   mri-unfold demo --model ista_net_plus_radial20 --model runs/mine/best.safetensors"""
@@ -67,6 +69,8 @@ def register(sub) -> None:
                    help="run this bundled model (zoo name) or checkpoint (repeatable; instead "
                         "of the default selection)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace comparison.png and metrics.csv of an earlier demo in --output")
     p.set_defaults(func=run)
 
 
@@ -91,7 +95,9 @@ def _networks(folder: Path, device) -> tuple[list[tuple[str, Checkpoint]], list[
         try:
             if side.is_file():
                 label = str(json.loads(side.read_text()).get("name", label))
-            nets.append((label, load_checkpoint(f, device=device)))
+            ck = load_checkpoint(f, device=device)
+            require_mri_checkpoint(ck, f, "the demo measures MRI k-space")
+            nets.append((label, ck))
         except (UserError, OSError, json.JSONDecodeError) as e:
             notes.append(f"skipped {f.name}: {e}")
     return nets, notes
@@ -107,7 +113,9 @@ def _zoo_networks(specs: list[str], ratio: float,
     for spec in names:
         path = resolve_weights(spec)
         label = load_card(spec)["label"] if spec in model_names() else path.stem
-        nets.append((label, load_checkpoint(path, device=device)))
+        ck = load_checkpoint(path, device=device)
+        require_mri_checkpoint(ck, spec, "the demo measures MRI k-space")
+        nets.append((label, ck))
     return nets, notes
 
 
@@ -119,12 +127,16 @@ def _write_csv(rows: list[dict], path: Path) -> None:
 
 def run(args) -> int:
     t0 = time.perf_counter()
+    if not 0 < args.ratio <= 1:
+        raise UserError(f"--ratio must be in (0, 1], got {args.ratio}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--output {out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not 0 < args.ratio <= 1:
-        raise UserError(f"--ratio must be in (0, 1], got {args.ratio}")
+    outputs = [out_dir / "comparison.png", out_dir / "metrics.csv"]
+    if out_dir.is_dir():
+        check_new_outputs(outputs, list(args.model), args.overwrite)
     device = resolve_device(args.device)
     k = DEFAULT_SLICE if args.slice is None else args.slice
     target = load_demo_slice(k)
@@ -153,8 +165,9 @@ def run(args) -> int:
     for note in notes:
         print(f"note: {note}")
     print("methods run: " + ", ".join(recons))
-    fig = comparison_grid(target, recons, mask, out_dir / "comparison.png",
-                          title=f"MNI T1 slice {k}, {mask.mean():.0%} radial sampling")
-    _write_csv(rows, out_dir / "metrics.csv")
-    print(f"wrote {fig} and {out_dir / 'metrics.csv'} ({time.perf_counter() - t0:.1f} s)")
+    with output_folder(out_dir), atomic_outputs(outputs) as (png, csv):  # both or neither
+        comparison_grid(target, recons, mask, png,
+                        title=f"MNI T1 slice {k}, {mask.mean():.0%} radial sampling")
+        _write_csv(rows, csv)
+    print(f"wrote {outputs[0]} and {outputs[1]} ({time.perf_counter() - t0:.1f} s)")
     return 0

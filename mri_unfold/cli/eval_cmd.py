@@ -6,11 +6,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import PARTIAL_TAG
 from ..checkpoints import load_checkpoint
 from ..device import resolve_device
 from ..errors import UserError
 from ..evaluation import evaluate_set, protocol_names, summary_table, write_summary_csv
 from ..operators import KSPACE_OPERATOR_KINDS, build_operator
+from ..outputs import check_new_folder
 from ..training.config import load_protocol
 
 from .common import add_command
@@ -77,6 +79,12 @@ def run(args) -> int:
         raise UserError("give the checkpoint (or bundled model name) once: as CHECKPOINT or "
                         "with --model")
     args.checkpoint = args.checkpoint or args.model
+    if args.max_images < 0:
+        raise UserError(f"--max-images must be >= 0 (0 = all), got {args.max_images}")
+    if args.ratio is not None and not 0 < args.ratio <= 1:
+        raise UserError(f"--ratio must be in (0, 1], got {args.ratio}")
+    if args.output is not None:
+        check_new_folder(args.output)
     device = resolve_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     sets, protocol, data_cfg = _sets(args, ck)
@@ -92,12 +100,9 @@ def run(args) -> int:
             raise FileNotFoundError(f"{s}: evaluation image folder not found")
     out = Path(args.output) if args.output else None
     tmp = None
-    if out is not None:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError(f"--output {out}: exists and is not an empty folder")
-        if not out.parent.is_dir():
-            raise FileNotFoundError(f"--output {out}: folder {out.parent} does not exist")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
+    if out is not None:  # filled in a temporary folder, renamed into place at the end
+        check_new_folder(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL_TAG}", dir=out.parent))
     try:
         results = []
         for s in sets:

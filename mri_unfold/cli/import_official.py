@@ -11,7 +11,7 @@ from ..fft import LAYOUTS
 from ..models.official import infer_arch, load_official, official_task, read_official
 from ..training.config import validate_protocol
 from ..training.tasks import build_task
-from .common import add_command
+from .common import add_command, check_new_outputs
 
 NAME = "import-official"
 HELP = "convert an authors' .pkl checkpoint to an mri-unfold checkpoint"
@@ -36,7 +36,10 @@ EXAMPLES = """examples:
 def register(sub) -> None:
     p = add_command(sub, NAME, help=HELP, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("pkl", help="authors' net_params_*.pkl (a state dict; loaded weights_only)")
-    p.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--output", required=True,
+                   help="checkpoint to write (.safetensors); never an input, never an existing "
+                        "file without --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--arch", help="architecture (default: inferred from the keys)")
     g = p.add_argument_group("block CS operator (natural images)")
     g.add_argument("--ratio", type=float,
@@ -77,17 +80,21 @@ def operator_config(args, pkl: Path) -> dict:
 
 
 def run(args) -> int:
-    pkl, out = Path(args.pkl), Path(args.output)
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"--output {out}: folder {out.parent} does not exist")
+    pkl = Path(args.pkl)
+    out, = check_new_outputs([args.output], [pkl, args.phi, args.qinit, args.mask],
+                             args.overwrite)
     sd = read_official(pkl)
-    found = infer_arch(sd)
-    if args.arch and args.arch != found:
-        raise UserError(f"{pkl}: holds an {found!r} checkpoint, not {args.arch!r} (--arch)")
-    task = "mri" if args.mask else "cs"
-    if official_task(pkl) == "mri" and not args.mask:
-        raise UserError(f"{pkl}: a CS-MRI checkpoint needs --mask (the sampling mask file)")
-    model = load_official(pkl, arch=found, task=task)
+    try:
+        found = infer_arch(sd)
+        if args.arch and args.arch != found:
+            raise UserError(f"{pkl}: holds an {found!r} checkpoint, not {args.arch!r} (--arch)")
+        task = "mri" if args.mask else "cs"
+        if official_task(pkl) == "mri" and not args.mask:
+            raise UserError(f"{pkl}: a CS-MRI checkpoint needs --mask (the sampling mask file)")
+        model = load_official(pkl, arch=found, task=task)
+    except ValueError as e:  # keys or shapes of another network
+        msg = str(e)
+        raise UserError(msg if msg.startswith(str(pkl)) else f"{pkl}: {msg}") from e
     op_cfg = operator_config(args, pkl)
     t = build_task(op_cfg)
     if getattr(model, "init", None) == "linear" and getattr(t.op, "qinit", None) is None:

@@ -4,23 +4,26 @@ For each ``--kind`` the mask is made with :func:`mri_unfold.masks.make_mask` (sa
 acceleration and seed for all), a table of its statistics is printed (achieved ratio and
 acceleration, fully sampled centre, PSF peak-to-side-lobe ratio) and, with ``--output``, a PNG shows
 each mask above its point-spread function (dB scale).  ``--save-npy DIR`` writes ``DIR/KIND.npy``
-(centred layout, float32 0/1).  All masks are made before anything is written, and every file is
-written atomically.
+(centred layout, float32 0/1).  All masks are made before anything is written, the files are
+written all-or-nothing, and an existing file is replaced only with ``--overwrite``.
 
 ky–kz masks of 3-D scans (``--acs KY KZ``, with ``--elliptical``, ``--partial-fourier F`` and
 the kind ``caipi``): :func:`mri_unfold.masks.kykz.make_kykz_mask` on ``--shape KY KZ``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
+from ..atomic import atomic_outputs
 from ..errors import UserError
 from ..figures import mask_psf_figure
 from ..masks import KINDS, make_mask, mask_stats, save_mask
 from ..masks.kykz import KYKZ_KINDS, make_kykz_mask
+from ..outputs import output_folder
 from ..tables import Column, format_table
-from .common import add_command
+from .common import add_command, check_new_outputs
 
 NAME = "masks"
 
@@ -62,7 +65,10 @@ def register(sub) -> None:
     p.add_argument("--partial-fourier", type=float, default=1.0, metavar="F",
                    help="ky-kz masks: fraction of kz acquired, 0.5..1 (default 1)")
     p.add_argument("--output", metavar="PNG", help="write the mask + PSF figure here")
-    p.add_argument("--save-npy", metavar="DIR", help="also write DIR/KIND.npy (centred layout)")
+    p.add_argument("--save-npy", metavar="DIR", help="also write DIR/KIND.npy (centred layout; "
+                                                    "DIR is created if its parent exists)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (default: refuse them)")
     p.set_defaults(func=run)
 
 
@@ -71,15 +77,17 @@ def run(args) -> int:
     dup = sorted({k for k in kinds if kinds.count(k) > 1})
     if dup:
         raise UserError(f"--kind {dup[0]} given more than once")
-    out = Path(args.output) if args.output else None
-    if out is not None:
-        if out.suffix.lower() != ".png":
-            raise UserError(f"--output {out}: expected a .png file name")
-        if not out.parent.is_dir():
-            raise UserError(f"--output {out}: folder {out.parent} does not exist")
+    if args.output is not None and not args.output.lower().endswith(".png"):
+        raise UserError(f"--output {args.output}: expected a .png file name")
     npy_dir = Path(args.save_npy) if args.save_npy else None
     if npy_dir is not None and npy_dir.exists() and not npy_dir.is_dir():
         raise UserError(f"--save-npy {npy_dir}: exists and is not a folder")
+    if npy_dir is not None and not npy_dir.parent.is_dir():
+        raise UserError(f"--save-npy {npy_dir}: folder {npy_dir.parent} does not exist")
+    png = check_new_outputs([args.output] if args.output else [], [], args.overwrite)
+    npys = [npy_dir / f"{k}.npy" for k in kinds] if npy_dir is not None else []
+    if npy_dir is not None and npy_dir.is_dir():
+        check_new_outputs(npys, [], args.overwrite, option="--save-npy")
 
     results = []
     kykz = args.acs is not None or args.elliptical or args.partial_fourier != 1.0
@@ -97,12 +105,14 @@ def run(args) -> int:
         results.append((res, mask_stats(res.mask)))
 
     print(mask_table(results))
-    if npy_dir is not None:
-        npy_dir.mkdir(parents=True, exist_ok=True)
-        for res, _ in results:
-            print(f"wrote {save_mask(npy_dir / f'{res.kind}.npy', res.mask)}")
-    if out is not None:
-        print(f"wrote {mask_psf_figure(results, out)}")
+    with (output_folder(npy_dir) if npy_dir is not None else contextlib.nullcontext()), \
+            atomic_outputs(npys + png) as tmps:  # all files or none
+        for (res, _), tmp in zip(results, tmps[:len(npys)]):
+            save_mask(tmp, res.mask)
+        if png:
+            mask_psf_figure(results, tmps[-1])
+    for out in npys + png:
+        print(f"wrote {out}")
     return 0
 
 

@@ -20,10 +20,12 @@ from ..errors import UserError
 from ..operators import NonCartesianFourier
 from ..precision import PRECISIONS, needs_cuda
 from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS, MaskSpec, TrajectorySpec, mask_of_checkpoint, output_format,
-                           reconstruct_dicom, reconstruct_kspace_file, reconstruct_nifti, with_tag,
+                           reconstruct_dicom, reconstruct_kspace_file, reconstruct_nifti,
+                           require_mri_checkpoint, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
 from . import recon3d
+from . import recon_adapt as zs
 from . import recon_dicom as dcm
 from .read_options import add_read_options, read_options
 
@@ -66,6 +68,10 @@ def register(sub) -> None:
     p.add_argument("--method", choices=METHODS,
                    help="without --model: a classical method (default zero-filled: coil images "
                         "combined by RSS; sense: CG-SENSE with ESPIRiT maps)")
+    p.add_argument("--lambda", dest="lamda", default="auto", metavar="auto|VALUE",
+                   help="l1-wavelet/tv: the regularisation weight relative to a zero-filled "
+                        "peak of 1, or auto (default): chosen for this scan by the k-space loss "
+                        "on held-out measured samples")
     add_mask_options(p)
     p.add_argument("--trajectory", metavar="KIND",
                    help="NIfTI input: simulate non-Cartesian k-space along radial, "
@@ -107,6 +113,7 @@ def register(sub) -> None:
                         "eager with a warning if compiling fails)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dcm.add_dicom_options(p)
+    zs.add_adapt_options(p)
     recon3d.add_volume_options(p)
     p.set_defaults(func=run)
 
@@ -137,6 +144,9 @@ def input_kind(path: Path) -> str:
     if path.name.lower().endswith((".nii", ".nii.gz")):
         raise UserError(f"{path}: not a readable NIfTI file (no NIfTI header; truncated or "
                         "corrupt?)")
+    if path.name.lower().endswith(".dat"):
+        raise UserError(f"{path}: not a readable Siemens twix file (no twix header; truncated "
+                        "or corrupt?)")
     kspace_kinds = [k for k in source_kinds() if get_source(k).yields == "kspace"]
     raise UserError(f"{path}: unsupported input (expected k-space of a registered format: "
                     f"{', '.join(kspace_kinds)}; or a NIfTI .nii/.nii.gz volume)")
@@ -177,28 +187,43 @@ def _fast_model(model, precision: str, compile_: bool):
 
 
 def _outputs(args, src: Path) -> list[Path]:
-    out = Path(args.output) if args.output else with_tag(src, "_recon")
-    if output_format(out) is None:
+    out = args.output if args.output else str(with_tag(src, "_recon"))
+    if output_format(out.rstrip("/")) is None:
         raise UserError(f"--output {out}: unsupported output (expected .h5, .nii/.nii.gz or "
                         ".npy)")
-    outs = [out] + ([with_tag(out, "_zero_filled")] if args.save_zero_filled else [])
+    outs = [out] + ([with_tag(Path(out), "_zero_filled")] if args.save_zero_filled else [])
     return check_new_outputs(outs, [src, args.model, args.mask_file], args.overwrite)
 
 
 def _network(args, device, kind: str, src: Path):
-    """``(model, label, complex_model, checkpoint)`` or ``(None, method, True, None)``."""
+    """``(model, label, complex_model, checkpoint)`` or ``(None, method, True, None)``; with
+    ``--adapt`` the plain network (the adapter wraps the adapted ones for inference)."""
     if args.model and args.method:
         raise UserError("give either --model CKPT or --method METHOD, not both")
+    if args.arch:  # --adapt from scratch (checked by zs.check_adapt_args)
+        cplx = kind not in IMAGE_KINDS
+        return zs.fresh_network(args, cplx, device), f"{args.arch} (new)", cplx, None
     if not args.model:
         if kind in IMAGE_KINDS:
             raise UserError(f"a {kind} image input needs a network (--model CKPT)")
         return None, args.method or "zero-filled", True, None
     ck = load_checkpoint(args.model, device=device)
-    op_kind = ck.operator_cfg.get("kind")
-    if op_kind in ("block_cs", "learned_block_cs"):
-        raise UserError(f"{args.model}: a {ck.arch} trained for natural-image block compressive "
-                        f"sensing (operator {op_kind}), not MRI; it cannot reconstruct {src}")
-    return (_fast_model(ck.model, args.precision, args.compile), ck.arch, ck.complex_model, ck)
+    require_mri_checkpoint(ck, args.model, f"it cannot reconstruct {src}")
+    model = ck.model if args.adapt else _fast_model(ck.model, args.precision, args.compile)
+    return model, ck.arch, ck.complex_model, ck
+
+
+def _method_options(args) -> dict:
+    """``{"lamda": "auto" | float}`` for the methods with a regularisation weight."""
+    if args.lamda == "auto" or args.method not in ("l1-wavelet", "tv", "l1-wavelet-fista"):
+        return {}
+    try:
+        value = float(args.lamda)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise UserError(f"--lambda {args.lamda}: expected 'auto' or a number > 0")
+    return {"lamda": value}
 
 
 def _trajectory(args, kind: str, ck) -> TrajectorySpec | None:
@@ -238,6 +263,7 @@ def _mask(args, kind: str, ck, src: Path, volume=None) -> MaskSpec | None:
 
 def run(args) -> int:
     src, dicom_in = dcm.dicom_input(args)
+    zs.check_adapt_args(args)
     kind = "dicom" if dicom_in else input_kind(src)
     if recon3d.wants_3d(args, kind, src):   # whole 3-D scans: docs/volumes.md
         return recon3d.run(args, src, kind, _outputs, _network)
@@ -245,6 +271,8 @@ def run(args) -> int:
     outputs = dcm.dicom_outputs(args, src, dicom_in) if to_dicom else _outputs(args, src)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not 0 <= args.espirit_crop < 1:
+        raise UserError(f"--espirit-crop must be in [0, 1), got {args.espirit_crop}")
     device = resolve_device(args.device)
     if needs_cuda(args.precision, device):
         raise UserError(f"--precision fp16 needs a CUDA device (running on {device}); use "
@@ -253,9 +281,20 @@ def run(args) -> int:
     volume = dcm.read_dicom(args, dicom_in) if dicom_in else None
     traj = _trajectory(args, kind, ck)
     mask = None if traj is not None else _mask(args, kind, ck, src, volume)
+    adapter = zs.adapter(args, device, wrap=lambda m: _fast_model(m, args.precision,
+                                                                  args.compile))
+    saved = check_new_outputs(zs.adapted_outputs(args), [src, args.model], args.overwrite,
+                              "--save-adapted")
+
+    def adapt(net, samples, factory):  # per-slice checkpoint names are known only now
+        saved[:] = check_new_outputs(zs.adapted_outputs(args, len(samples)), [src, args.model],
+                                     args.overwrite, "--save-adapted")
+        return adapter(net, samples, factory)
+
     common = dict(complex_model=cplx, batch_size=args.batch_size, device=device,
                   progress=not args.no_progress, pad_last_batch=bool(args.compile),
-                  auto_compile=args.compile is None and model is not None)
+                  auto_compile=args.compile is None and model is not None and not args.adapt,
+                  adapt=adapt if adapter is not None else None)
     with mask_flag_hints():
         if kind == "nifti":
             res = reconstruct_nifti(src, model, mask, trajectory=traj, axis=args.axis, **common)
@@ -266,17 +305,25 @@ def run(args) -> int:
             res = reconstruct_kspace_file(src, kind, model, method=None if model else label,
                                           mask=mask, espirit_cache=args.espirit_cache,
                                           espirit_crop=args.espirit_crop,
-                                          read_options=read_options(args, kind), **common)
-    if to_dicom:
-        prov = dcm.provenance(args, ck, label, res, kind)
-        dtype = dcm.write_dicom_outputs(res, outputs, args, prov)
-    else:
-        dtype = write_outputs(res, outputs, args.keep_dtype)
+                                          read_options=read_options(args, kind),
+                                          method_options=_method_options(args), **common)
+    with atomic_outputs(saved) as tmps:  # adapted weights: with the images or not at all
+        if saved:
+            zs.save_adapted(tmps, adapter, ck, args, str(src))
+        if to_dicom:
+            prov = dcm.provenance(args, ck, label, res, kind)
+            dtype = dcm.write_dicom_outputs(res, outputs, args, prov)
+        else:
+            dtype = write_outputs(res, outputs, args.keep_dtype)
     r = res.reconstruction
     print(f"wrote {outputs[0]}  ({r.shape[0]} slices of {r.shape[1]}x{r.shape[2]}, {dtype} "
           "magnitude)")
     if len(outputs) > 1:
         print(f"wrote {outputs[1]}  (zero-filled)")
+    for path in saved:
+        print(f"wrote {path}  (adapted weights)")
+    if adapter is not None:
+        print(zs.describe(adapter))
     _report(res, src, kind, label, model is not None, cplx, device, args)
     return 0
 
@@ -290,6 +337,11 @@ def _report(res, src, kind, label, network: bool, cplx: bool, device, args) -> N
         seed = f", mask seed {info['mask_seed']} ({info.get('mask_seed_source') or 'given'})"
     what = (f"model {label} ({'complex' if cplx else 'real'} images)" if network
             else f"method {label}")
+    if info.get("lambda") is not None:
+        how = ("chosen by the held-out k-space loss on slices "
+               f"{', '.join(map(str, info['lambda_slices']))}" if "lambda_losses" in info
+               else "given")
+        what += f" (lambda {info['lambda']:g}, {how})"
     print(f"input {src} ({kind}): {info['slices']} slices, sampled fraction "
           f"{info['sampled_fraction']:.3f}{seed}; {what} on {device}, {args.precision}"
           f"{', torch.compile' if args.compile else ''}")

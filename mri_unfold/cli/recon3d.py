@@ -130,6 +130,11 @@ def _checkpoint_mask(args, ck):
 def run(args, src: Path, kind: str, outputs_of, network_of) -> int:
     """``recon`` of a 3-D scan; ``outputs_of(args, src)`` and ``network_of(args, device, kind,
     src)`` are ``recon``'s own helpers."""
+    if getattr(args, "adapt", False):
+        raise UserError("--adapt (scan-specific fine-tuning) is for 2-D reconstructions; it is "
+                        "not available with --ndim 3")
+    if not 0 <= args.espirit_crop < 1:
+        raise UserError(f"--espirit-crop must be in [0, 1), got {args.espirit_crop}")
     outputs = outputs_of(args, src)
     if args.complex_output and any(output_format(o) != "nifti" for o in outputs):
         raise UserError("--complex-output writes complex64 NIfTI: give an --output ending in "

@@ -32,6 +32,7 @@ from fastmri.data import SliceDataset
 
 from ..memory import require_memory
 from .errors import DataFileError
+from .fastmri_checks import check_binary_columns, check_header_sizes
 from .samples import KSpaceSample, SampleMetadata
 
 __all__ = ["FastMRISliceDataset", "stable_seed", "num_low_frequencies_of", "detect_challenge"]
@@ -80,6 +81,8 @@ def detect_challenge(path: str | Path) -> str:
         with h5py.File(path, "r") as hf:
             if "kspace" not in hf:
                 raise DataFileError(f"{path}: missing dataset 'kspace' (has: {sorted(hf.keys())})")
+            if not isinstance(hf["kspace"], h5py.Dataset):
+                raise DataFileError(f"{path}: 'kspace' is an HDF5 group, not a dataset")
             ndim = hf["kspace"].ndim
     except (OSError, KeyError, ValueError) as e:
         if isinstance(e, DataFileError):
@@ -166,6 +169,9 @@ class FastMRISliceDataset(SliceDataset):
         except (RuntimeError, ValueError, TypeError, ParseError, AttributeError) as e:
             raise DataFileError(f"{fname}: cannot parse the ismrmrd_header (needs encoding/"
                                 f"encodedSpace, reconSpace and encodingLimits): {e}") from e
+        with h5py.File(fname, "r") as hf:
+            target = hf[self.recons_key].shape if self.recons_key in hf else None
+            check_header_sizes(fname, metadata, hf["kspace"].shape, target)
         return metadata, num_slices
 
     def _check_layout(self, fname: Path, hf) -> None:
@@ -173,6 +179,8 @@ class FastMRISliceDataset(SliceDataset):
         for key in ("kspace", "ismrmrd_header"):
             if key not in hf:
                 raise DataFileError(f"{fname}: missing dataset {key!r} (has: {keys})")
+            if not isinstance(hf[key], h5py.Dataset):
+                raise DataFileError(f"{fname}: {key!r} is an HDF5 group, not a dataset")
         shape = hf["kspace"].shape
         want = _KSPACE_NDIM[self.challenge]
         if len(shape) != want:
@@ -185,10 +193,15 @@ class FastMRISliceDataset(SliceDataset):
         require_memory(4 * 8 * int(np.prod(shape[1:], dtype=np.float64)),
                        f"{fname}: one k-space slice of shape {tuple(shape[1:])}")
         if "mask" in hf:
-            mshape = hf["mask"].shape
-            if int(np.prod(mshape)) != shape[-1]:
+            mshape = getattr(hf["mask"], "shape", None)
+            if mshape is None or int(np.prod(mshape)) != shape[-1]:
                 raise DataFileError(f"{fname}: mask of shape {mshape} does not match the "
                                     f"k-space width {shape[-1]} (kspace shape {shape})")
+            check_binary_columns(fname, np.asarray(hf["mask"]))
+        tshape = getattr(hf.get(self.recons_key), "shape", ())
+        if self.recons_key in hf and (len(tshape) != 3 or tshape[0] != shape[0]):
+            raise DataFileError(f"{fname}: {self.recons_key!r} of shape {tshape} does not match "
+                                f"the {shape[0]} k-space slices (expected ({shape[0]}, h, w))")
 
     # -- reading -----------------------------------------------------------------------
     def __getitem__(self, i: int) -> KSpaceSample:

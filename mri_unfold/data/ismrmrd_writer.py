@@ -24,9 +24,10 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import UserError
 from .geometry import LPS_TO_RAS
+from .ismrmrd_acquisitions import Acquisitions
 from .samples import KSpaceSample
 
-__all__ = ["write_ismrmrd"]
+__all__ = ["write_ismrmrd", "write_acquisitions"]
 
 _FIRST_IN_SLICE, _LAST_IN_SLICE, _LAST_IN_MEASUREMENT = 7, 8, 25
 
@@ -122,10 +123,43 @@ def write_ismrmrd(samples: Sequence[KSpaceSample], out: str | os.PathLike) -> Pa
             table["data"][n + i] = np.ascontiguousarray(kspace[:, :, j]).view(np.float32).ravel()
         n += len(cols)
     hd["flags"][-1] |= np.uint64(1 << (_LAST_IN_MEASUREMENT - 1))
+    return _write_table(out, _header_xml(samples), table)
+
+
+def _write_table(out, xml: str | bytes, table: np.ndarray) -> Path:
     with atomic_output(out) as tmp:
         with h5py.File(tmp, "w") as f:
             g = f.create_group("dataset")
-            xml = g.create_dataset("xml", shape=(1,), dtype=h5py.special_dtype(vlen=bytes))
-            xml[0] = _header_xml(samples).encode()
+            x = g.create_dataset("xml", shape=(1,), dtype=h5py.special_dtype(vlen=bytes))
+            x[0] = xml.encode() if isinstance(xml, str) else bytes(xml)
             g.create_dataset("data", data=table, maxshape=(None,), chunks=True)
     return Path(out)
+
+
+def write_acquisitions(xml: str | bytes, acqs: Acquisitions, out: str | os.PathLike) -> Path:
+    """Write an XML header and acquisition records (e.g. a twix file converted by
+    :func:`mri_unfold.data.twix_to_ismrmrd.twix_to_ismrmrd`, or the acquisitions a streaming
+    server received) as an ISMRMRD file (group ``/dataset``), atomically.  Each header's
+    ``number_of_samples`` and ``active_channels`` are set from its samples ``(C, n)``, and
+    ``trajectory_dimensions`` from a 2-D trajectory ``(n, d)``.
+
+    Raises:
+        UserError: no acquisitions.
+    """
+    from ismrmrd.hdf5 import acquisition_dtype
+
+    if len(acqs) == 0:
+        raise UserError(f"{out}: nothing to write (no acquisitions)")
+    table = np.zeros(len(acqs), acquisition_dtype)
+    for name in acqs.head.dtype.names:
+        table["head"][name] = acqs.head[name]
+    head = table["head"]
+    for i, (d, t) in enumerate(zip(acqs.data, acqs.traj)):
+        d, t = np.asarray(d), np.asarray(t, np.float32)
+        head["active_channels"][i], head["number_of_samples"][i] = d.shape
+        head["available_channels"][i] = max(int(head["available_channels"][i]), d.shape[0])
+        if t.ndim == 2:
+            head["trajectory_dimensions"][i] = t.shape[1]
+        table["data"][i] = np.ascontiguousarray(d, np.complex64).view(np.float32).ravel()
+        table["traj"][i] = t.ravel()
+    return _write_table(out, xml, table)

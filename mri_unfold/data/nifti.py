@@ -80,6 +80,7 @@ class NiftiVolume:
             raise DataFileError(f"{self.path}: volume_index {volume_index} out of range for "
                                 f"{shape[3]} volumes")
         self.volume_index = volume_index if len(shape) == 4 else None
+        _check_header(self.path, self.image)
         self.is_complex = bool(np.issubdtype(self.image.get_data_dtype(), np.complexfloating))
         require_memory(2 * 8 * int(np.prod(shape[:3], dtype=np.float64)),
                        f"{self.path}: a volume of shape {shape[:3]}")
@@ -87,7 +88,7 @@ class NiftiVolume:
             raw = self.image.dataobj if len(shape) == 3 else \
                 self.image.dataobj[..., volume_index]
             data = np.asarray(raw, dtype=np.complex64 if self.is_complex else np.float32)
-        except (EOFError, OSError, ValueError, zlib.error) as e:
+        except (EOFError, OSError, ValueError, OverflowError, zlib.error) as e:
             raise DataFileError(f"{self.path}: the volume data cannot be read (truncated or "
                                 f"corrupt?): {type(e).__name__}: {e}") from e
         if not np.isfinite(data).all():
@@ -129,6 +130,30 @@ class NiftiVolume:
             raise ValueError(f"slice stack has shape {stack.shape}, expected {want} "
                              f"(slices of {self.path.name} along axis {self.axis})")
         return np.moveaxis(stack, 0, self.axis)
+
+
+def _check_header(path: Path, image) -> None:
+    """Sizes, data type and affine a volume can be read and written back with.
+
+    Raises:
+        DataFileError: a dimension below 1, a non-numeric data type (RGB colour voxels), or
+            an affine (qform/sform) with NaN/Inf entries.
+    """
+    shape = tuple(image.shape)
+    if any(int(n) < 1 for n in shape):
+        raise DataFileError(f"{path}: the NIfTI header declares dimensions {shape}; every "
+                            "dimension must be >= 1 (corrupt header?)")
+    dtype = np.dtype(image.get_data_dtype())
+    if dtype.fields is not None or not (np.issubdtype(dtype, np.number) or dtype == bool):
+        raise DataFileError(f"{path}: NIfTI voxels of type {dtype} (e.g. RGB colour) are not "
+                            "supported; a grey-level volume (integer or float) is needed")
+    try:
+        affine = np.asarray(image.affine, dtype=np.float64)
+    except Exception as e:  # noqa: BLE001 - nibabel's errors for an undecodable affine
+        raise DataFileError(f"{path}: the NIfTI affine cannot be read ({e})") from e
+    if not np.isfinite(affine).all():
+        raise DataFileError(f"{path}: the NIfTI affine (qform/sform) has NaN/Inf entries "
+                            "(corrupt header?)")
 
 
 def _has_scaling(image) -> bool:

@@ -14,13 +14,15 @@ reconstruction) weighs the coils correctly.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from ..errors import UserError
 from .samples import KSpaceSample
 
-__all__ = ["noise_covariance", "whitening_matrix", "Prewhiten"]
+__all__ = ["noise_covariance", "whitening_matrix", "regularised_covariance", "Prewhiten"]
 
 
 def noise_covariance(noise) -> np.ndarray:
@@ -34,6 +36,36 @@ def noise_covariance(noise) -> np.ndarray:
         raise ValueError(f"noise must be (coils, samples) with >= 2 samples, got {n.shape}")
     n = n - n.mean(axis=1, keepdims=True)
     return n @ n.conj().T / (n.shape[1] - 1)
+
+
+#: A noise covariance whose smallest eigenvalue is below this fraction of its largest is
+#: (nearly) singular: identical or dead channels.  Whitening it as it is would multiply the
+#: data by up to the inverse square root of that ratio.
+MIN_EIGENVALUE_RATIO = 1e-6
+#: The diagonal loading of such a covariance, as a fraction of its mean eigenvalue.
+DIAGONAL_LOADING = 1e-3
+
+
+def regularised_covariance(cov) -> tuple[np.ndarray, float]:
+    """``(cov, 0.0)`` for a well-conditioned covariance, else ``(cov + λ I, λ)`` with
+    ``λ = DIAGONAL_LOADING × mean eigenvalue`` (diagonal loading), Hermitian either way.
+
+    Raises:
+        ValueError: not square, not finite, or no noise at all (all eigenvalues <= 0).
+    """
+    c = np.asarray(cov, np.complex128)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"noise covariance must be (C, C), got {c.shape}")
+    if not np.isfinite(c).all():
+        raise ValueError("noise covariance has NaN/Inf entries")
+    h = (c + c.conj().T) / 2
+    ev = np.linalg.eigvalsh(h)
+    if ev[-1] <= 0:
+        raise ValueError("noise covariance is zero (the noise scans hold no noise)")
+    if ev[0] >= MIN_EIGENVALUE_RATIO * ev[-1]:
+        return h, 0.0
+    lam = DIAGONAL_LOADING * float(np.clip(ev, 0, None).mean())
+    return h + lam * np.eye(len(h)), lam
 
 
 def whitening_matrix(cov) -> np.ndarray:
@@ -60,9 +92,12 @@ class Prewhiten:
         covariance: ``(C, C)`` noise covariance; ``None`` takes the sample's
             ``extras["noise_covariance"]`` (set by the raw readers when the file has noise
             scans) and passes samples without one through unchanged.
+    A singular or nearly singular covariance (identical or dead coils) is regularised by
+    diagonal loading (:func:`regularised_covariance`), with a warning naming the file.
+
     Raises:
-        UserError: a covariance whose size differs from the coil count, or one that is not
-            positive definite (naming the file and slice).
+        UserError: a covariance whose size differs from the coil count, one with NaN/Inf
+            entries or no noise at all (naming the file and slice).
     """
 
     def __init__(self, covariance=None):
@@ -81,9 +116,16 @@ class Prewhiten:
             raise UserError(f"{sample.where}: noise covariance {cov.shape} does not match the "
                             f"{sample.num_coils} coils")
         try:
-            w = torch.from_numpy(whitening_matrix(cov).astype(np.complex64))
+            cov_used, lam = regularised_covariance(cov)
+            w = torch.from_numpy(whitening_matrix(cov_used).astype(np.complex64))
         except ValueError as e:
             raise UserError(f"{sample.where}: {e}") from e
+        if lam:
+            ev = np.linalg.eigvalsh((cov + cov.conj().T) / 2)
+            warnings.warn(f"{sample.metadata.extras.get('path', sample.metadata.fname)}: the noise "
+                          f"covariance is singular or nearly so (smallest/largest eigenvalue "
+                          f"{max(ev[0], 0) / ev[-1]:.1e}: identical or dead coils?); it was "
+                          f"regularised by adding {lam:.3g} x I before whitening", stacklevel=2)
         w = w.to(sample.kspace.device)
 
         def apply(t):

@@ -31,7 +31,7 @@ import torch
 from ..memory import require_memory
 from .errors import DataFileError
 
-__all__ = ["Readouts", "Encoding", "assemble", "assemble_volumes", "COUNTERS"]
+__all__ = ["Readouts", "Encoding", "assemble", "assemble_volumes", "check_readouts", "COUNTERS"]
 
 #: Counter names, in the order of :class:`Readouts` fields.
 COUNTERS = ("line", "partition", "slice", "contrast", "repetition", "average")
@@ -127,6 +127,24 @@ def _readout_rows(r: Readouts, i: int, n: int, enc: Encoding, where: str) -> int
     return start
 
 
+def check_readouts(r: Readouts, enc: Encoding, where: str, placement: bool = True) -> None:
+    """The checks :func:`assemble` makes of each readout, on their own (a streaming server
+    makes them as each acquisition arrives): counters inside the header's limits and, with
+    ``placement`` (Cartesian data), inside the encoded matrix, samples inside the encoded
+    readout.
+
+    Raises:
+        DataFileError naming ``where`` and the acquisition (``r.number``).
+    """
+    _check_limits(r, enc, where)
+    if not placement:
+        return
+    _placement(r, enc, where)
+    for i in range(len(r)):
+        n = (r.data[i] if isinstance(r.data, list) else r.data[i]).shape[-1]
+        _readout_rows(r, i, n, enc, where)
+
+
 def _accumulate(r: Readouts, enc: Encoding, where: str):
     """Readouts placed and averaged: ``(vol (S, C, Z, X, Y), count (S, Z, Y), uniq, kidx)``
     with one entry per (repetition, contrast, slice) in ``uniq`` and ``kidx`` the entry of
@@ -144,9 +162,9 @@ def _accumulate(r: Readouts, enc: Encoding, where: str):
     uniq, kidx = np.unique(keys, axis=0, return_inverse=True)
     kidx = kidx.reshape(-1)
     shape = (len(uniq), ncoil, enc.partitions, enc.readout_full, enc.lines)
-    require_memory(2 * 8 * float(np.prod(shape, dtype=np.float64)),
-                   f"{where}: k-space of {len(uniq)} x {ncoil} coils x "
-                   f"{enc.partitions} x {enc.readout_full} x {enc.lines} (the header's encoding)")
+    require_memory(3 * 8 * float(np.prod(shape, dtype=np.float64)),  # k-space + averages
+                   f"{where}: k-space of the encoded matrix {enc.readout_full} x {enc.lines} x "
+                   f"{enc.partitions} ({len(uniq)} slices, {ncoil} coils)")
     vol = np.zeros(shape, np.complex64)
     count = np.zeros((len(uniq), enc.partitions, enc.lines), np.int32)
     avg = np.asarray(r.average)

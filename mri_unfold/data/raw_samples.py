@@ -6,11 +6,17 @@ trajectory type, geometry — and what the data say: the sampling mask measured 
 non-zero samples (:func:`~mri_unfold.data.sampling.measured_mask`), the width of the fully
 sampled centre, whether the slice is undersampled.  :class:`RawSlices` is the data set of a
 file's slices, held in memory.
+
+:func:`slices_from_readouts` is the one Cartesian assembly of every scanner reader (ISMRMRD
+files, twix files, the ISMRMRD stream of :mod:`mri_unfold.serving`): readouts placed by their
+counters (:func:`~mri_unfold.data.raw_assembly.assemble`), each slice wrapped by
+:func:`raw_sample` with its counters and the stack's affine, then prewhitened with the noise
+covariance.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,10 +24,14 @@ from torch.utils.data import Dataset
 
 from .errors import DataFileError
 from .fastmri_slices import num_low_frequencies_of
+from .geometry import SliceGeometry, stack_affine
+from .prewhiten import Prewhiten
+from .raw_assembly import Encoding, Readouts, assemble
 from .samples import KSpaceSample, SampleMetadata, collate_samples
 from .sampling import measured_mask
 
-__all__ = ["raw_sample", "raw_metadata", "RawSlices", "check_finite", "stack_slices"]
+__all__ = ["raw_sample", "raw_metadata", "RawSlices", "check_finite", "stack_slices",
+           "slices_from_readouts"]
 
 
 def check_finite(kspace, where: str) -> None:
@@ -91,6 +101,59 @@ def stack_slices(kspace: np.ndarray, path: str | Path, info: dict, **kwargs) -> 
     phase encoding; centred layout); ``kwargs`` go to :func:`raw_sample`."""
     return RawSlices([raw_sample(kspace[k], path=path, index=k, **kwargs)
                       for k in range(kspace.shape[0])], info)
+
+
+def slices_from_readouts(readouts: Readouts, enc: Encoding, *, path: str | Path, fov_mm=None,
+                         crop_size=None,
+                         geometry: Callable[[dict], SliceGeometry | None] | None = None,
+                         extras: dict | None = None, covariance=None, prewhiten: bool = True,
+                         first_index: int = 0) -> list[KSpaceSample]:
+    """The Cartesian slices of an image scan's readouts (module doc).
+
+    Args:
+        readouts / enc: the image scan and its encoded matrix
+            (:func:`~mri_unfold.data.raw_assembly.assemble`).
+        path: the file (or stream) name, for metadata and error messages.
+        fov_mm: field of view of the assembled ``(readout_keep, lines)`` matrix and the slice
+            thickness, or None when the header has none (then no affine).
+        crop_size: the recon matrix (default: the assembled matrix).
+        geometry: one slice dict of ``assemble`` -> its :class:`SliceGeometry` (None when
+            unknown); the affine stacks the slices of the first repetition and contrast.
+        extras: metadata of every slice (format, encoded matrix ...).
+        covariance: ``(C, C)`` noise covariance (kept in ``extras["noise_covariance"]``),
+            or None.
+        prewhiten: whiten the coils with ``covariance`` when there is one.
+        first_index: ``metadata.slice`` of the first slice.
+    Returns:
+        One :class:`KSpaceSample` per (repetition, contrast, slice, partition), in that order.
+    Raises:
+        DataFileError naming ``path``: as :func:`assemble` and :func:`raw_sample`.
+    """
+    slices = assemble(readouts, enc, str(path))
+    affine = None
+    if geometry is not None and fov_mm is not None:
+        first = [geometry(s) for s in slices
+                 if (s["repetition"], s["contrast"]) == (slices[0]["repetition"],
+                                                         slices[0]["contrast"])]
+        matrix = (enc.readout_keep, enc.lines)
+        if all(g is not None for g in first):
+            affine = stack_affine(first, (fov_mm[0] / matrix[0], fov_mm[1] / matrix[1],
+                                          fov_mm[2]), matrix)
+    base = dict(extras or {})
+    if covariance is not None:
+        base["noise_covariance"] = covariance
+    out = []
+    for k, s in enumerate(slices):
+        ex = {**base, **{c: s[c] for c in ("repetition", "contrast", "partition")},
+              "slice_counter": s["slice"]}
+        if affine is not None:
+            ex["affine"] = affine
+        out.append(raw_sample(s["kspace"], path=path, index=first_index + k, fov_mm=fov_mm,
+                              crop_size=crop_size, extras=ex))
+    if prewhiten and covariance is not None:
+        white = Prewhiten()
+        out = [white(s) for s in out]
+    return out
 
 
 class RawSlices(Dataset):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..atomic import atomic_write_text
 from ..checkpoints import load_checkpoint
 from ..data import ApplyMask, Compose, EspiritSettings, EstimateCoilMaps, Normalize
 from ..data.sampling import sampling_pattern
@@ -28,6 +29,7 @@ from ..fft import ifft2
 from ..figures import comparison_grid
 from ..image_ops import rss
 from ..masks import make_mask
+from ..outputs import check_new_outputs
 from ..reconstruct import reconstruct_samples
 
 __all__ = ["MASKS", "real_scan_study"]
@@ -97,6 +99,9 @@ def main(argv=None) -> int:
     p.add_argument("--figures", help="folder for the comparison PNGs")
     p.add_argument("--json", help="write the metrics table here")
     args = p.parse_args(argv)
+    if args.json:  # before the work: never an input, never over a folder
+        check_new_outputs([args.json], [args.scan, args.checkpoint], overwrite=True,
+                          option="--json")
     model = load_checkpoint(args.checkpoint).model if args.checkpoint else None
     res = real_scan_study(args.scan, model, figures=args.figures)
     table = {"reference": res["reference"], "rows": res["rows"]}
@@ -106,7 +111,7 @@ def main(argv=None) -> int:
               f"{r['psnr_vs_sense']:6.2f} dB  SSIM {r['ssim_vs_sense']:.4f}")
     print(f"fully sampled SENSE vs RSS: {res['reference']['sense_vs_rss']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=2))
+        atomic_write_text(args.json, json.dumps(table, indent=2))
     return 0
 
 

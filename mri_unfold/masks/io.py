@@ -16,6 +16,7 @@ import torch
 from ..atomic import atomic_output
 from ..errors import DataFileError, InvalidValue
 from ..fft import LAYOUTS
+from ..npy_files import load_npy, no_pickle
 
 SUFFIXES = (".mat", ".npy", ".npz")
 
@@ -73,12 +74,12 @@ def load_mask(path, layout: str | None = None, key: str | None = None) -> np.nda
     if suffix == ".mat":
         arr = _read_mat(path, key)
     elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
+        with load_npy(path) as z, no_pickle(path):
             arr = z[_pick_key(path, list(z.files), key)]
     elif suffix == ".npy":
         if key is not None:
             raise DataFileError(f"{path}: key= is only for .mat/.npz files")
-        arr = np.load(path, allow_pickle=False)
+        arr = load_npy(path)
     else:
         raise DataFileError(f"{path}: unsupported mask file type {suffix!r}; expected one of "
                          f"{SUFFIXES}")

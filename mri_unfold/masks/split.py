@@ -133,7 +133,15 @@ def _cartesian_acs(omega: torch.Tensor, acs, layout: str) -> torch.Tensor:
         if area > best_area:
             best, best_area = (a, b), area
     a, b = best
-    return (fy.abs() <= a)[:, None] & (fx.abs() <= b)[None, :]
+    rows, cols = fy.abs() <= a, fx.abs() <= b
+    # an even-sized calibration block has one more line on the negative side (fastMRI's
+    # centre window): extend by that line where it is measured too
+    for axis in (0, 1):
+        more_rows = rows | (fy == -(a + 1)) if axis == 0 else rows
+        more_cols = cols | (fx == -(b + 1)) if axis == 1 else cols
+        if bool(omega[more_rows][:, more_cols].all()):
+            rows, cols = more_rows, more_cols
+    return rows[:, None] & cols[None, :]
 
 
 def acs_region(omega: torch.Tensor, settings: SplitSettings, *, layout: str = "centered",

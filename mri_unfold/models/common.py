@@ -94,6 +94,25 @@ def image_channels_for(op) -> int:
     return 2 if getattr(op, "complex_domain", False) else 1
 
 
+#: Most unrolled phases/stages a model may declare (the papers use 9-25).  A checkpoint's
+#: config is checked against it before anything is built: a forged ``num_phases = 10**6``
+#: would take minutes to construct even on the meta device.
+MAX_PHASES = 1000
+
+
+def check_num_phases(value, name: str = "num_phases") -> int:
+    """Validate a phase/stage count: an int in ``1..MAX_PHASES``; returns it.
+
+    Raises:
+        ValueError naming ``name`` and the value.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > MAX_PHASES:
+        raise ValueError(f"{name} must be at most {MAX_PHASES}, got {value!r}")
+    return value
+
+
 def check_image_channels(image_channels) -> int:
     """Validate a model's ``image_channels`` config value (1 or 2) and return it.
 

@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .common import (INITS, check_image_channels, check_operator_fits, from_blocks, from_cnn,
-                     initial_estimate, soft_threshold, to_blocks, to_cnn)
+from .common import (INITS, check_image_channels, check_num_phases, check_operator_fits,
+                     from_blocks, from_cnn, initial_estimate, soft_threshold, to_blocks, to_cnn)
 from .registry import register_model
 
 #: Initial values of the authors' code.
@@ -165,8 +165,7 @@ class _UnfoldedIsta(nn.Module):
     def __init__(self, num_phases: int = 9, channels: int = 32, image_channels: int = 1,
                  init: str = "adjoint", blockwise: bool = False, seed: int | None = None):
         super().__init__()
-        if not isinstance(num_phases, int) or num_phases < 1:
-            raise ValueError(f"num_phases must be a positive integer, got {num_phases!r}")
+        check_num_phases(num_phases)
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels must be a positive integer, got {channels!r}")
         check_image_channels(image_channels)

@@ -39,8 +39,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .common import (INITS, check_image_channels, check_operator_fits, from_cnn,
-                     initial_estimate, to_cnn)
+from .common import (INITS, check_image_channels, check_num_phases, check_operator_fits,
+                     from_cnn, initial_estimate, to_cnn)
 from .madun_blocks import (GATE_ORDER, MEMORY_KINDS, ResidualBlock, init_conv_, make_memory,
                            zero_conv)
 from .registry import register_model
@@ -194,8 +194,7 @@ def _check_config(num_stages, channels, image_channels, init, seed) -> None:
     def pos_int(v):
         return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
-    if not pos_int(num_stages):
-        raise ValueError(f"num_stages must be a positive integer, got {num_stages!r}")
+    check_num_phases(num_stages, "num_stages")
     if not pos_int(channels):
         raise ValueError(f"channels must be a positive integer, got {channels!r}")
     check_image_channels(image_channels)

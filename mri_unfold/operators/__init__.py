@@ -30,7 +30,8 @@ from .block_cs import (
     pad_to_blocks,
 )
 from .contract import OperatorContractError, OperatorReport, check_operator
-from .factory import authors_matrix_path, build_operator, fit_qinit, kspace_operator
+from .factory import (authors_matrix_path, build_operator, fit_qinit, kspace_operator, restricted,
+                      sampled_locations)
 from .fourier import MultiCoilFourier, SingleCoilFourier
 from .fourier3d import CartesianFourier3D
 from .kspace_factory import KSPACE_OPERATOR_KINDS, KSpaceOperatorFactory
@@ -65,6 +66,7 @@ __all__ = [
     "check_operator", "OperatorReport", "OperatorContractError",
     "register_operator", "registered_operators", "operator_examples", "operator_kinds",
     "OperatorExample", "OperatorEntry",
-    "build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path",
+    "build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path", "restricted",
+    "sampled_locations",
     "KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS", "LearnedKSpaceMask", "LearnedMaskCoils",
 ]

@@ -5,7 +5,10 @@ buffers to complex128), with seeded random inputs (a private generator; the glob
 never touched):
 
 * ``adjoint`` — the dot-product test ``Re <A x, y> == Re <x, A^H y>``, the error relative
-  to ``||A x|| ||y||``;
+  to ``||A x|| ||y||``, for a random ``y``;
+* ``adjoint_ax`` — the same with ``y = A x``: ``||A x||² == Re <x, A^H A x>`` relative to
+  ``||A x||²``.  A random ``y`` dilutes a scale error of the adjoint by about ``1/sqrt(n)``;
+  this pair does not, so an adjoint off by a factor ``1 + e`` fails for ``e > rtol``;
 * ``linearity`` — ``A(a x1 + b x2) == a A x1 + b A x2`` for real ``a``, ``b`` (operators
   are linear over the reals, the sense of their ``Re <., .>`` adjoint: ``x -> Re(x)`` on
   complex tensors is one), relative to ``|a| ||A x1|| + |b| ||A x2||``;
@@ -45,7 +48,8 @@ class OperatorReport:
     Attributes:
         operator: the operator's label.
         domain_shape: the per-sample input shape used; ``batch``: the batch size used.
-        errors: relative error per numerical check (``adjoint``, ``linearity``, ``normal``).
+        errors: relative error per numerical check (``adjoint``, ``adjoint_ax``,
+            ``linearity``, ``normal``).
         failures: one line per failed check (empty when the operator passes).
     """
 
@@ -103,6 +107,11 @@ def _run_checks(op: LinearOperator, report: OperatorReport, shape, g, rtol: floa
         return
     scale = max(_norm(ax1) * _norm(y), 1e-300)
     report.errors["adjoint"] = abs(_inner(ax1, y) - _inner(x1, aty)) / scale
+    # the same test with y = A x: <A x, A x> = <x, A^H A x> has no random cancellation, so a
+    # scaled adjoint (1 + e) A^H shows its full relative error e (the random y dilutes it by
+    # about 1/sqrt(n))
+    report.errors["adjoint_ax"] = (abs(_norm(ax1) ** 2 - _inner(x1, op.adjoint(ax1)))
+                                   / max(_norm(ax1) ** 2, 1e-300))
 
     a, b = 0.7, -2.1
     ax2 = op(x2)

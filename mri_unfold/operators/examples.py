@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 
 from .base import Adjoint, Composed, Normal, Scaled, Sum
+from ..masks.split import SplitSettings, split_locations
 from .block_cs import GaussianBlockCS
 from .fourier import MultiCoilFourier, SingleCoilFourier
+from .noncartesian import NonCartesianFourier
 from .overlap_block_cs import OverlapBlockCS
 from .parts import FFT2, CoilExpansion, Identity, RealToComplex, SamplingMask
 from .registry import OperatorExample, register_operator
@@ -70,3 +72,57 @@ register_operator("normal", examples=(
     OperatorExample("block_cs_gram", lambda: GaussianBlockCS(0.75, 4, seed=4).N, (1, 8, 8)),
     OperatorExample("composed", lambda: (2.0 * _sc(14, real=True)).N),
     ))(Normal)
+
+
+# ---------------------------------------------------------------------------- SSDU splits
+def _split(mask: torch.Tensor, part: int, real: bool = False, traj=None, shape=None,
+           seed: int = 0) -> torch.Tensor:
+    """Θ (``part`` 0) or Λ (1) of a seeded SSDU split of ``mask`` (:mod:`..masks.split`)."""
+    settings = SplitSettings(ratio=0.4, acs=(2, 2) if traj is None else "auto",
+                             acs_radius=1.0, hermitian=real)
+    return split_locations(mask, settings, _g(seed), traj=traj, image_shape=shape)[part]
+
+
+def _radial_points(n: int = 60) -> torch.Tensor:
+    """``(n, 2)`` points on 6 spokes through the centre, in radians (conjugate pairs)."""
+    r = torch.linspace(-torch.pi, torch.pi * 0.9, n // 6, dtype=torch.float64)
+    angles = torch.arange(6, dtype=torch.float64) * torch.pi / 6
+    return torch.stack([torch.outer(torch.cos(angles), r).flatten(),
+                        torch.outer(torch.sin(angles), r).flatten()], -1)
+
+
+def _ssdu_multi_coil(part: int) -> MultiCoilFourier:
+    m = torch.stack([_split(_mask(6, 7, seed=20 + i) | _centre(6, 7), part, seed=i)
+                     for i in range(2)])
+    return MultiCoilFourier(m, _maps(2, 3, 6, 7, seed=22))
+
+
+def _centre(h: int, w: int) -> torch.Tensor:
+    c = torch.zeros(h, w, dtype=torch.bool)
+    c[h // 2 - 1:h // 2 + 1, w // 2 - 1:w // 2 + 1] = True
+    return c
+
+
+def _ssdu_points(part: int) -> NonCartesianFourier:
+    traj = _radial_points()
+    return NonCartesianFourier(traj, (8, 8), mask=_split(torch.ones(len(traj), dtype=torch.bool),
+                                                         part, traj=traj, shape=(8, 8)))
+
+
+# Θ- and Λ-restricted operators of self-supervised training: the batch's operators with the
+# split masks (single-coil complex and real with conjugate pairs, multi-coil per sample,
+# non-Cartesian sample points)
+register_operator("ssdu_split", examples=(
+    OperatorExample("single_coil_theta", lambda: SingleCoilFourier(
+        _split(_mask(6, 7, seed=10) | _centre(6, 7), 0))),
+    OperatorExample("single_coil_lambda", lambda: SingleCoilFourier(
+        _split(_mask(6, 7, seed=10) | _centre(6, 7), 1))),
+    OperatorExample("real_theta", lambda: SingleCoilFourier(
+        _split(_mask(6, 8, seed=11) | _centre(6, 8), 0, real=True), real_input=True)),
+    OperatorExample("real_lambda", lambda: SingleCoilFourier(
+        _split(_mask(6, 8, seed=11) | _centre(6, 8), 1, real=True), real_input=True)),
+    OperatorExample("multi_coil_theta", lambda: _ssdu_multi_coil(0)),
+    OperatorExample("multi_coil_lambda", lambda: _ssdu_multi_coil(1)),
+    OperatorExample("noncartesian_theta", lambda: _ssdu_points(0)),
+    OperatorExample("noncartesian_lambda", lambda: _ssdu_points(1)),
+    ))

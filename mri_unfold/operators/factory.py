@@ -26,6 +26,7 @@ from .base import LinearOperator
 from .block_cs import GaussianBlockCS, compute_qinit, image_to_blocks, load_mat_variable
 from .fourier import MultiCoilFourier, SingleCoilFourier
 from .learned_block_cs import LearnedBlockCS
+from .noncartesian import NonCartesianFourier
 from .registry import operator_kinds, register_operator, registered_operators
 
 __all__ = ["build_operator", "fit_qinit", "kspace_operator", "authors_matrix_path"]
@@ -75,6 +76,49 @@ def kspace_operator(mask, coil_maps=None, *, layout: str = "centered",
         raise ValueError("real_input=True is for single-coil data; multi-coil images are "
                          "complex (give coil_maps=None for single-coil)")
     return MultiCoilFourier(mask, coil_maps, layout=layout)
+
+
+def sampled_locations(op, batch: int) -> torch.Tensor:
+    """The measured locations of a k-space operator as one bool mask per sample:
+    ``(N, H, W)`` for :class:`SingleCoilFourier` / :class:`MultiCoilFourier` (a per-coil mask
+    must be the same for every coil), ``(N, K)`` for :class:`NonCartesianFourier` (all points
+    when it has no mask).
+
+    Raises:
+        TypeError: another operator.  ValueError: coils sampled differently.
+    """
+    if isinstance(op, NonCartesianFourier):
+        k = op.num_samples
+        m = torch.ones(1, k, dtype=torch.bool) if op.mask is None else op.mask.bool()
+        return m.expand(batch, k).clone()
+    if not isinstance(op, (SingleCoilFourier, MultiCoilFourier)):
+        raise TypeError(f"{type(op).__name__} has no k-space sampling mask")
+    h, w = op.domain_shape[-2:]
+    m = op.mask.bool()
+    m = m.reshape(-1, *m.shape[-3:]) if m.ndim >= 3 else m.reshape(1, 1, *m.shape[-2:])
+    if m.shape[1] > 1:
+        if not bool((m == m[:, :1]).all()):
+            raise ValueError("the coils are sampled at different locations; a split needs one "
+                             "mask for all coils")
+        m = m[:, :1]
+    return m[:, 0].expand(batch, h, w).clone()
+
+
+def restricted(op, mask: torch.Tensor):
+    """``op`` measuring only at ``mask`` (a subset of its locations; shapes as returned by
+    :func:`sampled_locations`): the same kind of operator, same layout, coil maps,
+    trajectory and density compensation.  Measurements of ``op`` restricted to the subset
+    are ``y * mask`` (broadcast over coils), for the non-Cartesian operator too (its range is
+    ``√(dcf ⊙ mask) ⊙ k``)."""
+    if isinstance(op, NonCartesianFourier):
+        return NonCartesianFourier(op.traj, op.image_shape, op.coil_maps, dcf=op.dcf,
+                                   mask=mask, real_input=op.real_input, eps=op.eps,
+                                   backend=op.backend, toeplitz=op.toeplitz)
+    if isinstance(op, MultiCoilFourier):
+        return MultiCoilFourier(mask.unsqueeze(1), op.coil_maps, op.layout)
+    if isinstance(op, SingleCoilFourier):
+        return SingleCoilFourier(mask.unsqueeze(1), op.layout, real_input=op.real_input)
+    raise TypeError(f"{type(op).__name__} has no k-space sampling mask")
 
 
 def fit_qinit(op: GaussianBlockCS, images: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ import math
 import numpy as np
 import torch
 
+from ..errors import InvalidValue
 from .base import LinearOperator
 from .nufft import BACKENDS, PlanCache, nufft1, nufft2
 from .parts import CoilExpansion, binary_mask, complex_dtype, to_tensor
@@ -64,6 +65,10 @@ def to_radians(traj, image_shape, units: str = "radians") -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"traj contains {int((~torch.isfinite(t)).sum())} NaN/Inf "
                          "coordinates")
+    still = t.abs().reshape(-1, t.shape[-2] * d).amax(-1) == 0
+    if t.shape[-2] > 1 and bool(still.any()):
+        raise InvalidValue(f"traj: all {t.shape[-2]} samples are at k = 0 (only the DC value "
+                           "would be measured; a trajectory in other units, or none stored?)")
     sizes = [float(n) for n in image_shape]
     half = torch.tensor([n / 2 for n in sizes], dtype=t.dtype) if units == "cycles" else \
         torch.full((d,), math.pi, dtype=t.dtype)
@@ -155,7 +160,10 @@ class NonCartesianFourier(LinearOperator):
         self.register_buffer("grid", torch.tensor(self.image_shape, dtype=torch.int64))
         d = _per_sample_vector(dcf, "dcf", k, om.dtype)
         if d is not None and not bool((torch.isfinite(d) & (d >= 0)).all()):
-            raise ValueError("dcf must be finite and >= 0 everywhere")
+            raise InvalidValue("dcf must be finite and >= 0 everywhere")
+        if d is not None and not bool((d.reshape(d.shape[0], -1) > 0).any(-1).all()):
+            raise InvalidValue("dcf is zero everywhere (every measured sample would get weight "
+                               "0)")
         self.register_buffer("dcf", d)
         m = _per_sample_vector(mask, "mask", k, None)
         self.register_buffer("mask", None if m is None else binary_mask(m))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import InvalidValue
 from ..fft import _check_layout, fft2, ifft2
 from .base import LinearOperator
 from .registry import OperatorExample, register_operator
@@ -232,6 +233,9 @@ class CoilExpansion(LinearOperator):
             raise ValueError(f"coil_maps must have shape (C, {grid}) or (N, C, {grid}), got "
                              f"{tuple(s.shape)}")
         s = s.to(complex_dtype(s, "coil_maps"))
+        if not bool(torch.isfinite(torch.view_as_real(s)).all()):
+            raise InvalidValue(f"coil_maps contain {int((~torch.isfinite(s)).sum())} NaN/Inf "
+                               "values")
         self.register_buffer("maps_ri", torch.view_as_real(s).clone())
 
     @property

@@ -14,8 +14,9 @@ the Python API) and the file writers.
 """
 from .pipeline import (AUTO_COMPILE_AFTER_S, METHODS, ReconResult, classical_volume, reconstruct_samples,
                        reconstruct_volume, volume_metrics)
-from .inputs import (MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint, reconstruct_fastmri, reconstruct_image,
-                     reconstruct_kspace_file, reconstruct_nifti)
+from .inputs import (BLOCK_CS_KINDS, MASK_CHECKPOINT_KINDS, MaskSpec, mask_of_checkpoint,
+                     reconstruct_fastmri, reconstruct_image, reconstruct_kspace_file,
+                     reconstruct_nifti, reconstruct_raw_slices, require_mri_checkpoint)
 from .trajectory import TrajectorySpec
 from .dicom_input import reconstruct_dicom
 from .dicom_writer import Provenance, dicom_series, write_dicom_folders, write_dicom_series
@@ -27,12 +28,13 @@ from .volume_inputs import (VolumeSettings, kykz_mask, read_scan, reconstruct_ni
                             reconstruct_raw_3d, reconstruct_scan)
 
 __all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
-           "METHODS", "classical_volume", "reconstruct_kspace_file", "AUTO_COMPILE_AFTER_S",
+           "METHODS", "classical_volume", "reconstruct_kspace_file", "reconstruct_raw_slices", "AUTO_COMPILE_AFTER_S",
            "MaskSpec", "reconstruct_fastmri", "reconstruct_nifti", "reconstruct_image",
            "check_output_path",
            "output_format", "with_tag", "write_fastmri_h5", "write_nifti_like",
            "write_plain_nifti", "write_npy", "mask_of_checkpoint", "TrajectorySpec",
            "MASK_CHECKPOINT_KINDS", "reconstruct_dicom", "Provenance", "dicom_series",
-           "write_dicom_folders", "write_dicom_series", "write_volume_nifti", "VolumeResult",
+           "write_dicom_folders", "write_dicom_series", "BLOCK_CS_KINDS",
+           "require_mri_checkpoint", "write_volume_nifti", "VolumeResult",
            "reconstruct_positions", "classical_3d", "VolumeSettings", "kykz_mask",
            "reconstruct_nifti_3d", "reconstruct_scan", "read_scan", "reconstruct_raw_3d"]

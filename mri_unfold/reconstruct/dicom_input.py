@@ -19,6 +19,7 @@ import torch
 from ..data.dicom_volume import DicomVolume
 from ..data.scan_attributes import dicom_attributes
 from .inputs import MaskSpec, reconstruct_image_volume
+from .pipeline import Adapter
 from .pipeline import ReconResult
 from .trajectory import TrajectorySpec
 
@@ -39,7 +40,8 @@ def reconstruct_dicom(inputs, model: torch.nn.Module, mask: MaskSpec | None, *,
                       trajectory: TrajectorySpec | None = None, complex_model: bool = False,
                       batch_size: int = 8, device=None, progress: bool = True,
                       pad_last_batch: bool = False, auto_compile: bool = False,
-                      volume: DicomVolume | None = None) -> ReconResult:
+                      volume: DicomVolume | None = None,
+                      adapt: Adapter | None = None) -> ReconResult:
     """Retrospectively undersample every slice of a DICOM series and reconstruct it.
 
     Args:
@@ -62,7 +64,7 @@ def reconstruct_dicom(inputs, model: torch.nn.Module, mask: MaskSpec | None, *,
     result = reconstruct_image_volume(
         phase_encoding_slices(vol), vol.scan.root, model, mask, trajectory=trajectory,
         complex_model=complex_model, batch_size=batch_size, device=device, progress=progress,
-        pad_last_batch=pad_last_batch, auto_compile=auto_compile)
+        pad_last_batch=pad_last_batch, auto_compile=auto_compile, adapt=adapt)
     if transposed:
         for name in ("reconstruction", "zero_filled", "target"):
             stack = getattr(result, name)

@@ -31,14 +31,16 @@ from ..data import ApplyMask, NiftiVolume, simulate_kspace, simulate_noncartesia
 from ..data.sources import get_source, kspace_transform
 from ..errors import UserError
 from ..fft import LAYOUTS
+from ..memory import require_memory
 from ..operators import SingleCoilFourier
-from .pipeline import ReconResult, reconstruct_samples, reconstruct_volume
+from .pipeline import Adapter, ReconResult, reconstruct_samples, reconstruct_volume
 from .noncartesian import reconstruct_noncartesian_slices
 from .trajectory import TrajectorySpec
 
-__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_fastmri", "reconstruct_nifti",
-           "reconstruct_image_volume", "reconstruct_image", "mask_of_checkpoint",
-           "MASK_CHECKPOINT_KINDS"]
+__all__ = ["MaskSpec", "reconstruct_kspace_file", "reconstruct_raw_slices", "reconstruct_fastmri",
+           "reconstruct_nifti", "reconstruct_image_volume", "reconstruct_image",
+           "mask_of_checkpoint", "MASK_CHECKPOINT_KINDS", "BLOCK_CS_KINDS",
+           "require_mri_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
                             espirit_cache: str | os.PathLike | None = None,
                             espirit_crop: float = 0.95, pad_last_batch: bool = False,
                             auto_compile: bool = False,
-                            read_options: dict | None = None) -> ReconResult:
+                            read_options: dict | None = None,
+                            adapt: Adapter | None = None,
+                            method_options: dict | None = None) -> ReconResult:
     """Reconstruct every slice of a k-space file of any registered k-space source.
 
     The source (``kind``, e.g. from :func:`mri_unfold.data.detect_source`) reads the slices
@@ -131,37 +135,70 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     Args:
         path: the file.
         kind: its registered k-space data source.
-        model: a complex-domain network, or None with ``method``.
+        model: a network, or None with ``method``.
         method: a classical method (:data:`~mri_unfold.reconstruct.pipeline.METHODS`).
-        complex_model: whether ``model`` reconstructs complex images (it must).
+        complex_model: whether ``model`` reconstructs complex images; a real-valued model
+            (the CS-MRI setting of ISTA-Net+: the k-space of a real object) takes
+            single-coil k-space only.
         mask: undersample retrospectively; ``None`` keeps the data's own sampling.
         espirit_cache / espirit_crop: ESPIRiT cache folder and eigenvalue crop (0 keeps the
             maps everywhere, useful for tiny calibration regions).
         read_options: the source's options for reading the file (e.g. a plain array's
             ``axes``); defaults for missing keys.
-        batch_size / device / progress / pad_last_batch / auto_compile: see
-            :func:`~mri_unfold.reconstruct.pipeline.reconstruct_volume`.
+        batch_size / device / progress / pad_last_batch / auto_compile / adapt /
+            method_options: see :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
     Returns:
         :class:`ReconResult` cropped to the recon size (target and metrics when the file has
         a reference).
     Raises:
         UserError / DataFileError naming the file: unreadable data, NaN/Inf k-space, mask
-        shape mismatch, fully sampled data for a network without a mask, a real-domain model.
+        shape mismatch, fully sampled data for a network without a mask, a real-valued model
+        on multi-coil k-space.
     """
     path = Path(path)
-    if model is not None and not complex_model:
-        raise UserError("this checkpoint works on real-valued images (real_input); k-space "
-                        "data needs a complex-domain model")
     raw = get_source(kind).read(path, read_options)
+    result = reconstruct_raw_slices(
+        raw, path, model, method=method, complex_model=complex_model, mask=mask,
+        batch_size=batch_size, device=device, progress=progress, espirit_cache=espirit_cache,
+        espirit_crop=espirit_crop, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+        adapt=adapt, method_options=method_options)
+    first = raw[0]
+    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
+    if first.is_cartesian:
+        result.info.update({"voxel_size_mm": first.metadata.voxel_size_mm,
+                            "scan_attributes": getattr(raw, "info", {}).get("scan_attributes")})
+    return result
+
+
+def reconstruct_raw_slices(raw, path: str | os.PathLike, model: torch.nn.Module | None = None, *,
+                           method: str | None = None, complex_model: bool = True,
+                           mask: MaskSpec | None = None, batch_size: int = 8, device=None,
+                           progress: bool = True,
+                           espirit_cache: str | os.PathLike | None = None,
+                           espirit_crop: float = 0.95, pad_last_batch: bool = False,
+                           auto_compile: bool = False,
+                           adapt: Adapter | None = None,
+                           method_options: dict | None = None) -> ReconResult:
+    """:func:`reconstruct_kspace_file` after reading: the slices ``raw`` (a sequence of
+    :class:`~mri_unfold.data.KSpaceSample` as a source reads them) of ``path`` (for
+    messages).  The streaming server (:mod:`mri_unfold.serving`) calls it for each slice as
+    soon as it is complete, so its images are those of ``recon``."""
     if len(raw) == 0:
         raise UserError(f"{path}: the file has no slices")
     first = raw[0]
+    real = model is not None and not complex_model
+    if real and first.num_coils > 1:
+        raise UserError(f"{path}: {first.num_coils}-coil k-space; this network reconstructs "
+                        "real-valued images from single-coil k-space (a complex-domain model "
+                        "is needed for multi-coil data)")
+    # the whole volume is held at once: k-space, coil maps, measurements and the images
+    require_memory(4 * 8 * len(raw) * first.kspace.numel(),
+                   f"{path}: {len(raw)} slices of k-space {tuple(first.kspace.shape)}")
     if not first.is_cartesian:  # radial/spiral files: gridding / networks on the NUFFT
-        result = reconstruct_noncartesian_slices(
+        return reconstruct_noncartesian_slices(
             path, raw, model, method=method, mask=mask, batch_size=batch_size, device=device,
-            progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
-        result.info.update({"input": str(path), "format": kind, "coils": first.num_coils})
-        return result
+            progress=progress, pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+            real_input=real, adapt=adapt, method_options=method_options)
     needs_maps = first.num_coils > 1 and method != "zero-filled"
     transform = kspace_transform(
         multicoil=needs_maps, mask=None if mask is None else mask.transform(first.mask.shape),
@@ -170,13 +207,10 @@ def reconstruct_kspace_file(path: str | os.PathLike, kind: str,
     if model is not None and not samples[0].metadata.undersampled:
         raise UserError(f"{path}: k-space is fully sampled; give a mask (a kind and an "
                         "acceleration, or a mask file) to undersample it")
-    result = reconstruct_samples(samples, model, method=method, batch_size=batch_size,
-                                 device=device, progress=progress,
-                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile)
-    result.info.update({"input": str(path), "format": kind, "coils": first.num_coils,
-                        "voxel_size_mm": first.metadata.voxel_size_mm,
-                        "scan_attributes": getattr(raw, "info", {}).get("scan_attributes")})
-    return result
+    return reconstruct_samples(samples, model, method=method, batch_size=batch_size,
+                               device=device, progress=progress, real_input=real,
+                               pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+                               adapt=adapt, method_options=method_options)
 
 
 def reconstruct_fastmri(path: str | os.PathLike, model: torch.nn.Module | None = None,
@@ -192,7 +226,8 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
                       trajectory: TrajectorySpec | None = None,
                       complex_model: bool = False, axis: int = 2, batch_size: int = 8,
                       device=None, progress: bool = True,
-                      pad_last_batch: bool = False, auto_compile: bool = False) -> ReconResult:
+                      pad_last_batch: bool = False, auto_compile: bool = False,
+                      adapt: Adapter | None = None) -> ReconResult:
     """Retrospectively undersample every slice of a NIfTI volume and reconstruct it.
 
     The volume (3-D, or a 4-D file with one volume) is read as slices along ``axis`` and
@@ -218,7 +253,7 @@ def reconstruct_nifti(path: str | os.PathLike, model: torch.nn.Module, mask: Mas
     result = reconstruct_image_volume(
         nv.slices(), path, model, mask, trajectory=trajectory, complex_model=complex_model,
         batch_size=batch_size, device=device, progress=progress, pad_last_batch=pad_last_batch,
-        auto_compile=auto_compile)
+        auto_compile=auto_compile, adapt=adapt)
     result.info["axis"] = axis
     result.source = nv
     return result
@@ -228,7 +263,8 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike, model: to
                              mask: MaskSpec | None, *, trajectory: TrajectorySpec | None = None,
                              complex_model: bool = False, batch_size: int = 8, device=None,
                              progress: bool = True, pad_last_batch: bool = False,
-                             auto_compile: bool = False) -> ReconResult:
+                             auto_compile: bool = False,
+                             adapt: Adapter | None = None) -> ReconResult:
     """Retrospectively undersample every slice of an image volume and reconstruct it: the
     simulation behind :func:`reconstruct_nifti` and
     :func:`~mri_unfold.reconstruct.dicom_input.reconstruct_dicom`.
@@ -268,7 +304,8 @@ def reconstruct_image_volume(vol: np.ndarray, path: str | os.PathLike, model: to
         samples.append(s)
     result = reconstruct_samples(samples, model, real_input=not complex_model,
                                  batch_size=batch_size, device=device, progress=progress,
-                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile)
+                                 pad_last_batch=pad_last_batch, auto_compile=auto_compile,
+                                 adapt=adapt)
     result.info.update({"input": str(path),
                         "slice_shape": tuple(int(s) for s in vol.shape[-2:]),
                         "mask": trajectory.label if mask is None else mask.label,
@@ -298,6 +335,21 @@ def reconstruct_image(model: torch.nn.Module, image: np.ndarray, mask: np.ndarra
 
 #: Operator kinds whose checkpoints carry a Cartesian mask that recon can reuse.
 MASK_CHECKPOINT_KINDS = ("single_coil", "learned_mask")
+#: Operator kinds of natural-image block compressive sensing (their networks are not MRI's).
+BLOCK_CS_KINDS = ("block_cs", "learned_block_cs", "overlap_block_cs")
+
+
+def require_mri_checkpoint(ck, path, what: str) -> None:
+    """Refuse a checkpoint trained for natural-image block CS where MRI k-space is measured;
+    ``what`` ends the message (e.g. ``"it cannot reconstruct scan.h5"``).
+
+    Raises:
+        UserError naming ``path``.
+    """
+    kind = ck.operator_cfg.get("kind")
+    if kind in BLOCK_CS_KINDS:
+        raise UserError(f"{path}: a {ck.arch} trained for natural-image block compressive "
+                        f"sensing (operator {kind}), not MRI; {what}")
 
 
 def mask_of_checkpoint(operator_cfg: dict, op, shape: tuple[int, int]) -> MaskSpec:

@@ -28,7 +28,8 @@ def reconstruct_noncartesian_slices(path: Path, raw: Sequence[KSpaceSample], mod
 
     Args:
         raw: the source's slices (``trajectory`` in ``units``, ISMRMRD: cycles per FOV).
-        model / method: a complex-domain network or a classical method.
+        model / method: a network (complex-domain, or real-valued with ``real_input`` for
+            single-coil data) or a classical method.
         mask: must be ``None`` (no retrospective Cartesian mask for non-Cartesian data).
         options: ``batch_size``, ``device``, ``progress``, ... of
             :func:`~mri_unfold.reconstruct.pipeline.reconstruct_samples`.
@@ -44,5 +45,6 @@ def reconstruct_noncartesian_slices(path: Path, raw: Sequence[KSpaceSample], mod
         raise UserError(f"{path}: {coils}-coil non-Cartesian data: coil maps are not estimated "
                         "for non-Cartesian k-space; use the zero-filled method (gridding, RSS)")
     samples = [prepare_noncartesian(s, units=units) for s in raw]
-    options.pop("complex_model", None)
+    if options.pop("complex_model", True) is False:
+        options["real_input"] = True
     return reconstruct_samples(samples, model, method=method, **options)

@@ -25,15 +25,21 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import metrics
+from ..auto_lambda import AUTO_METHODS, central_slices, choose_lambda
 from ..baselines import BASELINES, run_baseline, zero_filled
 from ..data.geometry import crop_affine
 from ..data.samples import KSpaceSample, collate_samples
 from ..device import resolve_device
+from ..errors import UserError
 from ..fastpath import compile_with_fallback
 from ..image_ops import center_crop
 from ..operators import KSpaceOperatorFactory
 
-__all__ = ["reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
+#: ``adapt(model, samples, factory) -> [(slice indices, network), ...]`` (see
+#: :func:`reconstruct_samples`).
+Adapter = Callable[[torch.nn.Module, list, KSpaceOperatorFactory], list]
+
+__all__ = ["Adapter", "reconstruct_volume", "reconstruct_samples", "ReconResult", "volume_metrics",
            "METHODS", "classical_volume", "AUTO_COMPILE_AFTER_S"]
 
 #: Projected eager seconds left after the first batch above which ``auto_compile`` compiles
@@ -108,26 +114,70 @@ def reconstruct_volume(measurements, model: torch.nn.Module,
 
 
 def classical_volume(measurements: torch.Tensor, op_factory, method: str, batch_size: int = 8,
-                     progress: bool = True, desc: str = "slices") -> np.ndarray:
+                     progress: bool = True, desc: str = "slices", options: dict | None = None,
+                     report: dict | None = None) -> np.ndarray:
     """A classical method (:data:`METHODS`) over the slices of a volume, in batches.
 
     Args:
         measurements: ``(S, C, H, W)`` complex k-space.
         op_factory: slice indices -> the operator of those slices.
+        options: the method's options (e.g. ``lamda``, ``max_iter``).  For L1-wavelet and TV
+            ``lamda`` is ``"auto"`` unless given: chosen for the scan by the held-out k-space
+            loss (:func:`mri_unfold.auto_lambda.choose_lambda`, on up to three central
+            slices).
+        report: filled with ``lambda`` (and ``lambda_losses``) when a λ was chosen.
     Returns:
         ``(S, H, W)`` float32 magnitudes.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     n = len(measurements)
+    options = dict(options or {})
+    if method in AUTO_METHODS and options.get("lamda", "auto") == "auto":
+        idx = central_slices(n)
+        choice = choose_lambda(method, measurements[idx], op_factory(idx),
+                               max_iter=options.get("max_iter"))
+        options["lamda"] = choice.lamda
+        if report is not None:
+            report.update({"lambda": choice.lamda, "lambda_losses": choice.losses,
+                           "lambda_slices": idx})
+    elif report is not None and "lamda" in options:
+        report["lambda"] = float(options["lamda"])
     out: list[np.ndarray] = []
     with torch.inference_mode(), tqdm(total=n, desc=f"{desc} ({method})", unit="slice",
                                       disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             idx = list(range(start, min(start + batch_size, n)))
-            out.append(run_baseline(method, measurements[idx], op_factory(idx)).cpu().numpy())
+            out.append(run_baseline(method, measurements[idx], op_factory(idx), **options)
+                       .cpu().numpy())
             bar.update(len(idx))
     return np.concatenate(out).astype(np.float32)
+
+
+#: Smallest slice (after the crop to the recon size) that can be reconstructed and scored
+#: (SSIM's 7 x 7 window, plus a margin).
+MIN_SLICE = 8
+
+
+def check_measured(batch) -> None:
+    """Refuse slices that cannot give a meaningful image: no measured sample of any slice is
+    non-zero (nothing was measured), or the recon size is below :data:`MIN_SLICE` pixels.
+    Single empty slices pass: the edge slices of an image volume are often background.
+
+    Raises:
+        UserError naming the file and the slice.
+    """
+    meta = batch.metadata[0]
+    name = meta.extras.get("path", meta.fname)
+    crop = tuple(int(c) for c in (batch.crop or batch.kspace.shape[-2:]))
+    if min(crop) < MIN_SLICE:
+        raise UserError(f"{name}: slices of {crop[0]}x{crop[1]} pixels are too small to "
+                        f"reconstruct and score (at least {MIN_SLICE}x{MIN_SLICE})")
+    measured = batch.kspace.reshape(len(batch), -1).abs().amax(dim=1)
+    if not bool((measured > 0).any()):
+        raise UserError(f"{name}: the k-space of every slice is all zero"
+                        f"{f' ({len(batch)} slices)' if len(batch) > 1 else ''}: nothing was "
+                        "measured")
 
 
 def volume_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
@@ -163,7 +213,9 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
                         *, method: str | None = None, real_input: bool = False,
                         layout: str = "centered", batch_size: int = 8, device=None,
                         progress: bool = True, pad_last_batch: bool = False,
-                        desc: str = "slices", auto_compile: bool = False) -> ReconResult:
+                        desc: str = "slices", auto_compile: bool = False,
+                        adapt: Adapter | None = None,
+                        method_options: dict | None = None) -> ReconResult:
     """Reconstruct prepared slices of one volume (module doc).
 
     Args:
@@ -176,6 +228,12 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
         layout: the k-space layout of the samples (``"centered"``).
         batch_size / device / progress / pad_last_batch / auto_compile: see
             :func:`reconstruct_volume`.
+        adapt: with a model, scan-specific adaptation before reconstructing:
+            ``adapt(model, samples, factory)`` returns ``[(slice indices, network), ...]``
+            covering every slice once (e.g. one network adapted to the whole scan, or one per
+            slice; :class:`mri_unfold.training.zero_shot.ScanAdapter`).
+        method_options: options of ``method`` (:func:`classical_volume`; ``lamda`` a number
+            or ``"auto"``, the default); the λ used goes to ``info["lambda"]``.
     Returns:
         :class:`ReconResult` (metrics when every sample carries a target).
     Raises:
@@ -184,6 +242,7 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
     if (model is None) == (method is None):
         raise ValueError("reconstruct_samples needs exactly one of model or method")
     batch = collate_samples(samples)
+    check_measured(batch)
     factory = KSpaceOperatorFactory(layout=layout, real_input=real_input)
 
     def op_factory(idx):
@@ -191,12 +250,21 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
 
     kspace = factory.measurements(batch)  # density-weighted for non-Cartesian samples
     if model is not None:
-        mag = np.abs(reconstruct_volume(kspace, model, op_factory, batch_size=batch_size,
-                                        device=device, progress=progress, desc=desc,
-                                        pad_last_batch=pad_last_batch,
-                                        auto_compile=auto_compile))
+        groups = [(list(range(len(batch))), model)] if adapt is None else \
+            adapt(model, list(samples), factory)
+        parts: dict[int, np.ndarray] = {}
+        for idx, net in groups:
+            sub = reconstruct_volume(kspace[idx], net, lambda j, idx=idx: op_factory(
+                [idx[i] for i in j]), batch_size=batch_size, device=device, progress=progress,
+                desc=desc, pad_last_batch=pad_last_batch, auto_compile=auto_compile)
+            parts.update(zip(idx, sub))
+        if sorted(parts) != list(range(len(batch))):
+            raise ValueError("adapt must return every slice index exactly once")
+        mag = np.abs(np.stack([parts[i] for i in range(len(batch))]))
     else:
-        mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc)
+        chosen: dict = {}
+        mag = classical_volume(kspace, op_factory, method, batch_size, progress, desc,
+                               method_options, chosen)
     scale = batch.scale.numpy()[:, None, None]
     crop = batch.crop
     recon = center_crop(torch.from_numpy(mag), crop).numpy() * scale
@@ -218,4 +286,6 @@ def reconstruct_samples(samples: Sequence[KSpaceSample], model: torch.nn.Module 
                    "mask_seed": meta.mask_seed,
                    "mask_seed_source": meta.extras.get("mask_seed_source"),
                    "affine": affine}
+    if model is None and chosen:
+        result.info.update(chosen)
     return result

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..atomic import atomic_output
 from ..data.nifti import save_like
-from ..errors import UserError
+from ..outputs import check_output_path
 
 __all__ = ["check_output_path", "write_fastmri_h5", "write_nifti_like", "write_plain_nifti",
            "write_volume_nifti", "write_npy", "output_format", "with_tag"]
@@ -41,20 +41,6 @@ def with_tag(path: Path, tag: str) -> Path:
         if name.lower().endswith(ext):
             return path.with_name(name[: -len(ext)] + tag + name[-len(ext):])
     return path.with_name(name + tag)
-
-
-def check_output_path(out: str | os.PathLike) -> Path:
-    """Fail early (``UserError`` naming ``out``) if it cannot be written: missing/unwritable
-    folder, or ``out`` is a directory."""
-    out = Path(out)
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise UserError(f"{out}: is a directory (give a file name)")
-    if not parent.is_dir():
-        raise UserError(f"{out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{out}: folder {parent} is not writable")
-    return out
 
 
 def write_fastmri_h5(recon: np.ndarray, out: str | os.PathLike, attrs: dict | None = None) -> Path:

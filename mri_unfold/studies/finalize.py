@@ -4,7 +4,8 @@ its results: ``results.csv``, ``summary.csv``, the figures, ``summary.md`` and
 
 :func:`finalize` reads each folder's ``study.json``: the folders must hold the same study
 (equal fingerprints: same name, data, masks, methods, network and seed) and together every
-cell of it, finished.  Nothing is written otherwise.
+cell of it, finished.  The output folder must be one of them, new, empty, or a folder of the
+same study (:func:`check_study_folder`).  Nothing is written otherwise.
 """
 from __future__ import annotations
 
@@ -16,12 +17,36 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..errors import UserError
+from ..outputs import FolderState, check_folder, mark_folder, same_file
 from .plots import mask_gallery, metric_vs_acceleration, paired_figure, recon_grid
 from .report import markdown_summary, write_report
 from .results import (HIGHER_IS_BETTER, ROW_COLUMNS, SUMMARY_COLUMNS, paired, read_csv,
                       summarize, winners, write_csv)
 
-__all__ = ["finalize", "collect", "read_record", "comparisons"]
+__all__ = ["finalize", "collect", "read_record", "comparisons", "check_study_folder"]
+
+
+def check_study_folder(out: Path, fingerprint: str | None, option: str = "--out") -> None:
+    """A study folder must be new, empty, or one of ours (marked, or holding a
+    ``study.json`` written before markers existed); when it holds a study already, that
+    study's fingerprint must be ``fingerprint`` (None: any).
+
+    Raises:
+        UserError naming the folder; nothing in it is changed.
+    """
+    record = out / "study.json"
+    if check_folder(out, "study", option, legacy=record.is_file()) != FolderState.OURS:
+        return
+    if not record.is_file():  # marked, its record not written yet (shards starting together)
+        return
+    try:
+        old = json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{record}: unreadable study record ({e})") from e
+    if fingerprint is not None and old.get("fingerprint") != fingerprint:
+        raise UserError(f"{out}: holds study {old.get('name')!r} (fingerprint "
+                        f"{old.get('fingerprint')}), not this one ({fingerprint}); "
+                        "choose another output folder")
 
 
 def read_record(folder) -> dict:
@@ -154,9 +179,11 @@ def finalize(dirs, out) -> dict[str, Path]:
         ``{name: path}`` of everything written.
     """
     dirs = [Path(d) for d in dirs]
-    record, where = collect(dirs)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not any(out.exists() and same_file(out, d) for d in dirs):  # before reading anything
+        check_study_folder(out, read_record(dirs[0]).get("fingerprint"))
+    record, where = collect(dirs)
+    mark_folder(out, "study")
     rows = []
     for c in record["cells"]:
         rows += read_csv(where[c["id"]] / "cells" / c["id"] / "rows.csv")
@@ -166,7 +193,7 @@ def finalize(dirs, out) -> dict[str, Path]:
     pairs = comparisons(record, summary, rows)
     timings = _timings(dirs, where, record)
     paths = _figures(dirs, out, record, summary, rows, pairs)
-    if out.resolve() not in [d.resolve() for d in dirs]:
+    if not any(same_file(out, d) for d in dirs):
         atomic_write_text(out / "study.json", json.dumps(record, indent=1) + "\n")
         shutil.copyfile(dirs[0] / "study.toml", out / "study.toml")
     paths["results"] = write_csv(out / "results.csv", rows, ROW_COLUMNS)

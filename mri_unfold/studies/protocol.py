@@ -43,6 +43,7 @@ from ..masks import KINDS, LAYOUTS
 from ..masks.kykz import KYKZ_KINDS
 from ..shared_data import shared_root
 from ..training.config import FREE, REQUIRED, expand_variables, read_toml, validate_table
+from ..training.config_ranges import check_name
 from ..training.overrides import apply_overrides
 
 __all__ = ["SCHEMA", "load_study", "validate_study", "fingerprint", "DATA_KEYS"]
@@ -183,7 +184,8 @@ def validate_study(raw: dict, source: str = "study", protocol_dir=None) -> dict:
     variables = {"shared": lambda: str(shared_root()),
                  "protocol_dir": str(Path(protocol_dir).resolve()) if protocol_dir else "."}
     cfg = expand_variables(cfg, variables, source)
-    cfg["name"] = cfg["name"] or (Path(source).stem if source != "study" else "study")
+    cfg["name"] = check_name(cfg["name"] or (Path(source).stem if source != "study"
+                                             else "study"), source)
     for key in ("val_images", "train_images", "test_images"):
         if cfg["data"][key] < 0:
             raise UserError(f"{source}: data.{key} must be >= 0, got {cfg['data'][key]}")
@@ -216,6 +218,10 @@ def validate_study(raw: dict, source: str = "study", protocol_dir=None) -> dict:
     _strings(cfg, source, "methods.classical", tuple(BASELINES))
     _numbers(cfg, source, "methods.lambdas", float, lambda v: v > 0, "> 0")
     _strings(cfg, source, "methods.checkpoints")
+    swept = [c for c in meth["classical"] if c != "zero-filled"]
+    if swept and not meth["lambdas"]:
+        raise UserError(f"{source}: methods.lambdas is empty; {', '.join(swept)} need at least "
+                        "one regularisation weight to sweep")
     if meth["max_iter"] < 0 or meth["batch_size"] < 1:
         raise UserError(f"{source}: methods.max_iter must be >= 0 and methods.batch_size >= 1")
     if not (meth["classical"] or meth["checkpoints"] or net["model"]):
@@ -235,6 +241,9 @@ def validate_study(raw: dict, source: str = "study", protocol_dir=None) -> dict:
     _strings(cfg, source, "report.compare")
     if rep["compare"] and len(rep["compare"]) != 2:
         raise UserError(f"{source}: report.compare names two mask labels, got {rep['compare']}")
+    if rep["grid_image"] < 0 or rep["grid_acceleration"] < 0:
+        raise UserError(f"{source}: report.grid_image and report.grid_acceleration must be >= 0, "
+                        f"got {rep['grid_image']} and {rep['grid_acceleration']}")
     return cfg
 
 

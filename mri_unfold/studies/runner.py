@@ -29,18 +29,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..atomic import PARTIAL_TAG, atomic_output, atomic_write_text
+from ..atomic import atomic_output, atomic_write_text
 from ..checkpoints import load_checkpoint
 from ..errors import UserError
 from ..masks import save_mask
 from ..models import build
 from ..operators import LearnedMaskFourier
+from ..outputs import mark_folder
 from ..training.config import to_toml
 from .cells import CHECKPOINT, CLASSICAL, NETWORK, Cell, StudyMask, plan_cells, plan_masks
 from .cells import shard_cells
 from .data import StudyData, open_study_data
 from .evaluate import score
-from .finalize import finalize
+from .finalize import check_study_folder, finalize
 from .masks import file_accelerations, make_study_mask, mask_path
 from .protocol import fingerprint
 from .results import ROW_COLUMNS, write_csv
@@ -102,11 +103,26 @@ def prepare_study(cfg: dict) -> StudyPlan:
     for path in cfg["methods"]["checkpoints"]:
         load_checkpoint(path)
     _check_network(cfg, masks, data.shape)
-    return StudyPlan(cfg, data, masks, arrays, plan_cells(masks, cfg), fingerprint(cfg))
+    cells = plan_cells(masks, cfg)
+    _check_report(cfg, masks, cells, len(data.test))
+    return StudyPlan(cfg, data, masks, arrays, cells, fingerprint(cfg))
 
 
-#: What a study folder holds before its record exists (shards starting at the same time).
-_OWN = ("study.json", "study.toml", "masks", "cells", "report_target.npy")
+def _check_report(cfg: dict, masks: list[StudyMask], cells: list[Cell], n_test: int) -> None:
+    """``report`` names a test image, masks and a method the study has."""
+    rep, where = cfg["report"], f"study {cfg['name']!r}"
+    if not rep["grid_image"] < n_test:
+        raise UserError(f"{where}: report.grid_image = {rep['grid_image']} must be in "
+                        f"0..{n_test - 1} (the study has {n_test} test images)")
+    labels = sorted({m.label for m in masks})
+    for label in rep["compare"]:
+        if label not in labels:
+            raise UserError(f"{where}: report.compare names {label!r}, not a mask of this "
+                            f"study; its masks: {', '.join(labels)}")
+    methods = sorted({c.method for c in cells})
+    if rep["compare_method"] and rep["compare_method"] not in methods:
+        raise UserError(f"{where}: report.compare_method = {rep['compare_method']!r} is not a "
+                        f"method of this study; its methods: {', '.join(methods)}")
 
 
 def cell_dir(out_dir, cell: Cell) -> Path:
@@ -121,19 +137,8 @@ def cell_done(out_dir, cell: Cell) -> bool:
 
 def _open_folder(out: Path, plan: StudyPlan) -> None:
     record = out / "study.json"
-    if record.is_file():
-        try:
-            old = json.loads(record.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(f"{record}: unreadable study record ({e})") from e
-        if old.get("fingerprint") != plan.fingerprint:
-            raise UserError(f"{out}: holds study {old.get('name')!r} (fingerprint "
-                            f"{old.get('fingerprint')}), not this one ({plan.fingerprint}); "
-                            "choose another output folder")
-    elif out.exists() and any(p.name not in _OWN and PARTIAL_TAG not in p.name
-                              for p in out.iterdir()):
-        raise UserError(f"{out}: exists and is not a study folder; choose another one")
-    out.mkdir(parents=True, exist_ok=True)   # the record first: shards may start together
+    check_study_folder(out, plan.fingerprint)
+    mark_folder(out, "study")   # the record first: shards may start together
     atomic_write_text(record, json.dumps(plan.record(), indent=1, default=str) + "\n")
     (out / "masks").mkdir(exist_ok=True)
     (out / "cells").mkdir(exist_ok=True)

@@ -3,6 +3,7 @@ gradient checkpointing.  Kept apart from the loop so tests can use them one by o
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
@@ -111,8 +112,24 @@ def build_scheduler(opt: torch.optim.Optimizer, tcfg: dict, epochs: int):
 def autocast_context(precision: str, device: torch.device):
     """``torch.autocast`` for ``bf16``/``fp16`` (fp16 needs CUDA), a null context for fp32."""
     if needs_cuda(precision, device):
-        raise UserError("training.precision = 'fp16' needs CUDA; use 'bf16' on CPU")
+        raise UserError(f"training.precision = 'fp16' needs CUDA; use 'bf16' on CPU (the "
+                        f"device is {device})")
     return autocast_for(precision, device)
+
+
+def check_run_settings(cfg: dict, device: torch.device) -> None:
+    """What would otherwise fail only during the run, checked before anything is built or a
+    run folder is created: a precision the device cannot run, a missing evaluation set.
+
+    Raises:
+        UserError / FileNotFoundError naming the setting.
+    """
+    autocast_context(cfg["training"]["precision"], device)
+    ev = cfg["evaluation"]
+    if ev["protocol"] != "none" and ev["every"] > 0 and ev["sets"]:
+        first = Path(ev["sets"][0])  # the set validated on during training
+        if not first.exists():
+            raise FileNotFoundError(f"evaluation.sets: {first}: evaluation set not found")
 
 
 def make_scaler(precision: str, device: torch.device):

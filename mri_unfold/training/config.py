@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ..operators import KSPACE_OPERATOR_KINDS
 from ..operators.kspace_factory import IMAGE_DOMAINS
 from ..precision import PRECISIONS
 from ..shared_data import shared_root
+from .config_ranges import check_name, check_ranges
 from .overrides import apply_overrides, parse_override
 from .protocol_text import diff_configs, read_toml, to_toml
 from .self_supervised import OBJECTIVES, SSDU_DEFAULTS, SSDUConfig
@@ -296,30 +296,12 @@ def validate_protocol(raw: dict, source: str = "protocol",
     cfg = _expand(cfg, variables, source)
     if not cfg["name"]:
         cfg["name"] = Path(source).stem if source != "protocol" else "run"
-    for key in ("epochs", "batch_size"):
-        if cfg["training"][key] < 1:
-            raise UserError(f"{source}: training.{key} must be >= 1, got {cfg['training'][key]}")
+    check_name(cfg["name"], source)
+    check_ranges(cfg, source)
     if cfg["evaluation"]["protocol"] != "none" and not cfg["evaluation"]["sets"] \
             and cfg["data"]["val"]:
         cfg["evaluation"]["sets"] = [cfg["data"]["val"]]
-    _check_training_numbers(cfg["training"], source)
     return cfg
-
-
-def _check_training_numbers(t: dict, source: str) -> None:
-    """Learning rates and friends must be finite numbers in range (an ``inf`` or ``nan`` lr
-    would only surface as "training diverged" after a first step)."""
-    rules = [("lr", t["lr"], lambda v: v > 0, "> 0"),
-             ("min_lr", t["min_lr"], lambda v: v >= 0, ">= 0"),
-             ("gamma", t["gamma"], lambda v: v > 0, "> 0"),
-             ("weight_decay", t["weight_decay"], lambda v: v >= 0, ">= 0"),
-             ("grad_clip", t["grad_clip"], lambda v: v >= 0, ">= 0"),
-             ("max_seconds", t["max_seconds"], lambda v: v >= 0, ">= 0"),
-             ("finetune.lr", t["finetune"]["lr"], lambda v: v >= 0, ">= 0")]
-    for key, value, ok, want in rules:
-        if not (math.isfinite(value) and ok(value)):
-            raise UserError(f"{source}: training.{key} must be a finite number {want}, got "
-                            f"{value}")
 
 
 def load_protocol(path: str | Path, overrides: list[str] | None = None) -> dict:

@@ -16,10 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from safetensors.torch import save_file
-
-from ..atomic import atomic_output
-from ..checkpoints import digest, read_checkpoint_file
+from ..checkpoints import digest, read_checkpoint_file, write_safetensors
 from ..shared_data import SharedDataMissing, shared_root
 
 
@@ -48,9 +45,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, notes: dict | None = Non
     info["exported_from"] = Path(src).name
     meta["info"] = json.dumps(info)
     meta["sha256"] = digest(tensors, meta)
-    with atomic_output(dst) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-    return Path(dst)
+    return write_safetensors(dst, tensors, meta)
 
 
 def main(argv: list[str] | None = None) -> int:

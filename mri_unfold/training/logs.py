@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from ..atomic import atomic_write_text
+from ..atomic import OutputPathError, atomic_write_text
 from ..errors import DataFileError
 
 CSV_FIELDS = ("step", "epoch", "split", "metric", "value", "time")
@@ -97,8 +97,14 @@ class RunLogger:
         rec = {"step": int(step), "epoch": int(epoch), "split": split, "time": time.time(),
                **{k: float(v) for k, v in metrics.items()}}
         if self.enabled:
-            with open(self.jsonl, "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
-            with open(self.csv, "a", newline="", encoding="utf-8") as f:
-                csv.writer(f).writerows(self._csv_rows(rec))
+            for path in (self.jsonl, self.csv):
+                try:
+                    with open(path, "a", newline="", encoding="utf-8") as f:
+                        if path == self.jsonl:
+                            f.write(json.dumps(rec) + "\n")
+                        else:
+                            csv.writer(f).writerows(self._csv_rows(rec))
+                except OSError as e:  # a full disk: name the file
+                    raise OutputPathError(f"{path}: cannot append to the run log "
+                                          f"({e.strerror or e})") from e
         return rec

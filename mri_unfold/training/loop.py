@@ -1,19 +1,19 @@
 """The one training loop for every model × operator × data set.
 
-:func:`train` runs a validated protocol (see :mod:`.config`) in a run folder::
+:func:`train` runs a validated protocol (see :mod:`.config`) in a run folder that is new,
+empty or one of ours (:class:`.run_folder.RunFolder`; created only once everything is built)::
 
     RUN_DIR/protocol.toml     the resolved protocol
     RUN_DIR/last.state.pt     everything needed to resume (weights, optimizer, RNG, counters)
     RUN_DIR/last.safetensors  latest model checkpoint;  RUN_DIR/best.safetensors  best on validation
     RUN_DIR/log.jsonl, log.csv  every metric (train loss per step, validation per evaluation)
 
-Stages: the main stage (``training.epochs`` at ``data.patch_size``) and an optional
-fine-tuning stage (``training.finetune``: e.g. MADUN's 99×99 patches).  A run killed at any
-moment resumes from ``last.state.pt`` with ``resume=True`` and continues the identical
-trajectory: data order (seeded per epoch, skipping the batches already done), optimizer,
-scheduler and RNG states are restored.  Under ``torchrun`` the model is wrapped in
-DistributedDataParallel; gradients of trainable operator parameters (a learned Φ) are
-all-reduced by hand; only rank 0 logs and writes.
+Stages: the main stage (``training.epochs`` at ``data.patch_size``) and an optional fine-tuning
+stage (``training.finetune``: e.g. MADUN's 99×99 patches).  A run killed at any moment
+resumes from ``last.state.pt`` with ``resume=True`` and continues the identical trajectory:
+data order (seeded per epoch, skipping the batches already done), optimizer, scheduler and
+RNG states are restored.  Under ``torchrun`` the model is wrapped in DDP; gradients of
+trainable operator parameters (a learned Φ) are all-reduced by hand; only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -31,24 +31,23 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .. import checkpoints as ckpt
-from ..atomic import atomic_write_text
 from ..device import resolve_device, set_determinism
 from ..errors import UserError
 from ..fastpath import compile_with_fallback
 from ..operators import Fp32Operator
 from . import state as train_state
 from .components import (autocast_context, build_loss, build_model, build_optimizer,
-                         build_scheduler, enable_grad_checkpoint, init_weights, make_scaler)
+                         build_scheduler, check_run_settings, enable_grad_checkpoint,
+                         init_weights, make_scaler)
 from .config import diff_configs, to_toml
 from .data import build_dataset, epoch_batches, full_dataset, item_shape, training_stages
 from .distributed import init_distributed
 from .logs import RunLogger
-from .run_folder import RunFolder
+from .run_folder import STATE_FILE, RunFolder
 from .self_supervised import SelfSupervisedTask, SSDUConfig
 from .tasks import ImageTask, build_task
 from .validation import Validation
 
-STATE_FILE = "last.state.pt"
 LAST_CKPT = "last.safetensors"
 BEST_CKPT = "best.safetensors"
 QINIT_IMAGES = 2000  # training patches used for a computed Qinit
@@ -64,8 +63,8 @@ class Trainer:
         self.tcfg = cfg["training"]
         self.dist, self.device = init_distributed(resolve_device(device))
         self.folder = RunFolder(self.run_dir)
-        if self.dist.is_main:
-            self.folder.lock()
+        if self.dist.is_main:  # refuse a folder that is not ours before anything else
+            self.folder.open(resume)
         try:
             self._setup(resume, progress, on_step)
         except BaseException:
@@ -82,6 +81,7 @@ class Trainer:
         # data of the current stage (rebuilt when a stage starts)
         self.stage_idx = int(state["stage"]) if state else 0
         self.dataset = self._dataset(self.stages[self.stage_idx])
+        check_run_settings(cfg, self.device)
         # operator + task (a stored operator is reused on resume: a learned Φ, a computed Qinit)
         op_t = state["operator"] if state else None
         op_cfg = json.loads(state["operator_json"]) if state else cfg["operator"]
@@ -125,8 +125,7 @@ class Trainer:
         if state:
             self._restore(state)
         if self.dist.is_main:  # created only once everything above has worked
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            for p in self.folder.clean():
+            for p in self.folder.create(resume):
                 print(f"mri-unfold: note: removed {p.name}, left by a killed run", file=sys.stderr)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main,
                                 resume_step=self.step if state else None,
@@ -183,8 +182,8 @@ class Trainer:
         self.last_val_step = int(st.get("last_val_step", -1))
 
     def _sync_last_checkpoint(self) -> None:
-        """Resume from ``last.state.pt``: when ``last.safetensors`` is not at the same step (a
-        kill between the two writes), rewrite it from the restored state and say so."""
+        """On resume, rewrite a ``last.safetensors`` not at the state's step (a kill between
+        the two writes) from the restored state, and say so."""
         path = self.run_dir / LAST_CKPT
         at = None
         if path.is_file():

@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..image_ops import center_crop
 from ..losses import KSPACE_LOSSES, kspace_loss, symmetry_term
 from ..masks.split import DISTRIBUTIONS, SplitSettings, split_locations
-from ..operators import KSpaceOperatorFactory
+from ..operators import Fp32Operator, KSpaceOperatorFactory
 from .tasks import KSpaceTask, Task
 
 __all__ = ["OBJECTIVES", "SSDU_DEFAULTS", "SSDUConfig", "HeldOut", "SelfSupervisedTask",
@@ -166,11 +166,14 @@ def split_batch(batch: SampleBatch, settings: SplitSettings, generator: torch.Ge
 
 def heldout_loss(model, factory: KSpaceOperatorFactory, b_theta: SampleBatch,
                  b_lam: SampleBatch, kind: str = "l1l2", device=None) -> torch.Tensor:
-    """The k-space loss on ``Λ`` of the network's reconstruction from ``Θ`` (a scalar)."""
-    op_t = factory.for_batch(b_theta).to(device)
+    """The k-space loss on ``Λ`` of the network's reconstruction from ``Θ`` (a scalar); the
+    operators run in fp32/complex64 even under autocast."""
+    op_t = Fp32Operator(factory.for_batch(b_theta).to(device))
     x = model(factory.measurements(b_theta).to(device), op_t)
+    x = x.to(torch.complex64) if x.is_complex() else x.float()
     held = HeldOut(factory.for_batch(b_lam).to(device), factory.measurements(b_lam).to(device))
-    return kspace_loss(held.op(x), held.y, kind)
+    with torch.autocast(device_type=torch.device(x.device).type, enabled=False):
+        return kspace_loss(held.op(x), held.y, kind)
 
 
 class SelfSupervisedTask(Task):

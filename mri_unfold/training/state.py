@@ -7,11 +7,12 @@ best validation score and the protocol.  Written atomically.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_output
+from ..atomic import atomic_write_bytes
 from ..checkpoints import VERSION
 from ..errors import UserError
 
@@ -36,9 +37,11 @@ def restore_rng(st: dict) -> None:
 
 
 def save_train_state(path: str | Path, state: dict) -> None:
-    """Atomically ``torch.save`` a tensors/plain-types-only training state."""
-    with atomic_output(path) as tmp:
-        torch.save({"format": STATE_FORMAT, "version": int(VERSION), **state}, tmp)
+    """Atomically ``torch.save`` a tensors/plain-types-only training state (serialised in
+    memory first, so that a full disk is an error naming ``path``, not torch's own)."""
+    buf = io.BytesIO()
+    torch.save({"format": STATE_FORMAT, "version": int(VERSION), **state}, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_train_state(path: str | Path) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..npy_files import load_npy
 
 __all__ = ["LoadedTrajectory", "load_trajectory", "NOISE_FLAG"]
 
@@ -38,7 +39,7 @@ class LoadedTrajectory:
 
 def _from_npy(path: Path, units: str) -> LoadedTrajectory:
     try:
-        a = np.load(path, allow_pickle=False)
+        a = load_npy(path)
     except ValueError as e:
         raise DataFileError(f"{path}: not a plain .npy array ({e})") from e
     if a.ndim < 2 or a.shape[-1] != 2 or not np.isrealobj(a) or a.dtype.kind not in "fiu":
@@ -79,7 +80,8 @@ def load_trajectory(path: str | os.PathLike, *, units: str = "radians",
         group: the ISMRMRD dataset group.
     Raises:
         FileNotFoundError: missing file.  DataFileError: unreadable file, wrong array shape,
-            no trajectory.  ValueError: unknown ``units`` or suffix.
+            no trajectory, NaN/Inf coordinates, every sample at k = 0, unknown suffix.
+        ValueError: unknown ``units``.
     """
     path = Path(path)
     if units not in ("radians", "cycles"):
@@ -88,7 +90,14 @@ def load_trajectory(path: str | os.PathLike, *, units: str = "radians",
         raise FileNotFoundError(f"{path}: trajectory file not found")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return _from_npy(path, units)
-    if suffix in (".h5", ".hdf5", ".mrd"):
-        return _from_ismrmrd(path, group)
-    raise ValueError(f"{path}: unsupported trajectory file (expected .npy or ISMRMRD .h5)")
+        loaded = _from_npy(path, units)
+    elif suffix in (".h5", ".hdf5", ".mrd"):
+        loaded = _from_ismrmrd(path, group)
+    else:
+        raise DataFileError(f"{path}: unsupported trajectory file (expected .npy or ISMRMRD "
+                            ".h5)")
+    if not np.isfinite(loaded.traj).all():
+        raise DataFileError(f"{path}: the trajectory has NaN/Inf coordinates")
+    if len(loaded.traj) > 1 and not np.abs(loaded.traj).any():
+        raise DataFileError(f"{path}: all {len(loaded.traj)} trajectory samples are at k = 0")
+    return loaded

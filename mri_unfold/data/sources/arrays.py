@@ -8,7 +8,9 @@ and ``phase`` (``readout`` and ``phase`` required), e.g. ``"slice,coil,readout,p
 only accepts the unambiguous cases: 2-D = ``readout,phase`` (one coil, one slice) and 4-D
 = ``slice,coil,readout,phase``; a 3-D array could be coils or slices and is refused with a
 message asking for ``axes``.  ``layout`` says where the k-space centre is: ``"centered"``
-(DC at ``n // 2``, default) or ``"unshifted"`` (DC at index 0, numpy's ``fft2`` output).
+(DC at ``n // 2``, the project's ``fft2c`` convention, default) or ``"unshifted"`` (DC at
+index 0: ``numpy.fft.fft2`` of the image, converted exactly by :func:`unshifted_to_centered`
+so that the image is where numpy's ``ifft2`` puts it).
 ``variable`` names the MATLAB variable / HDF5 dataset (default ``kspace``).
 
 Recognised by content: a ``.npy`` file with a complex dtype (real ``.npy`` files are images,
@@ -25,13 +27,14 @@ import numpy as np
 import scipy.io
 
 from ...errors import InvalidValue, UserError
+from ...npy_files import load_npy
 from ..errors import DataFileError
 from ..raw_samples import RawSlices, stack_slices
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 from .sniff import hdf5_keys
 
-__all__ = ["ArraySource", "read_array", "parse_axes", "AXIS_NAMES"]
+__all__ = ["ArraySource", "read_array", "parse_axes", "AXIS_NAMES", "unshifted_to_centered"]
 
 AXIS_NAMES = ("slice", "coil", "readout", "phase")
 _MAT5, _MAT73 = b"MATLAB 5.0 MAT-file", b"MATLAB 7.3 MAT-file"
@@ -72,7 +75,7 @@ def _load(path: Path, variable: str) -> np.ndarray:
     kind = _kind(path)
     try:
         if kind == "npy":
-            return np.load(path, allow_pickle=False)
+            return load_npy(path)
         if kind == "mat5":
             mat = scipy.io.loadmat(path, variable_names=[variable])
             if variable not in mat:
@@ -91,6 +94,24 @@ def _load(path: Path, variable: str) -> np.ndarray:
             raise
         raise DataFileError(f"{path}: unreadable array file ({e})") from e
     raise DataFileError(f"{path}: not a .npy, MATLAB or HDF5 file")
+
+
+def unshifted_to_centered(k: np.ndarray) -> np.ndarray:
+    """numpy-convention k-space (``numpy.fft.fft2`` of an image: DC at index 0) ``(..., H, W)``
+    -> the project's centred convention (``fft2c`` of the same image), exactly: per axis of
+    length ``n`` a phase ramp ``exp(2πi k (n//2) / n)`` (``(-1)^k`` for even ``n``: the image
+    is not moved by half a field of view) and ``fftshift``.  Unmeasured (zero) samples stay
+    exactly zero."""
+    out = k.astype(np.complex64, copy=True)
+    for axis in (-2, -1):
+        n = out.shape[axis]
+        i = np.arange(n)
+        ramp = (np.where(i % 2, -1.0, 1.0) if n % 2 == 0
+                else np.exp(2j * np.pi * i * (n // 2) / n)).astype(np.complex64)
+        shape = [1] * out.ndim
+        shape[axis] = n
+        out *= ramp.reshape(shape)
+    return np.fft.fftshift(out, axes=(-2, -1))
 
 
 def read_array(path: str | Path, axes: str = "auto", layout: str = "centered",
@@ -125,7 +146,7 @@ def read_array(path: str | Path, axes: str = "auto", layout: str = "centered",
         if n not in names:
             k = k[None] if n == "slice" else k[:, None]
     if layout == "unshifted":
-        k = np.fft.fftshift(k, axes=(-2, -1))
+        k = unshifted_to_centered(k)
     elif layout != "centered":
         raise InvalidValue(f"layout must be 'centered' or 'unshifted', got {layout!r}")
     return stack_slices(np.ascontiguousarray(k), path, {
@@ -160,7 +181,7 @@ class ArraySource(DataSource):
         kind = _kind(p)
         if kind == "npy":
             try:
-                return np.iscomplexobj(np.load(p, mmap_mode="r", allow_pickle=False))
+                return np.iscomplexobj(load_npy(p, mmap_mode="r"))
             except (OSError, ValueError):
                 return False
         if kind == "mat5":

@@ -27,6 +27,7 @@ import contextlib
 import io
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +35,17 @@ import numpy as np
 from ...errors import UserError
 from ..errors import DataFileError
 from ..geometry import SliceGeometry, stack_affine
-from ..prewhiten import Prewhiten, noise_covariance
-from ..raw_assembly import Encoding, Readouts, assemble, assemble_volumes
-from ..raw_samples import RawSlices, check_finite, raw_sample
+from ..ismrmrd_acquisitions import covariance_of
+from ..raw_assembly import Encoding, Readouts, assemble_volumes
+from ..raw_samples import RawSlices, slices_from_readouts
 from ..scan_attributes import twix_attributes
 from ..volume3d import KSpaceVolume, raw_volume
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
-__all__ = ["TwixSource", "read_twix", "read_twix_volumes", "is_3d_twix", "twix_layout"]
+__all__ = ["TwixSource", "read_twix", "read_twix_scan", "TwixScan", "twix_layout",
+           "read_twix_volumes", "is_3d_twix",
+           "readout_geometry"]
 
 _BUFFERS = (b"Config", b"Dicom", b"Meas", b"MeasYaps", b"Phoenix", b"Spice")
 _RAID_ENTRY = np.dtype([("meas_id", "<u4"), ("file_id", "<u4"), ("off", "<u8"), ("len", "<u8"),
@@ -73,8 +76,11 @@ def twix_layout(path: Path) -> dict | None:
                 return None
             first, count = (int(v) for v in np.frombuffer(head, "<u4"))
             if first < 10000 and 1 <= count <= 64:
-                entries = np.frombuffer(f.read(count * _RAID_ENTRY.itemsize), _RAID_ENTRY)
-                if len(entries) != count or not _protocol_at(f, int(entries[0]["off"])):
+                table = f.read(count * _RAID_ENTRY.itemsize)
+                if len(table) != count * _RAID_ENTRY.itemsize:  # truncated (or not twix)
+                    return None
+                entries = np.frombuffer(table, _RAID_ENTRY)
+                if not _protocol_at(f, int(entries[0]["off"])):
                     return None
                 meas = [(int(e["off"]), int(e["len"])) for e in entries]
                 return {"version": "VD/VE", "measurements": meas, "size": size}
@@ -143,27 +149,63 @@ def _readouts(mdbs: list) -> Readouts:
                     number=np.arange(len(mdbs)))
 
 
-def _geometries(meas: dict, mdbs: list, slices: list, enc: Encoding, fov) -> list:
+def _slice_geometries(meas: dict) -> list:
+    """``twixtools.geometry`` of every slice of the measurement (empty when the header has no
+    slice geometry)."""
     import twixtools.geometry
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            geo = twixtools.geometry.Geometry.create_for_all_slices(meas)
+            return list(twixtools.geometry.Geometry.create_for_all_slices(meas))
     except Exception:  # noqa: BLE001 - a header without slice geometry: no affine
         return []
-    out = []
-    for s in slices:
-        g = geo[s["slice"] if s["slice"] < len(geo) else 0]
-        m = np.asarray(g._prs_to_pcs_mat, np.float64)         # columns: phase, read, slice
-        sp = mdbs[s["first"]].mdh.SliceData.SlicePos
-        pos = np.array([sp.Sag, sp.Cor, sp.Tra], np.float64)
-        pos = pos + (s["partition"] - enc.partitions // 2) * (fov[2] if fov else 0) * m[:, 2]
-        out.append(SliceGeometry.from_arrays(m[:, 1], m[:, 0], m[:, 2], pos))
-    return out
 
 
-def _parse(path: Path) -> dict:
-    """The last measurement's image scan, noise readouts and encoding of a twix file."""
+def readout_geometry(scan: "TwixScan", mdb, partition_offset_mm: float = 0.0):
+    """The LPS geometry of one readout (its slice's orientation, the mdh slice position moved
+    ``partition_offset_mm`` along the slice normal), or None without slice geometry."""
+    if not scan.geometries:
+        return None
+    sli = int(mdb.mdh.Counter.Sli)
+    g = scan.geometries[sli if sli < len(scan.geometries) else 0]
+    m = np.asarray(g._prs_to_pcs_mat, np.float64)         # columns: phase, read, slice
+    sp = mdb.mdh.SliceData.SlicePos
+    pos = np.array([sp.Sag, sp.Cor, sp.Tra], np.float64) + partition_offset_mm * m[:, 2]
+    return SliceGeometry.from_arrays(m[:, 1], m[:, 0], m[:, 2], pos)
+
+
+@dataclass
+class TwixScan:
+    """What a twix file holds for reconstruction (module doc).
+
+    Attributes:
+        layout: :func:`twix_layout` of the file.
+        measurement: the last measurement (``twixtools`` dict: ``hdr``, ``mdb``).
+        image: its image-scan readouts (``twixtools`` mdb objects), in acquisition order.
+        noise: the ``NOISEADJSCAN`` readouts of every measurement, in file order.
+        encoding / fov_mm: the encoded matrix and the field of view after oversampling
+            removal (None when the header has none).
+        geometries: ``twixtools.geometry`` per slice (empty when unknown).
+        info: header facts for ``mri-unfold info``.
+    """
+
+    layout: dict
+    measurement: dict
+    image: list
+    noise: list
+    encoding: Encoding
+    fov_mm: tuple | None
+    geometries: list
+    info: dict
+
+
+def read_twix_scan(path: str | Path) -> TwixScan:
+    """Read a twix file's image scan and noise readouts (module doc).
+
+    Raises:
+        DataFileError naming the file: not twix, truncated, no image scan.
+    """
+    path = Path(path)
     layout = twix_layout(path)
     if layout is None:
         raise DataFileError(f"{path}: not a Siemens twix file")
@@ -176,51 +218,39 @@ def _parse(path: Path) -> dict:
         raise DataFileError(f"{path}: no image scan in the last measurement "
                             f"({len(data_mdbs)} readouts, {len(noise)} of them noise)")
     enc, fov, hdr_info = _encoding(meas, image[0])
-    extras: dict = {"format": "twix", "software": layout["version"],
-                    "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)}
-    if noise:
-        n = np.concatenate([np.asarray(m.data) for m in noise], axis=1)
-        check_finite(n, f"{path} noise scans")
-        extras["noise_covariance"] = noise_covariance(n)
-    return {"layout": layout, "scans": scans, "meas": meas, "image": image, "noise": noise,
-            "enc": enc, "fov": fov, "hdr_info": hdr_info, "extras": extras}
+    info = {"format": f"Siemens twix ({layout['version']})", "measurements": len(scans),
+            "image_readouts": len(image), "noise_readouts": len(noise), **hdr_info,
+            "protocol": meas["hdr"].get("Meas", {}).get("tProtocolName") or None}
+    return TwixScan(layout, meas, image, noise, enc, fov, _slice_geometries(meas), info)
 
 
 def read_twix(path: str | Path, prewhiten: bool = True) -> RawSlices:
     """The image slices of a Siemens twix file (module doc): ``kspace`` ``(C, H, W)``
-    complex64, ``H`` readout (oversampling removed), ``W`` phase encoding, centred.
+    complex64, ``H`` readout (oversampling removed), ``W`` phase encoding, centred.  The
+    assembly is :func:`~mri_unfold.data.raw_samples.slices_from_readouts`, shared with the
+    ISMRMRD reader and the streaming server.
 
     Raises:
         DataFileError naming the file: not twix, truncated, no image scan, counters outside
         the header's matrix, NaN/Inf samples.
     """
     path = Path(path)
-    p = _parse(path)
-    layout, scans, meas, image, noise = p["layout"], p["scans"], p["meas"], p["image"], p["noise"]
-    enc, fov, hdr_info, extras = p["enc"], p["fov"], p["hdr_info"], p["extras"]
-    slices = assemble(_readouts(image), enc, str(path))
-    geoms = _geometries(meas, image, slices, enc, fov)
-    first = [g for g, s in zip(geoms, slices)
-             if (s["repetition"], s["contrast"]) == (slices[0]["repetition"], slices[0]["contrast"])]
-    matrix = (enc.readout_keep, enc.lines)
-    affine = None if fov is None else stack_affine(
-        first, (fov[0] / matrix[0], fov[1] / matrix[1], fov[2]), matrix)
-    samples = []
-    for k, s in enumerate(slices):
-        ex = {**extras, **{c: s[c] for c in ("repetition", "contrast", "partition")},
-              "slice_counter": s["slice"]}
-        if affine is not None:
-            ex["affine"] = affine
-        samples.append(raw_sample(s["kspace"], path=path, index=k, fov_mm=fov, extras=ex))
-    if prewhiten and noise:
-        white = Prewhiten()
-        samples = [white(s) for s in samples]
-    return RawSlices(samples, {
-        "format": f"Siemens twix ({layout['version']})", "measurements": len(scans),
-        "image_readouts": len(image), "noise_readouts": len(noise), **hdr_info,
-        "protocol": meas["hdr"].get("Meas", {}).get("tProtocolName") or None,
-        "prewhitened": bool(prewhiten and noise), "trajectory": "cartesian",
-        "scan_attributes": twix_attributes(meas["hdr"])})
+    scan = read_twix_scan(path)
+    enc, fov = scan.encoding, scan.fov_mm
+    covariance = covariance_of([np.asarray(m.data) for m in scan.noise], str(path))
+
+    def geometry(s: dict):
+        offset = (s["partition"] - enc.partitions // 2) * (fov[2] if fov else 0)
+        return readout_geometry(scan, scan.image[s["first"]], offset)
+
+    samples = slices_from_readouts(
+        _readouts(scan.image), enc, path=path, fov_mm=fov, geometry=geometry,
+        extras={"format": "twix", "software": scan.layout["version"],
+                "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)},
+        covariance=covariance, prewhiten=prewhiten)
+    return RawSlices(samples, {**scan.info, "prewhitened": bool(prewhiten and scan.noise),
+                               "trajectory": "cartesian",
+                               "scan_attributes": twix_attributes(scan.measurement["hdr"])})
 
 
 def read_twix_volumes(path: str | Path, prewhiten: bool = True) -> list[KSpaceVolume]:
@@ -235,23 +265,28 @@ def read_twix_volumes(path: str | Path, prewhiten: bool = True) -> list[KSpaceVo
             readouts, counters outside the header's matrix, NaN/Inf samples.
     """
     path = Path(path)
-    p = _parse(path)
-    enc, fov, image = p["enc"], p["fov"], p["image"]
+    scan = read_twix_scan(path)
+    enc, fov = scan.encoding, scan.fov_mm
     if enc.partitions < 2:
         raise DataFileError(f"{path}: not a 3-D scan (the protocol encodes 1 partition)")
-    vols = assemble_volumes(_readouts(image), enc, str(path))
+    vols = assemble_volumes(_readouts(scan.image), enc, str(path))
     x, y, z = enc.readout_keep, enc.lines, enc.partitions
-    kspace = p["meas"]["hdr"].get("MeasYaps", {}).get("sKSpace", {})
+    kspace = scan.measurement["hdr"].get("MeasYaps", {}).get("sKSpace", {})
     images = min(int(kspace.get("lImagesPerSlab") or z), z)   # partitions without oversampling
     if fov is not None:                        # dThickness is the slab without oversampling
         fov = (fov[0], fov[1], fov[2] * z / images)
+    extras: dict = {"format": "twix", "software": scan.layout["version"],
+                    "encoded_matrix": (enc.readout_full, enc.lines, enc.partitions)}
+    cov = covariance_of([np.asarray(m.data) for m in scan.noise], str(path))
+    if cov is not None:
+        extras["noise_covariance"] = cov
     out = []
     for v in vols:
-        part = [dict(v, partition=k) for k in range(z)]
-        geoms = _geometries(p["meas"], image, part, enc, fov)
-        affine = None if fov is None or not geoms else stack_affine(
+        geoms = [] if fov is None else [readout_geometry(scan, scan.image[v["first"]],
+                                                         (k - z // 2) * fov[2]) for k in range(z)]
+        affine = None if not geoms or any(g is None for g in geoms) else stack_affine(
             geoms, (fov[0] / x, fov[1] / y, fov[2]), (x, y))
-        out.append(raw_volume(v, path, fov, affine, (x, y, images), p["extras"], prewhiten))
+        out.append(raw_volume(v, path, fov, affine, (x, y, images), extras, prewhiten))
     return out
 
 
