@@ -95,6 +95,11 @@ def test_ismrmrd_3d_round_trip_and_decoupled_positions(tmp_path):
     assert v.metadata.voxel_size_mm == pytest.approx((1.5, 1.2, 2.0))
     with pytest.raises(DataFileError, match="undersampled along the partitions"):
         get_source("ismrmrd").read(path)                # the 2-D reader refuses kz holes
+    from mri_unfold.cli.info import volume_info
+    info = volume_info(path, "ismrmrd")
+    assert info["dimensions"] == {"coils": 3, "readout": 12, "ky": 16, "kz": 10, "slabs": 1}
+    assert info["fov_mm"] == [18.0, 19.2, 20.0] and info["orientation"] == "ASR"
+    assert info["kykz_sampling"]["acs_square"] >= 4
     pos = DecoupledVolume(v).samples([5])[0]
     assert pos.metadata.slice == 5 and tuple(pos.kspace.shape) == (3, 16, 10)
     assert np.allclose(pos.metadata.extras["affine"], AFFINE, atol=1e-5)
