@@ -30,8 +30,7 @@ def measure_in_this_process(spec: dict, quick: bool, compile_: bool, warmup: int
     elif spec["suite"] == "volume3d":
         fn = volume3d.memory_call(spec, quick)
     else:
-        raise ValueError(f"unknown suite {spec['suite']!r}; expected inference, training or "
-                         "volume3d")
+        raise ValueError(f"unknown suite {spec['suite']!r}; expected inference or training")
     for _ in range(warmup):  # inference calls run without autograd by themselves
         fn()
     with PeakMemory(device) as mem:

@@ -188,6 +188,27 @@ def espirit_comparison(runs: Path) -> dict:
     return out
 
 
+def markdown(result: dict) -> str:
+    """The docs/volumes.md tables of ``results.json``: per volume, one row per method and
+    acceleration with the test sub-volume's PSNR/SSIM and the per-position mean [95 % CI]."""
+    lines = []
+    for name, vol in result.get("volumes", {}).items():
+        lo, hi = vol["test_positions"]
+        lines += [f"**{name}** ({' x '.join(map(str, vol['shape']))}, readout axis "
+                  f"{vol['readout_axis']}, test positions {lo}..{hi - 1})", "",
+                  "| accel. | method | achieved | PSNR (dB) | SSIM | per position PSNR, mean "
+                  "[95 % CI] | per position SSIM | time (s) |", "|---|---|---|---|---|---|---|---|"]
+        for accel, res in vol["results"].items():
+            for method, r in res.items():
+                p, q = r["positions"]["psnr_stats"], r["positions"]["ssim_stats"]
+                lines.append(f"| {accel} | {method} | {r['acceleration']:.2f} | {r['psnr']:.2f} | "
+                             f"{r['ssim']:.4f} | {p['mean']:.2f} [{p['ci_low']:.2f}, "
+                             f"{p['ci_high']:.2f}] | {q['mean']:.4f} [{q['ci_low']:.4f}, "
+                             f"{q['ci_high']:.4f}] | {r['seconds']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "volumes")
@@ -199,7 +220,12 @@ def main(argv=None) -> int:
     p.add_argument("--l1-iter", type=int, default=50)
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--espirit", action="store_true")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the tables of OUT/results.json and exit")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads((args.out / "results.json").read_text())))
+        return 0
     torch.manual_seed(0)
     write_volumes(args.runs / "data")
     args.out.mkdir(parents=True, exist_ok=True)
