@@ -198,7 +198,7 @@ def markdown(result: dict) -> str:
                   f"{vol['readout_axis']}, test positions {lo}..{hi - 1})", "",
                   "| accel. | method | achieved | PSNR (dB) | SSIM | per position PSNR, mean "
                   "[95 % CI] | per position SSIM | time (s) |", "|---|---|---|---|---|---|---|---|"]
-        for accel, res in vol["results"].items():
+        for accel, res in sorted(vol["results"].items(), key=lambda kv: int(kv[0][:-1])):
             for method, r in res.items():
                 p, q = r["positions"]["psnr_stats"], r["positions"]["ssim_stats"]
                 lines.append(f"| {accel} | {method} | {r['acceleration']:.2f} | {r['psnr']:.2f} | "
@@ -235,6 +235,8 @@ def main(argv=None) -> int:
                              "load_average": list(os.getloadavg())}
     if args.sweep:
         result["lambda_sweep"] = sweep_lambda(args.runs, args.l1_iter)
+    elif (args.runs / "sweep.json").is_file() and "lambda_sweep" not in result:
+        result["lambda_sweep"] = json.loads((args.runs / "sweep.json").read_text())["sweep"]
     lamda = args.lamda
     if lamda is None:
         sweep = result.get("lambda_sweep")
@@ -245,8 +247,13 @@ def main(argv=None) -> int:
     accels = [int(a) for a in args.accelerations.split(",")]
     for name in args.volumes.split(","):
         print(f"{name}:")
-        result.setdefault("volumes", {})[name] = evaluate_volume(
-            name, VOLUMES[name], args.runs, accels, lamda, args.l1_iter, args.out)
+        new = evaluate_volume(name, VOLUMES[name], args.runs, accels, lamda, args.l1_iter,
+                              args.out)
+        old = result.setdefault("volumes", {}).get(name)
+        if old is not None:                     # other accelerations of an earlier run stay
+            new["results"] = {**old["results"], **new["results"]}
+        result["volumes"][name] = new
+        atomic_write_text(result_file, json.dumps(result, indent=1, default=float))
     atomic_write_text(result_file, json.dumps(result, indent=1, default=float))
     print(f"wrote {result_file}")
     return 0

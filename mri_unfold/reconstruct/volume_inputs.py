@@ -183,7 +183,6 @@ def reconstruct_nifti_3d(path: str | os.PathLike, model=None, mask: MaskSpec | N
                               mask_seed=meta_seed)
     except ValueError as e:
         raise UserError(f"{path}: {e}") from e
-    sim.metadata.extras["affine"] = None
     result = reconstruct_scan(sim, model, method=method, settings=settings,
                               complex_model=complex_model, **options)
     result.source = nv
