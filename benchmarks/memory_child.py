@@ -14,7 +14,7 @@ import json
 import torch
 
 from .measure import PeakMemory
-from .suites import inference, training
+from .suites import inference, training, volume3d
 
 
 def measure_in_this_process(spec: dict, quick: bool, compile_: bool, warmup: int,
@@ -27,6 +27,8 @@ def measure_in_this_process(spec: dict, quick: bool, compile_: bool, warmup: int
     elif spec["suite"] == "training":
         case = training.build_case(spec["model"], int(spec["batch"]), quick, device)
         fn = training.make_step(spec["variant"], case, training.variants_for(ns, case[3]))
+    elif spec["suite"] == "volume3d":
+        fn = volume3d.memory_call(spec, quick)
     else:
         raise ValueError(f"unknown suite {spec['suite']!r}; expected inference or training")
     for _ in range(warmup):  # inference calls run without autograd by themselves

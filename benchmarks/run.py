@@ -2,7 +2,8 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/run.py --suite inference|training|training_mri|volume|data|raw|nufft|serve|adapt|all
+    python benchmarks/run.py --suite inference|training|training_mri|volume|volume3d|data|raw|nufft|
+        serve|adapt|all
         [--quick]
         [--out FILE]
         [--models a,b] [--operators a,b] [--reps N] [--warmup N] [--batch N]
@@ -35,10 +36,10 @@ import torch  # noqa: E402
 from benchmarks import measure  # noqa: E402
 from mri_unfold import cpu_allocator  # noqa: E402
 from benchmarks.suites import (data, inference, nufft, raw, training, training_mri,  # noqa: E402
-                               volume)
+                               volume, volume3d)
 
 SUITES = {"inference": inference, "training": training, "training_mri": training_mri,
-          "volume": volume, "data": data, "raw": raw, "nufft": nufft}
+          "volume": volume, "volume3d": volume3d, "data": data, "raw": raw, "nufft": nufft}
 
 from benchmarks.suites import learned_mask  # noqa: E402
 

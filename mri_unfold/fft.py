@@ -1,7 +1,8 @@
 """The project's one FFT convention.
 
 All transforms are **orthonormal** (``norm="ortho"``, so ``F^H F = I``) and act on the
-last two dimensions.  Two layouts of k-space exist:
+last two dimensions (:func:`fft2`, :func:`ifft2`) or on chosen ones (:func:`fftn`,
+:func:`ifftn`: 3-D k-space, 1-D along a readout).  Two layouts of k-space exist:
 
 * ``"centered"`` (default, fastMRI convention): the image centre and the k-space DC
   sample sit at index ``(H // 2, W // 2)``; implemented as
@@ -42,3 +43,25 @@ def fft2(x: torch.Tensor, layout: str = "centered") -> torch.Tensor:
 def ifft2(k: torch.Tensor, layout: str = "centered") -> torch.Tensor:
     """Orthonormal inverse 2-D DFT (the exact adjoint of :func:`fft2`)."""
     return _transform(k, layout, torch.fft.ifft2)
+
+
+def _transform_n(t: torch.Tensor, layout: str, dft, dims: tuple[int, ...]) -> torch.Tensor:
+    _check_layout(layout)
+    if layout == "unshifted":
+        return dft(t, dim=dims, norm="ortho")
+    return torch.fft.fftshift(dft(torch.fft.ifftshift(t, dim=dims), dim=dims, norm="ortho"),
+                              dim=dims)
+
+
+def fftn(x: torch.Tensor, dims: tuple[int, ...] = (-3, -2, -1),
+         layout: str = "centered") -> torch.Tensor:
+    """Orthonormal DFT over ``dims`` (default the last three: 3-D k-space) in the given
+    layout; ``dims=(-2, -1)`` is :func:`fft2` and ``dims=(d,)`` a 1-D transform (e.g. along
+    the readout)."""
+    return _transform_n(x, layout, torch.fft.fftn, tuple(dims))
+
+
+def ifftn(k: torch.Tensor, dims: tuple[int, ...] = (-3, -2, -1),
+          layout: str = "centered") -> torch.Tensor:
+    """Orthonormal inverse DFT over ``dims`` (the exact adjoint of :func:`fftn`)."""
+    return _transform_n(k, layout, torch.fft.ifftn, tuple(dims))

@@ -23,7 +23,8 @@ from . import metrics
 from .atomic import atomic_output
 from .masks import psf
 
-__all__ = ["comparison_grid", "image_metrics", "line_plot", "three_plane_figure"]
+__all__ = ["comparison_grid", "image_metrics", "line_plot", "three_plane_figure",
+           "three_plane_grid"]
 
 
 def _as_image(a, name: str) -> np.ndarray:
@@ -195,6 +196,41 @@ def _resample_ras(volume: np.ndarray, affine: np.ndarray, max_size: int):
     return grid.reshape(*n), lo, step
 
 
+def _planes(grid: np.ndarray, lo: np.ndarray, step: float, centre=None) -> list:
+    """(name, image with rows upward, extent in mm, side labels left/right/bottom/top) of the
+    axial, coronal and sagittal planes through ``centre`` (grid voxel; default the middle);
+    the horizontal axis is inverted by the caller: larger x (the patient's right) or y
+    (anterior) on the left."""
+    cx, cy, cz = np.array(grid.shape) // 2 if centre is None else centre
+    ends = lo + step * np.array(grid.shape)
+    return [("axial", grid[:, :, cz].T, (lo[0], ends[0], lo[1], ends[1]), "RLPA"),
+            ("coronal", grid[:, cy, :].T, (lo[0], ends[0], lo[2], ends[2]), "RLIS"),
+            ("sagittal", grid[cx, :, :].T, (lo[1], ends[1], lo[2], ends[2]), "APIS")]
+
+
+def _draw_plane(ax, plane, vmin: float, vmax: float, title: str) -> None:
+    _, img, extent, (left, right, bottom, top) = plane
+    ax.set_facecolor("black")
+    ax.imshow(np.ma.masked_invalid(img), cmap="gray", vmin=vmin, vmax=vmax, origin="lower",
+              extent=extent, interpolation="nearest")
+    ax.set_xlim(extent[1], extent[0])
+    ax.set_title(title, color="white", fontsize=10)
+    for text, (x, y, ha, va) in ((left, (0.01, 0.5, "left", "center")),
+                                 (right, (0.99, 0.5, "right", "center")),
+                                 (bottom, (0.5, 0.01, "center", "bottom")),
+                                 (top, (0.5, 0.99, "center", "top"))):
+        ax.text(x, y, text, color="yellow", ha=ha, va=va, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _window(vol: np.ndarray, window) -> tuple[float, float]:
+    if window is None:
+        p0, p1 = np.percentile(vol, [0.5, 99.5])
+        window = ((p0 + p1) / 2, max(p1 - p0, 1e-12))
+    return window[0] - window[1] / 2, window[0] + window[1] / 2
+
+
 def three_plane_figure(volume, affine, out: str | os.PathLike, *, title: str = "",
                        window: tuple[float, float] | None = None, max_size: int = 320,
                        dpi: int = 110) -> Path:
@@ -214,33 +250,49 @@ def three_plane_figure(volume, affine, out: str | os.PathLike, *, title: str = "
     if vol.ndim != 3 or np.iscomplexobj(vol):
         raise ValueError(f"three_plane_figure: expected real (S, H, W) values, got {vol.shape}")
     grid, lo, step = _resample_ras(vol, np.asarray(affine, np.float64), max_size)
-    if window is None:
-        p0, p1 = np.percentile(vol, [0.5, 99.5])
-        window = ((p0 + p1) / 2, max(p1 - p0, 1e-12))
-    vmin, vmax = window[0] - window[1] / 2, window[0] + window[1] / 2
-    cx, cy, cz = np.array(grid.shape) // 2
-    ends = lo + step * np.array(grid.shape)
-    # (name, image with rows upward, extent in mm, side labels left/right/bottom/top); the
-    # horizontal axis is inverted: larger x (the patient's right) or y (anterior) on the left
-    planes = [("axial", grid[:, :, cz].T, (lo[0], ends[0], lo[1], ends[1]), "RLPA"),
-              ("coronal", grid[:, cy, :].T, (lo[0], ends[0], lo[2], ends[2]), "RLIS"),
-              ("sagittal", grid[cx, :, :].T, (lo[1], ends[1], lo[2], ends[2]), "APIS")]
+    vmin, vmax = _window(vol, window)
     Figure = _figure_class()
     fig = Figure(figsize=(11, 4.2), dpi=dpi, facecolor="black", layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, (name, img, extent, (left, right, bottom, top)) in zip(axes, planes):
-        ax.set_facecolor("black")
-        ax.imshow(np.ma.masked_invalid(img), cmap="gray", vmin=vmin, vmax=vmax, origin="lower",
-                  extent=extent, interpolation="nearest")
-        ax.set_xlim(extent[1], extent[0])
-        ax.set_title(name, color="white", fontsize=10)
-        for text, (x, y, ha, va) in ((left, (0.01, 0.5, "left", "center")),
-                                     (right, (0.99, 0.5, "right", "center")),
-                                     (bottom, (0.5, 0.01, "center", "bottom")),
-                                     (top, (0.5, 0.99, "center", "top"))):
-            ax.text(x, y, text, color="yellow", ha=ha, va=va, transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    for ax, plane in zip(axes, _planes(grid, lo, step)):
+        _draw_plane(ax, plane, vmin, vmax, plane[0])
+    fig.suptitle(title, color="white", fontsize=11)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", facecolor="black")
+    return Path(out)
+
+
+def three_plane_grid(volumes: dict, affine, out: str | os.PathLike, *, centre_mm=None,
+                     title: str = "", max_size: int = 256, dpi: int = 90) -> Path:
+    """One row per volume of ``volumes`` (``{row label: (S, H, W) real}``, all on the same
+    ``(H, W, S)`` RAS ``affine``, e.g. a reference and its reconstructions): the axial,
+    coronal and sagittal planes through ``centre_mm`` (RAS, default the grid's centre), as
+    :func:`three_plane_figure` draws them, one grey window (the first volume's); write the
+    PNG ``out`` atomically.
+
+    Raises:
+        ValueError: volumes of different shapes or not 3-D real.
+    """
+    vols = {k: np.asarray(v, np.float64) for k, v in volumes.items()}
+    shapes = {v.shape for v in vols.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3 or \
+            any(np.iscomplexobj(v) for v in vols.values()):
+        raise ValueError(f"three_plane_grid: expected real 3-D volumes of one shape, got "
+                         f"{sorted(shapes)}")
+    a = np.asarray(affine, np.float64)
+    first = next(iter(vols.values()))
+    vmin, vmax = _window(first, None)
+    Figure = _figure_class()
+    fig = Figure(figsize=(9.5, 2.9 * len(vols)), dpi=dpi, facecolor="black",
+                 layout="constrained")
+    axes = fig.subplots(len(vols), 3, squeeze=False)
+    for row, (label, vol) in zip(axes, vols.items()):
+        grid, lo, step = _resample_ras(vol, a, max_size)
+        centre = None if centre_mm is None else np.clip(
+            ((np.asarray(centre_mm) - lo) / step).astype(int), 0, np.array(grid.shape) - 1)
+        for ax, plane in zip(row, _planes(grid, lo, step, centre)):
+            _draw_plane(ax, plane, vmin, vmax, f"{label}: {plane[0]}")
     fig.suptitle(title, color="white", fontsize=11)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as tmp:

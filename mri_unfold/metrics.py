@@ -31,9 +31,10 @@ import math
 
 import numpy as np
 import torch
+from scipy import stats
 from skimage.metrics import structural_similarity
 
-__all__ = ["psnr", "ssim", "nmse", "quality", "psnr_255", "ssim_255"]
+__all__ = ["psnr", "ssim", "nmse", "quality", "psnr_255", "ssim_255", "ci95"]
 
 SSIM_WINDOW = 7
 
@@ -150,3 +151,20 @@ def ssim_255(target, prediction) -> float:
     """:func:`ssim` with ``data_range=255`` (scikit-image, 7x7 uniform window), as the CS
     papers' test scripts."""
     return ssim(target, prediction, data_range=255)
+
+
+def ci95(values) -> tuple[float, float, float, float]:
+    """``(mean, std, ci_low, ci_high)`` of the finite ``values``: sample std (ddof 1) and the
+    Student-t 95 % interval of the mean (``nan`` spread for a single value; all ``nan``
+    without values)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return (math.nan,) * 4
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, math.nan, math.nan, math.nan
+    std = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.975, len(v) - 1)) * std / math.sqrt(len(v))
+    return mean, std, mean - half, mean + half
+

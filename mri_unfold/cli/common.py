@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 
+import numpy as np
+
 from ..errors import UserError
 from ..fft import LAYOUTS
 from ..masks import MaskKeyError, MaskLayoutError
@@ -12,12 +14,21 @@ from ..outputs import check_new_outputs, same_file
 from ..reconstruct import MaskSpec
 
 __all__ = ["add_command", "add_common_options", "add_mask_options", "mask_spec", "RETAIN_HELP",
-           "check_new_outputs", "same_file", "mask_flag_hints"]
+           "check_new_outputs", "same_file", "mask_flag_hints", "refuse_non_finite"]
 
 RETAIN_HELP = ("return freed memory to the OS as glibc does by default. Without this flag "
                "the command keeps freed memory for reuse "
                "(mri_unfold.cpu_allocator.retain_freed_memory): 1.2-3x faster on CPU, and the "
                "process stays at its peak memory until it exits")
+
+
+def refuse_non_finite(stacks, names=("reconstruction", "zero-filled image")) -> None:
+    """Raise :class:`UserError` (nothing written yet) when an output array holds NaN/Inf."""
+    for stack, name in zip(stacks, names):
+        bad = int((~np.isfinite(stack)).sum())
+        if bad:
+            raise UserError(f"the {name} has {bad} non-finite values (NaN/Inf) — unusable "
+                            "weights or data?; nothing was written")
 
 
 def add_command(sub, name: str, *, help: str, description: str,  # noqa: A002 - argparse's name

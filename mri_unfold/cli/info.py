@@ -5,7 +5,9 @@ is read as ``recon`` reads it (:meth:`DataSource.read`, slices as stored) and su
 format, stored dimensions, coils, slices, matrix and recon matrix, FOV and voxel size,
 trajectory, and the sampling pattern measured from the data
 (:func:`mri_unfold.data.sampling.sampling_pattern`: acceleration, ACS lines).  NIfTI
-volumes: shape, data type, voxel size and orientation.  ``--json`` prints one JSON object.
+volumes: shape, data type, voxel size and orientation.  3-D scans (a 3-D encoding) are read
+as volumes: slabs, matrix (readout, ky, kz), recon matrix and the ky–kz sampling.  ``--json``
+prints one JSON object.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import nibabel as nib
 import numpy as np
 
 from ..data import NiftiVolume
+from ..data.raw_volumes import is_3d_scan, read_volumes
 from ..data.sampling import sampling_pattern
 from ..data.sources import get_source
 from ..operators import to_radians
@@ -91,6 +94,30 @@ def kspace_info(path: Path, kind: str, options: dict) -> dict:
     return _round(out)
 
 
+def volume_info(path: Path, kind: str) -> dict:
+    """The summary of a 3-D scan (its encoding is 3-D): slabs, coils, matrix ``(readout, ky,
+    kz)``, recon matrix, FOV, geometry and the ky–kz sampling measured from the data."""
+    vols = read_volumes(kind, path)
+    v, meta = vols[0], vols[0].metadata
+    c, x, y, z = (int(d) for d in v.kspace.shape)
+    p = sampling_pattern(v.mask)
+    out = {"file": str(path), "kind": kind, "format": f"3-D scan ({kind})", "coils": c,
+           "dimensions": {"coils": c, "readout": x, "ky": y, "kz": z, "slabs": len(vols)},
+           "matrix": [x, y, z], "recon_matrix": list(meta.extras.get("recon_shape", (x, y, z))),
+           "fov_mm": meta.fov_mm and [meta.fov_mm[0], meta.fov_mm[1], meta.fov_mm[2] * z],
+           "voxel_size_mm": meta.voxel_size_mm and list(meta.voxel_size_mm), "trajectory":
+           "cartesian", "kykz_sampling": {"acceleration": p.acceleration,
+                                          "acs_square": p.acs_square}}
+    affine = meta.extras.get("affine")
+    out["affine"] = None if affine is None else np.asarray(affine).round(4).tolist()
+    if affine is not None:
+        out["orientation"] = "".join(nib.aff2axcodes(np.asarray(affine)))
+    out["details"] = {"ky-kz sampling": f"acceleration {p.acceleration:.2f} (readout fully "
+                                        f"sampled), fully sampled centre {p.acs_square}x"
+                                        f"{p.acs_square}"}
+    return _round(out)
+
+
 def nifti_info(path: Path) -> dict:
     """Shape, data type, voxel size and orientation of a NIfTI volume."""
     nv = NiftiVolume(path)
@@ -140,7 +167,11 @@ def _text(info: dict) -> str:
 def run(args) -> int:
     path = Path(args.input)
     kind = input_kind(path)
-    info = nifti_info(path) if kind == "nifti" else kspace_info(path, kind,
-                                                                read_options(args, kind))
+    if kind == "nifti":
+        info = nifti_info(path)
+    elif is_3d_scan(kind, path):
+        info = volume_info(path, kind)
+    else:
+        info = kspace_info(path, kind, read_options(args, kind))
     print(json.dumps(info, indent=2, default=str) if args.json else _text(info))
     return 0

@@ -6,6 +6,9 @@ acceleration, fully sampled centre, PSF peak-to-side-lobe ratio) and, with ``--o
 each mask above its point-spread function (dB scale).  ``--save-npy DIR`` writes ``DIR/KIND.npy``
 (centred layout, float32 0/1).  All masks are made before anything is written, the files are
 written all-or-nothing, and an existing file is replaced only with ``--overwrite``.
+
+ky–kz masks of 3-D scans (``--acs KY KZ``, with ``--elliptical``, ``--partial-fourier F`` and
+the kind ``caipi``): :func:`mri_unfold.masks.kykz.make_kykz_mask` on ``--shape KY KZ``.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from ..atomic import atomic_outputs
 from ..errors import UserError
 from ..figures import mask_psf_figure
 from ..masks import KINDS, make_mask, mask_stats, save_mask
+from ..masks.kykz import KYKZ_KINDS, make_kykz_mask
 from ..outputs import output_folder
 from ..tables import Column, format_table
 from .common import add_command, check_new_outputs
@@ -34,7 +38,9 @@ EXAMPLES = """examples:
   mri-unfold masks --kind radial --kind poisson --shape 256 256 --acceleration 5 --seed 0 \\
       --output masks.png
   mri-unfold masks --kind random --kind equispaced --kind magic --shape 320 368 \\
-      --acceleration 4 --center-fraction 0.08 --save-npy masks/"""
+      --acceleration 4 --center-fraction 0.08 --save-npy masks/
+  mri-unfold masks --kind poisson --kind caipi --shape 233 189 --acs 24 24 --elliptical \\
+      --acceleration 8 --output kykz.png"""
 
 
 def register(sub) -> None:
@@ -51,6 +57,13 @@ def register(sub) -> None:
                         "radial)")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.add_argument("--golden-angle", action="store_true", help="radial: golden-angle lines")
+    p.add_argument("--acs", nargs=2, type=int, metavar=("KY", "KZ"),
+                   help="ky-kz masks of 3-D scans (--shape KY KZ) with this fully sampled "
+                        f"ACS block; kinds {', '.join(KYKZ_KINDS)}")
+    p.add_argument("--elliptical", action="store_true",
+                   help="ky-kz masks: elliptical scanning (no samples outside the ellipse)")
+    p.add_argument("--partial-fourier", type=float, default=1.0, metavar="F",
+                   help="ky-kz masks: fraction of kz acquired, 0.5..1 (default 1)")
     p.add_argument("--output", metavar="PNG", help="write the mask + PSF figure here")
     p.add_argument("--save-npy", metavar="DIR", help="also write DIR/KIND.npy (centred layout; "
                                                     "DIR is created if its parent exists)")
@@ -77,7 +90,11 @@ def run(args) -> int:
         check_new_outputs(npys, [], args.overwrite, option="--save-npy")
 
     results = []
+    kykz = args.acs is not None or args.elliptical or args.partial_fourier != 1.0
     for kind in kinds:
+        if kykz or kind == "caipi":
+            results.append(_kykz(args, kind))
+            continue
         opts = {}
         if kind == "radial":
             opts["golden_angle"] = args.golden_angle
@@ -101,6 +118,20 @@ def run(args) -> int:
     for out in npys + png:
         print(f"wrote {out}")
     return 0
+
+
+def _kykz(args, kind: str):
+    """``(MaskResult, stats)`` of a ky–kz mask (``--acs``, default 24 x 24)."""
+    if args.acceleration is None or args.ratio is not None:
+        raise UserError("ky-kz masks (--acs, --elliptical, --partial-fourier, caipi) take "
+                        "--acceleration R, not --ratio")
+    if args.center_fraction is not None:
+        raise UserError("ky-kz masks set their fully sampled block with --acs KY KZ, not "
+                        "--center-fraction")
+    res = make_kykz_mask(kind, tuple(args.shape), acceleration=args.acceleration,
+                         acs=tuple(args.acs or (24, 24)), elliptical=args.elliptical,
+                         partial_fourier=args.partial_fourier, seed=args.seed)
+    return res, mask_stats(res.mask)
 
 
 def _centre(res, stats) -> str:

@@ -25,13 +25,14 @@ from ..reconstruct import (AUTO_COMPILE_AFTER_S, MASK_CHECKPOINT_KINDS, METHODS,
                            require_mri_checkpoint, with_tag,
                            write_fastmri_h5, write_nifti_like, write_npy, write_plain_nifti)
 from ..tables import METRIC_COLUMNS, format_table
+from . import recon3d
 from . import recon_adapt as zs
 from . import recon_dicom as dcm
 from . import recon_scores as sc
 from .read_options import add_coil_options, add_read_options, coil_compression, read_options
 
 from .common import (add_command, add_mask_options, check_new_outputs, mask_flag_hints,
-                     mask_spec)
+                     mask_spec, refuse_non_finite)
 
 NAME = "recon"
 #: Inputs that are images, undersampled retrospectively (a simulation).
@@ -123,6 +124,7 @@ def register(sub) -> None:
     dcm.add_dicom_options(p)
     sc.add_score_options(p)
     zs.add_adapt_options(p)
+    recon3d.add_volume_options(p)
     p.set_defaults(func=run)
 
 
@@ -175,11 +177,7 @@ def write_outputs(result, outputs: list[Path], keep_dtype: bool) -> str:
     """Write the reconstruction (and the zero-filled volume) all-or-nothing; returns the
     description of what was written (dtype)."""
     stacks = [result.reconstruction, result.zero_filled][:len(outputs)]
-    for stack, name in zip(stacks, ("reconstruction", "zero-filled image")):
-        bad = int((~np.isfinite(stack)).sum())
-        if bad:
-            raise UserError(f"the {name} has {bad} non-finite values (NaN/Inf) — unusable "
-                            "weights or data?; nothing was written")
+    refuse_non_finite(stacks)
     with atomic_outputs(outputs) as tmps:
         for stack, out, tmp in zip(stacks, outputs, tmps):
             _write(result, stack, output_format(out), tmp, keep_dtype)
@@ -276,6 +274,8 @@ def run(args) -> int:
     src, dicom_in = dcm.dicom_input(args)
     zs.check_adapt_args(args)
     kind = "dicom" if dicom_in else input_kind(src)
+    if recon3d.wants_3d(args, kind, src):   # whole 3-D scans: docs/volumes.md
+        return recon3d.run(args, src, kind, _outputs, _network)
     to_dicom = dcm.wants_dicom_output(args, dicom_in is not None)
     outputs = dcm.dicom_outputs(args, src, dicom_in) if to_dicom else _outputs(args, src)
     if args.batch_size < 1:

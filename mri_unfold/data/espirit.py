@@ -27,10 +27,13 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_output
+from ..errors import InvalidValue
+from ..memory import require_memory
 from .errors import DataFileError
 from .samples import KSpaceSample
 
-__all__ = ["EspiritSettings", "espirit_maps", "acs_width", "EspiritCache", "EstimateCoilMaps"]
+__all__ = ["EspiritSettings", "espirit_maps", "espirit_maps_3d", "espirit_3d_bytes", "acs_width",
+           "EspiritCache", "EstimateCoilMaps"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,52 @@ def espirit_maps(kspace, settings: EspiritSettings = EspiritSettings(), mask=Non
     if k.ndim != 3:
         raise ValueError(f"{where}: espirit_maps expects k-space (C, H, W), got {k.shape}")
     calib = _effective_calib(k.shape, mask, settings, where)
+    app = sigpy.mri.app.EspiritCalib(k, calib_width=calib, thresh=settings.thresh,
+                                     kernel_width=settings.kernel_width, crop=settings.crop,
+                                     max_iter=settings.max_iter, show_pbar=False)
+    return np.asarray(app.run(), dtype=np.complex64)
+
+
+def espirit_3d_bytes(num_coils: int, shape) -> int:
+    """Memory :class:`sigpy.mri.app.EspiritCalib` needs for 3-D maps of ``shape``
+    ``(X, Y, Z)``: the image-domain kernel matrices ``(X, Y, Z, C, C)`` and a few
+    ``(C, X, Y, Z)`` arrays, complex64."""
+    voxels = int(np.prod([int(s) for s in shape], dtype=np.float64))
+    return 8 * voxels * (num_coils * num_coils + 6 * num_coils)
+
+
+def espirit_maps_3d(kspace, acs, settings: EspiritSettings = EspiritSettings(),
+                    where: str = "k-space") -> np.ndarray:
+    """3-D ESPIRiT maps of a 3-D scan from its ``kx × ky × kz`` calibration cube.
+
+    Args:
+        kspace: ``(C, X, Y, Z)`` complex 3-D k-space, centred layout (only the central
+            calibration cube is read: the rest may be zero).
+        acs: the fully sampled ``(ACS_Y, ACS_Z)`` ky–kz block (every ``kx`` is sampled):
+            the cube's side is ``min(calib_width, ACS_Y, ACS_Z, X)``.
+        settings: :class:`EspiritSettings` (as the 2-D maps).
+    Returns:
+        ``(C, X, Y, Z)`` complex64 (phase relative to coil 0).
+    Raises:
+        InvalidValue: a calibration cube with fewer calibration rows than kernel columns
+            (the kernel subspace is then not determined).
+        InsufficientMemory: the maps' kernel matrices would not fit (before allocating).
+    """
+    import sigpy.mri.app
+
+    k = np.asarray(torch.as_tensor(kspace).detach().cpu().numpy(), dtype=np.complex64)
+    if k.ndim != 4:
+        raise ValueError(f"{where}: espirit_maps_3d expects k-space (C, X, Y, Z), got {k.shape}")
+    calib = min(settings.calib_width, int(acs[0]), int(acs[1]), k.shape[1])
+    rows, cols = (calib - settings.kernel_width + 1) ** 3, k.shape[0] * settings.kernel_width ** 3
+    if calib <= settings.kernel_width or rows < cols:
+        raise InvalidValue(f"{where}: the 3-D calibration cube is only {calib} wide: "
+                           f"{max(rows, 0)} calibration rows for {cols} kernel columns "
+                           f"({k.shape[0]} coils x {settings.kernel_width}^3); 3-D ESPIRiT "
+                           "needs a larger ACS block and readout (or maps per readout position)")
+    require_memory(espirit_3d_bytes(k.shape[0], k.shape[1:]),
+                   f"{where}: 3-D ESPIRiT maps of a {k.shape[0]}-coil "
+                   f"{'x'.join(map(str, k.shape[1:]))} volume (use maps per readout position)")
     app = sigpy.mri.app.EspiritCalib(k, calib_width=calib, thresh=settings.thresh,
                                      kernel_width=settings.kernel_width, crop=settings.crop,
                                      max_iter=settings.max_iter, show_pbar=False)

@@ -53,10 +53,18 @@ def _header_xml(samples: Sequence[KSpaceSample]) -> str:
             kspace_encoding_step_2=zero, slice=limit(len(samples)), contrast=zero,
             repetition=zero, average=zero, phase=zero, set=zero, segment=zero),
         trajectory=xsd.trajectoryType.CARTESIAN)
+    return header_with(enc, c)
+
+
+def header_with(encoding, coils: int) -> str:
+    """The XML of an ISMRMRD header with one ``encoding`` and ``coils`` receive channels."""
+    from ismrmrd import xsd
+
     hdr = xsd.ismrmrdHeader(
-        encoding=[enc],
+        encoding=[encoding],
         experimentalConditions=xsd.experimentalConditionsType(H1resonanceFrequency_Hz=0),
-        acquisitionSystemInformation=xsd.acquisitionSystemInformationType(receiverChannels=c))
+        acquisitionSystemInformation=xsd.acquisitionSystemInformationType(
+            receiverChannels=coils))
     return xsd.ToXML(hdr)
 
 

@@ -15,7 +15,8 @@ scan into one ``(C, H, W)`` k-space per (repetition, contrast, slice, partition)
 * readout oversampling is removed by cropping the centre ``readout_keep`` pixels of the
   readout in image space (centred FFT, :mod:`mri_unfold.fft`);
 * 3-D data (``partitions > 1``, fully sampled along the partitions) are transformed along
-  the partition axis: each partition becomes one slice.
+  the partition axis: each partition becomes one slice; :func:`assemble_volumes` keeps them
+  as 3-D k-space instead (any ky–kz sampling, partial Fourier in kz), one volume per slab.
 
 Counters outside the header's encoding limits are a :class:`DataFileError` naming the file,
 the acquisition and the counter.  The result is exactly what is stored: no scaling.
@@ -30,7 +31,7 @@ import torch
 from ..memory import require_memory
 from .errors import DataFileError
 
-__all__ = ["Readouts", "Encoding", "assemble", "check_readouts", "COUNTERS"]
+__all__ = ["Readouts", "Encoding", "assemble", "assemble_volumes", "check_readouts", "COUNTERS"]
 
 #: Counter names, in the order of :class:`Readouts` fields.
 COUNTERS = ("line", "partition", "slice", "contrast", "repetition", "average")
@@ -144,22 +145,10 @@ def check_readouts(r: Readouts, enc: Encoding, where: str, placement: bool = Tru
         _readout_rows(r, i, n, enc, where)
 
 
-def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:
-    """Place readouts into k-space (module doc).
-
-    Args:
-        r: the image scan's readouts.
-        enc: the encoded matrix.
-        where: the file name, for error messages.
-    Returns:
-        One dict per image slice, ordered by (repetition, contrast, slice, partition):
-        ``kspace`` ``(C, readout_keep, lines)`` complex64 numpy, ``slice``, ``contrast``,
-        ``repetition``, ``partition`` (the counters), ``first`` (index into ``r`` of a
-        readout of that slice, for its geometry).
-    Raises:
-        DataFileError: counters outside the limits or the matrix; readouts of different
-            coil counts; 3-D data undersampled along the partitions.
-    """
+def _accumulate(r: Readouts, enc: Encoding, where: str):
+    """Readouts placed and averaged: ``(vol (S, C, Z, X, Y), count (S, Z, Y), uniq, kidx)``
+    with one entry per (repetition, contrast, slice) in ``uniq`` and ``kidx`` the entry of
+    each readout.  The declared size is checked against the memory first."""
     if len(r) == 0:
         raise DataFileError(f"{where}: no image readouts")
     _check_limits(r, enc, where)
@@ -195,6 +184,35 @@ def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:
             vol += part
     if len(np.unique(avg)) > 1:
         vol /= np.maximum(count, 1)[:, None, :, None, :].astype(np.float32)
+    return vol, count, uniq, kidx
+
+
+def _remove_oversampling(t: torch.Tensor, enc: Encoding) -> torch.Tensor:
+    """``(C, Z, X, Y)`` k-space with the readout cropped to ``readout_keep`` image pixels."""
+    if enc.readout_keep >= enc.readout_full:
+        return t
+    lo = enc.readout_full // 2 - enc.readout_keep // 2
+    img = _centred_dft(t, 2, inverse=True)[:, :, lo:lo + enc.readout_keep]
+    return _centred_dft(img, 2, inverse=False)
+
+
+def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:
+    """Place readouts into k-space (module doc).
+
+    Args:
+        r: the image scan's readouts.
+        enc: the encoded matrix.
+        where: the file name, for error messages.
+    Returns:
+        One dict per image slice, ordered by (repetition, contrast, slice, partition):
+        ``kspace`` ``(C, readout_keep, lines)`` complex64 numpy, ``slice``, ``contrast``,
+        ``repetition``, ``partition`` (the counters), ``first`` (index into ``r`` of a
+        readout of that slice, for its geometry).
+    Raises:
+        DataFileError: counters outside the limits or the matrix; readouts of different
+            coil counts; 3-D data undersampled along the partitions.
+    """
+    vol, count, uniq, kidx = _accumulate(r, enc, where)
     if enc.partitions > 1:
         acquired = count > 0
         if not bool((acquired == acquired.any(axis=1, keepdims=True)).all()):
@@ -202,11 +220,7 @@ def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:
                                 "not supported (each partition must have the same lines)")
     out = []
     for k, (rep, con, sl) in enumerate(uniq):
-        t = torch.from_numpy(vol[k])                                  # (C, Z, X, Y)
-        if enc.readout_keep < enc.readout_full:
-            lo = enc.readout_full // 2 - enc.readout_keep // 2
-            img = _centred_dft(t, 2, inverse=True)[:, :, lo:lo + enc.readout_keep]
-            t = _centred_dft(img, 2, inverse=False)
+        t = _remove_oversampling(torch.from_numpy(vol[k]), enc)       # (C, Z, X, Y)
         if enc.partitions > 1:
             t = _centred_dft(t, 1, inverse=True)
         first = int(np.flatnonzero(kidx == k)[0])
@@ -214,4 +228,34 @@ def assemble(r: Readouts, enc: Encoding, where: str) -> list[dict]:
             out.append({"kspace": t[:, z].contiguous().numpy().astype(np.complex64, copy=False),
                         "repetition": int(rep), "contrast": int(con), "slice": int(sl),
                         "partition": z, "first": first})
+    return out
+
+
+def assemble_volumes(r: Readouts, enc: Encoding, where: str) -> list[dict]:
+    """Place the readouts of a 3-D scan into 3-D k-space, one volume per (repetition,
+    contrast, slice — a slab): undersampling and partial Fourier along the partitions stay
+    as zeros (the ky–kz mask), the readout oversampling is removed.
+
+    Returns:
+        One dict per volume, ordered by (repetition, contrast, slice): ``kspace``
+        ``(C, readout_keep, lines, partitions)`` complex64 numpy (readout, ky, kz),
+        ``repetition``, ``contrast``, ``slice``, ``first`` (a readout of that volume).
+    Raises:
+        DataFileError: as :func:`assemble`; inconsistent encodings between acquisitions
+            (readouts of different lengths or k-space centres).
+    """
+    lengths = {np.asarray(d).shape[-1] for d in r.data} if isinstance(r.data, list) else         {r.data.shape[-1]}
+    centres = set(np.asarray(r.center_sample).tolist())
+    if len(lengths) > 1 or len(centres) > 1:
+        raise DataFileError(f"{where}: inconsistent encodings between acquisitions: readouts "
+                            f"of {len(lengths)} lengths {sorted(lengths)[:4]} and "
+                            f"{len(centres)} k-space centre samples {sorted(centres)[:4]}; a "
+                            "3-D scan needs one readout encoding")
+    vol, _, uniq, kidx = _accumulate(r, enc, where)
+    out = []
+    for k, (rep, con, sl) in enumerate(uniq):
+        t = _remove_oversampling(torch.from_numpy(vol[k]), enc)       # (C, Z, X, Y)
+        out.append({"kspace": t.permute(0, 2, 3, 1).contiguous().numpy(),
+                    "repetition": int(rep), "contrast": int(con), "slice": int(sl),
+                    "first": int(np.flatnonzero(kidx == k)[0])})
     return out

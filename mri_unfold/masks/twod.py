@@ -155,7 +155,13 @@ def make_poisson(shape, ratio: float, center_fraction, seed, crop_corner: bool =
                       seed=seed, requested_ratio=ratio, center_fraction=cf)
 
 
-def _poisson_bisect(shape, accel, calib, crop_corner, max_attempts, tol, max_iter, seed):
+def _poisson_bisect(shape, accel, calib, crop_corner, max_attempts, tol, max_iter, seed,
+                    allowed=None, always=None):
+    """The bisection of :func:`make_poisson`.  ``allowed`` (bool ``(H, W)`` or None) zeroes
+    the samples outside it; ``always`` (bool ``(H, W)`` or None) is sampled in any case and
+    replaces sigpy's own calibration block (the density stays flat over ``calib``): sigpy's
+    sampler can stall on its pre-filled block (its first point falls inside and no
+    candidate around it is accepted: only the block comes back)."""
     from sigpy.mri.samp import _poisson  # sigpy's numba Poisson-disc sampler
 
     ny, nx = shape
@@ -173,9 +179,14 @@ def _poisson_bisect(shape, accel, calib, crop_corner, max_attempts, tol, max_ite
         slope = (hi + lo) / 2
         radius_x = np.clip((1 + r * slope) * nx / max(nx, ny), 1, None)
         radius_y = np.clip((1 + r * slope) * ny / max(nx, ny), 1, None)
-        mask = _poisson(nx, ny, max_attempts, radius_x, radius_y, calib, seed)
+        mask = _poisson(nx, ny, max_attempts, radius_x, radius_y,
+                        calib if always is None else (0, 0), seed)
         if crop_corner:
             mask *= r < 1
+        if allowed is not None:
+            mask *= allowed.reshape(mask.shape)
+        if always is not None:
+            mask = np.maximum(mask, always.reshape(mask.shape))
         achieved = nx * ny / max(mask.sum(), 1)
         if abs(achieved - accel) < best_err:
             best, best_err = mask, abs(achieved - accel)

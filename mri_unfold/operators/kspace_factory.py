@@ -23,8 +23,9 @@ from .registry import register_operator
 __all__ = ["KSpaceOperatorFactory", "KSPACE_OPERATOR_KINDS", "IMAGE_DOMAINS"]
 
 #: ``operator.kind`` values whose operator comes with the k-space data (``fastmri`` is the
-#: name protocols and checkpoints have used since the first fastMRI support).
-KSPACE_OPERATOR_KINDS = ("kspace", "fastmri")
+#: name protocols and checkpoints have used since the first fastMRI support;
+#: ``learned_kspace_mask`` learns the mask with the network, :mod:`.learned_kspace_mask`).
+KSPACE_OPERATOR_KINDS = ("kspace", "fastmri", "learned_kspace_mask")
 
 
 @dataclass(frozen=True)
@@ -117,5 +118,5 @@ def kspace_from_config(cfg: dict, tensors=None, image_shape=None) -> KSpaceOpera
     return KSpaceOperatorFactory(real_input=domain == "real")
 
 
-for _kind in KSPACE_OPERATOR_KINDS:
+for _kind in KSPACE_OPERATOR_KINDS[:2]:
     register_operator(_kind, from_config=kspace_from_config)

@@ -100,6 +100,8 @@ class LearnedMaskFourier(LinearOperator):
         slope_start, slope_end, anneal_steps: the relaxation's slope schedule.
         real_input: real images (``adjoint`` returns the real part), as
             :class:`~mri_unfold.operators.SingleCoilFourier`.
+        acs: an explicit ``(rows, columns)`` ACS box instead of ``center_fraction`` (e.g.
+            the 24 × 24 ky–kz block of a 3-D scan).
 
     Parameters: ``logits`` float32 ``(W,)`` or ``(H, W)``.  Buffers: ``acs`` bool
     ``(H, W)``.
@@ -113,7 +115,8 @@ class LearnedMaskFourier(LinearOperator):
 
     def __init__(self, shape, ratio: float, *, dims: int = 2, center_fraction=None,
                  seed: int = 0, prob_slope: float = 5.0, slope_start: float = 10.0,
-                 slope_end: float = 200.0, anneal_steps: int = 0, real_input: bool = False):
+                 slope_end: float = 200.0, anneal_steps: int = 0, real_input: bool = False,
+                 acs=None):
         super().__init__()
         h, w = (int(s) for s in shape)
         if dims not in (1, 2):
@@ -132,12 +135,14 @@ class LearnedMaskFourier(LinearOperator):
         self.complex_domain = not self.real_input
         self.domain_shape = self.range_shape = (1, h, w)
         cf = resolve_center_fraction(center_fraction or None, self.ratio)
+        box = acs
         acs = torch.zeros(h, w, dtype=torch.bool)
-        cols = center_window(w, max(1, round(cf * w)))
+        cols = center_window(w, max(1, round(cf * w)) if box is None else int(box[-1]))
         if self.dims == 1:
             acs[:, cols] = True
         else:
-            acs[center_window(h, max(1, round(cf * h))), cols] = True
+            rows = max(1, round(cf * h)) if box is None else int(box[0])
+            acs[center_window(h, rows), cols] = True
         self.register_buffer("acs", acs)
         units = w if self.dims == 1 else h * w
         acs_units = int(acs[0].sum()) if self.dims == 1 else int(acs.sum())
@@ -251,6 +256,11 @@ class LearnedMaskFourier(LinearOperator):
                                 lambda: self.binarised().to(like.device))
         return self.sample(self._step).to(like.device, like.real.dtype)
 
+    def masked(self, k: torch.Tensor) -> torch.Tensor:
+        """``M ⊙ k`` for k-space ``(..., H, W)`` with the mask in use (:meth:`current_mask`):
+        exact zeros outside a binary mask, the relaxed sample's values inside a step."""
+        return self._masked(k)
+
     def _masked(self, k: torch.Tensor) -> torch.Tensor:
         m = self.current_mask(k)
         if m.dtype == torch.bool:
@@ -295,7 +305,8 @@ class LearnedMaskFourier(LinearOperator):
 def learned_mask_from_config(cfg: dict, tensors=None, image_shape=None) -> LearnedMaskFourier:
     """``operator.kind = "learned_mask"``: ``ratio``, ``center_fraction`` (0: ``0.32·ratio``),
     ``seed``, ``real_input``, ``mask_dims``, ``mask_prob_slope``, ``mask_slope_start``,
-    ``mask_slope_end``, ``mask_anneal_steps``; the size from the training images or, when
+    ``mask_slope_end``, ``mask_anneal_steps``, ``acs`` (``[rows, columns]``, instead of
+    ``center_fraction``); the size from the training images or, when
     rebuilding from a checkpoint's ``tensors``, from the stored ACS."""
     if tensors is not None and "acs" in tensors:
         image_shape = tuple(tensors["acs"].shape)
@@ -305,7 +316,8 @@ def learned_mask_from_config(cfg: dict, tensors=None, image_shape=None) -> Learn
                             center_fraction=cfg["center_fraction"], seed=cfg["seed"],
                             prob_slope=cfg["mask_prob_slope"],
                             slope_start=cfg["mask_slope_start"], slope_end=cfg["mask_slope_end"],
-                            anneal_steps=cfg["mask_anneal_steps"], real_input=cfg["real_input"])
+                            anneal_steps=cfg["mask_anneal_steps"], real_input=cfg["real_input"],
+                            acs=tuple(cfg["acs"]) if cfg.get("acs") else None)
     if tensors is not None:
         op.load_state_dict({k: v for k, v in tensors.items() if k in ("logits", "acs")})
     return op

@@ -1,4 +1,4 @@
-"""Non-Cartesian MRI sampling: the density-weighted NUFFT ``Φ = W^½ F S`` (2-D).
+"""Non-Cartesian MRI sampling: the density-weighted NUFFT ``Φ = W^½ F S`` (2-D and 3-D).
 
 ``F`` is the type-2 NUFFT of :mod:`.nufft` (the centred orthonormal DFT evaluated at the
 trajectory's frequencies), ``S`` the SENSE coil expansion (absent for single-coil data) and
@@ -21,6 +21,9 @@ the Cartesian grid ``ω = 2π (m - N//2) / N`` the operator equals
 
 Shapes (``N`` batch, ``C`` coils, ``K`` samples): image ``(N, 1, H, W)`` complex64/128
 (float with ``real_input``) -> k-space ``(N, C, K)`` complex (``C = 1`` single-coil).
+**3-D** (3-D radial "kooshball", 3-D cones, any 3-D trajectory through finufft's 3-D
+transforms, with the 3-D Toeplitz normal): ``image_shape`` ``(X, Y, Z)``, ``traj``
+``(K, 3)`` / ``(N, K, 3)``, images ``(N, 1, X, Y, Z)``, maps ``(C, X, Y, Z)``.
 Per-sample parameters: ``traj`` ``(N, K, 2)``, ``dcf``/``mask`` ``(N, K)``, ``coil_maps``
 ``(N, C, H, W)``; shared ones ``(K, 2)``, ``(K,)``, ``(C, H, W)``.
 """
@@ -54,30 +57,31 @@ def to_radians(traj, image_shape, units: str = "radians") -> torch.Tensor:
     if units not in TRAJECTORY_UNITS:
         raise ValueError(f"units must be one of {', '.join(TRAJECTORY_UNITS)}, got {units!r}")
     t = to_tensor(traj, "traj")
-    if t.is_complex() or t.ndim not in (2, 3) or t.shape[-1] != 2:
-        raise ValueError(f"traj must be a real (K, 2) or (N, K, 2) array of 2-D k-space "
+    d = len(image_shape)
+    if t.is_complex() or t.ndim not in (2, 3) or t.shape[-1] != d:
+        raise ValueError(f"traj must be a real (K, {d}) or (N, K, {d}) array of {d}-D k-space "
                          f"coordinates, got {t.dtype} {tuple(t.shape)}")
     t = t.to(torch.float64 if t.dtype == torch.float64 else torch.float32)
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"traj contains {int((~torch.isfinite(t)).sum())} NaN/Inf "
                          "coordinates")
-    still = t.abs().reshape(-1, t.shape[-2] * 2).amax(-1) == 0
+    still = t.abs().reshape(-1, t.shape[-2] * d).amax(-1) == 0
     if t.shape[-2] > 1 and bool(still.any()):
         raise InvalidValue(f"traj: all {t.shape[-2]} samples are at k = 0 (only the DC value "
                            "would be measured; a trajectory in other units, or none stored?)")
-    h, w = image_shape
-    half = torch.tensor([h / 2, w / 2], dtype=t.dtype) if units == "cycles" else \
-        torch.tensor([math.pi, math.pi], dtype=t.dtype)
+    sizes = [float(n) for n in image_shape]
+    half = torch.tensor([n / 2 for n in sizes], dtype=t.dtype) if units == "cycles" else \
+        torch.full((d,), math.pi, dtype=t.dtype)
     over = t.abs() > half * (1 + 1e-6)
     if bool(over.any()):
-        rng = (f"[-{h / 2:g}, {h / 2:g}] x [-{w / 2:g}, {w / 2:g}] cycles per FOV"
+        rng = (" x ".join(f"[-{n / 2:g}, {n / 2:g}]" for n in sizes) + " cycles per FOV"
                if units == "cycles" else "[-pi, pi] radians")
         worst = float(t.abs().max())
         raise ValueError(f"traj has {int(over.any(-1).sum())} coordinates outside {rng} "
                          f"(units={units!r}; largest |coordinate| {worst:.4g}); rescale the "
                          "trajectory or give the matching units")
     if units == "cycles":
-        t = t * (2 * math.pi / torch.tensor([h, w], dtype=t.dtype))
+        t = t * (2 * math.pi / torch.tensor(sizes, dtype=t.dtype))
     return t.clamp(-math.pi, math.pi)
 
 
@@ -118,10 +122,10 @@ class NonCartesianFourier(LinearOperator):
     """Non-Cartesian (radial, spiral, ...) MRI sampling ``Φ = W^½ F S`` (module doc).
 
     Args:
-        traj: k-space coordinates ``(K, 2)`` (shared) or ``(N, K, 2)`` (per sample), numpy or
-            tensor, in ``units``.  Stored as the float buffer ``traj`` ``(N | 1, K, 2)`` in
-            radians.
-        image_shape: the image ``(H, W)``.
+        traj: k-space coordinates ``(K, d)`` (shared) or ``(N, K, d)`` (per sample), numpy or
+            tensor, in ``units``; ``d`` = 2, or 3 for volumes.  Stored as the float buffer
+            ``traj`` ``(N | 1, K, d)`` in radians.
+        image_shape: the image ``(H, W)`` or volume ``(X, Y, Z)``.
         coil_maps: ``None`` (single-coil) or complex ``(C, H, W)`` / ``(N, C, H, W)``.
         dcf: density compensation ``(K,)`` / ``(N, K)``, finite and ``>= 0`` (buffer
             ``dcf``), or ``None``.
@@ -142,12 +146,13 @@ class NonCartesianFourier(LinearOperator):
                  units: str = "radians", real_input: bool = False, eps: float | None = None,
                  backend: str = "auto", toeplitz: bool = True):
         super().__init__()
-        if (not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2
+        if (not isinstance(image_shape, (tuple, list)) or len(image_shape) not in (2, 3)
                 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_shape)):
-            raise ValueError(f"image_shape must be two positive ints (H, W), got {image_shape!r}")
+            raise ValueError(f"image_shape must be two (H, W) or three (X, Y, Z) positive ints, "
+                             f"got {image_shape!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        self.image_shape = (int(image_shape[0]), int(image_shape[1]))
+        self.image_shape = tuple(int(n) for n in image_shape)
         om = to_radians(traj, self.image_shape, units)
         om = om.unsqueeze(0) if om.ndim == 2 else om
         k = int(om.shape[1])
@@ -178,12 +183,12 @@ class NonCartesianFourier(LinearOperator):
 
     def _coils(self, coil_maps) -> CoilExpansion:
         s = to_tensor(coil_maps, "coil_maps")
-        if s.ndim not in (3, 4) or tuple(s.shape[-2:]) != self.image_shape:
-            raise ValueError(f"coil_maps must have shape (C, {self.image_shape[0]}, "
-                             f"{self.image_shape[1]}) or (N, C, {self.image_shape[0]}, "
-                             f"{self.image_shape[1]}) for image_shape {self.image_shape}, got "
-                             f"{tuple(s.shape)}")
-        return CoilExpansion(s)
+        d = len(self.image_shape)
+        if s.ndim not in (d + 1, d + 2) or tuple(s.shape[-d:]) != self.image_shape:
+            grid = ", ".join(map(str, self.image_shape))
+            raise ValueError(f"coil_maps must have shape (C, {grid}) or (N, C, {grid}) for "
+                             f"image_shape {self.image_shape}, got {tuple(s.shape)}")
+        return CoilExpansion(s, spatial_dims=d)
 
     @classmethod
     def from_state(cls, tensors: dict, **options) -> "NonCartesianFourier":
@@ -226,8 +231,8 @@ class NonCartesianFourier(LinearOperator):
 
     # ------------------------------------------------------------------ checks
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_domain(x, "x", lambda: f"x must be (N, 1, {self.image_shape[0]}, "
-                                          f"{self.image_shape[1]}) images")
+        self.check_domain(x, "x", lambda: f"x must be (N, 1, "
+                                          f"{', '.join(map(str, self.image_shape))}) images")
         if self.real_input and x.is_complex():
             raise TypeError(f"NonCartesianFourier(real_input=True) expects real images "
                             f"(float32/float64), got {x.dtype}")
@@ -297,7 +302,7 @@ class NonCartesianFourier(LinearOperator):
         return self._combine(apply_toeplitz(self._coil_images(x), self.kernel(x)))
 
     def kernel(self, like: torch.Tensor) -> torch.Tensor:
-        """The Toeplitz kernel ``(N | 1, 1, 2H, 2W)`` for ``like``'s device and precision,
+        """The Toeplitz kernel ``(N | 1, 1, 2H, 2W)`` (3-D: ``(N | 1, 1, 2X, 2Y, 2Z)``) for ``like``'s device and precision,
         cached until ``traj``, ``dcf`` or ``mask`` change (not saved in the state_dict)."""
         def compute():
             w = self.weights(like)
@@ -325,6 +330,10 @@ def _traj(*shape: int, seed: int) -> torch.Tensor:
     return (torch.rand(*shape, 2, generator=_g(seed), dtype=torch.float64) * 2 - 1) * math.pi
 
 
+def _traj3(k: int, seed: int) -> torch.Tensor:
+    return (torch.rand(k, 3, generator=_g(seed), dtype=torch.float64) * 2 - 1) * math.pi
+
+
 def _maps(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, dtype=torch.complex128, generator=_g(seed))
 
@@ -345,4 +354,10 @@ register_operator("noncartesian", examples=(
         real_input=True)),
     OperatorExample("no_toeplitz", lambda: NonCartesianFourier(
         _traj(20, seed=12), (5, 6), coil_maps=_maps(2, 5, 6, seed=13), toeplitz=False)),
+    OperatorExample("volume_kooshball_dcf", lambda: NonCartesianFourier(
+        _traj3(60, seed=14), (5, 4, 6), dcf=torch.rand(60, generator=_g(15), dtype=torch.float64),
+        mask=torch.rand(60, generator=_g(16)) < 0.8)),
+    OperatorExample("volume_coils_cycles", lambda: NonCartesianFourier(
+        _traj3(40, seed=17) * (2 / math.pi), (4, 5, 4), coil_maps=_maps(2, 4, 5, 4, seed=18),
+        units="cycles")),
 ))(NonCartesianFourier)

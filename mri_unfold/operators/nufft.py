@@ -1,4 +1,5 @@
-"""2-D NUFFT kernels with autograd: type 2 (image -> points) and type 1 (points -> image).
+"""2-D and 3-D NUFFT kernels with autograd: type 2 (image -> points) and type 1 (points ->
+image).
 
 Convention (the project's centred, orthonormal DFT extended to arbitrary frequencies):
 
@@ -8,7 +9,9 @@ Convention (the project's centred, orthonormal DFT extended to arbitrary frequen
 * ``nufft1(y, omega, (H, W))`` — its exact adjoint (sign ``+i``, same scaling).
 
 ``omega`` is in radians per pixel, ``[-π, π]``; ``omega[..., 0]`` goes with the rows
-(``H``), ``omega[..., 1]`` with the columns (``W``).
+(``H``), ``omega[..., 1]`` with the columns (``W``).  In 3-D (``omega`` ``(..., K, 3)``) the
+image is ``(X, Y, Z)``, the scaling ``(X Y Z)^(-1/2)`` and ``omega[..., d]`` goes with axis
+``d`` (finufft's and torchkbnufft's 3-D transforms).
 
 Backends (``backend=``):
 
@@ -19,8 +22,8 @@ Backends (``backend=``):
 * ``"auto"`` — finufft for CPU tensors, torchkbnufft for CUDA tensors (finufft on a host
   copy when torchkbnufft is not installed).
 
-Shapes and dtypes: ``x`` ``(N, C, H, W)`` complex64/complex128; ``omega`` ``(N | 1, K, 2)``
-float32/float64 (cast to ``x``'s precision); ``y`` ``(N, C, K)``.  Both functions are
+Shapes and dtypes: ``x`` ``(N, C, H, W)`` (3-D: ``(N, C, X, Y, Z)``) complex64/complex128;
+``omega`` ``(N | 1, K, 2 | 3)`` float32/float64 (cast to ``x``'s precision); ``y`` ``(N, C, K)``.  Both functions are
 differentiable with respect to the complex data (the gradient of one is the other), not to
 ``omega``.
 """
@@ -125,7 +128,7 @@ def _finufft_run(kind: int, data: torch.Tensor, omega: torch.Tensor, shape, eps:
             plan = finufft.Plan(kind, tuple(shape), n_trans=ntr, eps=eps,
                                 isign=-1 if kind == 2 else 1, dtype=np.dtype(cdt).name,
                                 nthreads=threads)
-            pts = [np.ascontiguousarray(om[i, :, d]) for d in range(2)]
+            pts = [np.ascontiguousarray(om[i, :, d]) for d in range(om.shape[-1])]
             plan.setpts(*pts)
             plan._mri_unfold_pts = pts  # keep the point arrays alive with the plan
             return plan
@@ -163,9 +166,10 @@ class _Type2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, omega, eps, backend, cache):
         ctx.save_for_backward(omega)
-        ctx.args = (tuple(x.shape[-2:]), eps, backend, cache)
-        scale = 1.0 / math.sqrt(x.shape[-2] * x.shape[-1])
-        return _raw(2, x, omega, x.shape[-2:], eps, backend, cache) * scale
+        shape = tuple(x.shape[-omega.shape[-1]:])
+        ctx.args = (shape, eps, backend, cache)
+        scale = 1.0 / math.sqrt(math.prod(shape))
+        return _raw(2, x, omega, shape, eps, backend, cache) * scale
 
     @staticmethod
     def backward(ctx, grad):
@@ -179,7 +183,7 @@ class _Type1(torch.autograd.Function):
     def forward(ctx, y, omega, shape, eps, backend, cache):
         ctx.save_for_backward(omega)
         ctx.args = (eps, backend, cache)
-        scale = 1.0 / math.sqrt(shape[0] * shape[1])
+        scale = 1.0 / math.sqrt(math.prod(shape))
         return _raw(1, y, omega, shape, eps, backend, cache) * scale
 
     @staticmethod
@@ -191,10 +195,11 @@ class _Type1(torch.autograd.Function):
 
 def nufft2(x: torch.Tensor, omega: torch.Tensor, *, eps: float | None = None,
            backend: str = "auto", cache: PlanCache | None = None) -> torch.Tensor:
-    """Type 2 (forward) NUFFT: ``x`` ``(N, C, H, W)`` complex -> ``(N, C, K)`` (module doc).
+    """Type 2 (forward) NUFFT: ``x`` ``(N, C, H, W)`` (or ``(N, C, X, Y, Z)``) complex ->
+    ``(N, C, K)`` (module doc).
 
     Args:
-        omega: ``(N | 1, K, 2)`` radians.
+        omega: ``(N | 1, K, 2)`` radians (``(N | 1, K, 3)`` for volumes).
         eps: finufft accuracy (default :func:`default_eps` of ``x``'s dtype).
         cache: plans reused across calls for the same ``omega`` tensor.
     """
@@ -202,9 +207,10 @@ def nufft2(x: torch.Tensor, omega: torch.Tensor, *, eps: float | None = None,
     return _Type2.apply(x, omega, eps, backend, cache)
 
 
-def nufft1(y: torch.Tensor, omega: torch.Tensor, shape: tuple[int, int], *,
+def nufft1(y: torch.Tensor, omega: torch.Tensor, shape: tuple[int, ...], *,
            eps: float | None = None, backend: str = "auto",
            cache: PlanCache | None = None) -> torch.Tensor:
-    """Type 1 (adjoint) NUFFT: ``y`` ``(N, C, K)`` complex -> ``(N, C, H, W)`` (module doc)."""
+    """Type 1 (adjoint) NUFFT: ``y`` ``(N, C, K)`` complex -> ``(N, C, *shape)`` (module doc;
+    ``shape`` ``(H, W)`` or ``(X, Y, Z)`` matching ``omega``'s last dimension)."""
     eps = default_eps(y.dtype) if eps is None else float(eps)
     return _Type1.apply(y, omega, tuple(int(s) for s in shape), eps, backend, cache)

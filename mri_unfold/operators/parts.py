@@ -201,7 +201,9 @@ class FFT2(LinearOperator):
     OperatorExample("shared", lambda: CoilExpansion(
         torch.randn(3, 5, 4, dtype=torch.complex128, generator=_g(3))), (1, 5, 4)),
     OperatorExample("per_sample", lambda: CoilExpansion(
-        torch.randn(2, 4, 3, 5, dtype=torch.complex128, generator=_g(4))))))
+        torch.randn(2, 4, 3, 5, dtype=torch.complex128, generator=_g(4)))),
+    OperatorExample("volume", lambda: CoilExpansion(
+        torch.randn(3, 4, 3, 5, dtype=torch.complex128, generator=_g(5)), spatial_dims=3))))
 class CoilExpansion(LinearOperator):
     """SENSE coil expansion ``S``: ``x`` ``(N, 1, H, W)`` -> ``S_c x`` ``(N, C, H, W)``.
 
@@ -211,6 +213,8 @@ class CoilExpansion(LinearOperator):
             Stored as the float buffer ``maps_ri`` ``(..., 2)`` (real and imaginary parts,
             :func:`torch.view_as_real`) so that ``.to(torch.float64)`` keeps the imaginary
             part; :attr:`maps` is the complex view.
+        spatial_dims: 2 (images ``(H, W)``, default) or 3 (volumes ``(X, Y, Z)``: maps
+            ``(C, X, Y, Z)`` or ``(N, C, X, Y, Z)``, images ``(N, 1, X, Y, Z)``).
 
     ``adjoint``: ``Σ_c conj(S_c) y_c`` ``(N, C, H, W)`` -> ``(N, 1, H, W)``;
     ``normal``: ``x Σ_c |S_c|²``.
@@ -218,11 +222,15 @@ class CoilExpansion(LinearOperator):
 
     complex_domain = True
 
-    def __init__(self, coil_maps):
+    def __init__(self, coil_maps, spatial_dims: int = 2):
         super().__init__()
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
+        self.spatial_dims = int(spatial_dims)
         s = to_tensor(coil_maps, "coil_maps")
-        if s.ndim not in (3, 4):
-            raise ValueError(f"coil_maps must have shape (C, H, W) or (N, C, H, W), got "
+        if s.ndim not in (spatial_dims + 1, spatial_dims + 2):
+            grid = "H, W" if spatial_dims == 2 else "X, Y, Z"
+            raise ValueError(f"coil_maps must have shape (C, {grid}) or (N, C, {grid}), got "
                              f"{tuple(s.shape)}")
         s = s.to(complex_dtype(s, "coil_maps"))
         if not bool(torch.isfinite(torch.view_as_real(s)).all()):
@@ -237,25 +245,26 @@ class CoilExpansion(LinearOperator):
 
     @property
     def num_coils(self) -> int:
-        return int(self.maps_ri.shape[-4])
+        return int(self.maps_ri.shape[-self.spatial_dims - 2])
 
     @property
     def domain_shape(self) -> Shape:
-        return (1,) + tuple(int(d) for d in self.maps_ri.shape[-3:-1])
+        return (1,) + tuple(int(d) for d in self.maps_ri.shape[-self.spatial_dims - 1:-1])
 
     @property
     def range_shape(self) -> Shape:
-        return tuple(int(d) for d in self.maps_ri.shape[-4:-1])
+        return tuple(int(d) for d in self.maps_ri.shape[-self.spatial_dims - 2:-1])
 
     @property
     def batch_size(self) -> int | None:
-        return _per_sample(self.maps_ri, 5)
+        return _per_sample(self.maps_ri, self.spatial_dims + 3)
 
     def maps_for(self, t: torch.Tensor) -> torch.Tensor:
-        """Maps as ``(N or 1, C, H, W)`` in ``t``'s complex precision and on its device."""
+        """Maps as ``(N or 1, C, H, W)`` (``(N or 1, C, X, Y, Z)`` for volumes) in ``t``'s
+        complex precision and on its device."""
         ri = self.maps_ri.to(device=t.device, dtype=t.real.dtype)
         s = torch.view_as_complex(ri.contiguous())
-        return s.unsqueeze(0) if s.ndim == 3 else s
+        return s.unsqueeze(0) if s.ndim == self.spatial_dims + 1 else s
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_domain(x)

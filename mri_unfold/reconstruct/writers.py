@@ -18,7 +18,7 @@ from ..data.nifti import save_like
 from ..outputs import check_output_path
 
 __all__ = ["check_output_path", "write_fastmri_h5", "write_nifti_like", "write_plain_nifti",
-           "write_npy", "output_format", "with_tag"]
+           "write_volume_nifti", "write_npy", "output_format", "with_tag"]
 
 #: File name endings of the output formats.
 _SUFFIXES = {".nii.gz": "nifti", ".nii": "nifti", ".hdf5": "h5", ".h5": "h5", ".npy": "npy"}
@@ -74,6 +74,17 @@ def write_plain_nifti(stack: np.ndarray, out: str | os.PathLike,
     """Write ``(S, H, W)`` as a float32 NIfTI volume ``(H, W, S)`` (slices along the last
     axis) with ``affine`` (identity by default), atomically."""
     vol = np.ascontiguousarray(np.moveaxis(np.asarray(stack, np.float32), 0, -1))
+    with atomic_output(out) as tmp:
+        nib.save(nib.Nifti1Image(vol, np.eye(4) if affine is None else affine), tmp)
+    return Path(out)
+
+
+def write_volume_nifti(volume: np.ndarray, out: str | os.PathLike,
+                       affine: np.ndarray | None = None) -> Path:
+    """Write a 3-D volume ``(X, Y, Z)`` as NIfTI in that voxel order with ``affine`` (identity
+    by default), atomically: float32 magnitude, or complex64 for a complex volume."""
+    vol = np.asarray(volume)
+    vol = np.ascontiguousarray(vol, np.complex64 if np.iscomplexobj(vol) else np.float32)
     with atomic_output(out) as tmp:
         nib.save(nib.Nifti1Image(vol, np.eye(4) if affine is None else affine), tmp)
     return Path(out)

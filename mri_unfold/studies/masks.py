@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InvalidValue, UserError
 from ..masks import load_mask, make_mask
+from ..masks.kykz import make_kykz_mask
 from .cells import StudyMask
 
 __all__ = ["file_accelerations", "make_study_mask", "mask_path"]
@@ -65,8 +66,13 @@ def make_study_mask(mask: StudyMask, shape, masks_cfg: dict) -> np.ndarray:
         raise ValueError("learned masks are made by their network cell")
     kw = {"center_fraction": mask.center_fraction} if mask.center_fraction else {}
     try:
-        res = make_mask(mask.kind, tuple(shape), acceleration=mask.acceleration,
-                        seed=mask.seed, **kw)
+        if masks_cfg.get("acs"):          # ky-kz masks of 3-D scans
+            res = make_kykz_mask(mask.kind, tuple(shape), acceleration=mask.acceleration,
+                                 acs=tuple(masks_cfg["acs"]), elliptical=masks_cfg["elliptical"],
+                                 partial_fourier=masks_cfg["partial_fourier"], seed=mask.seed)
+        else:
+            res = make_mask(mask.kind, tuple(shape), acceleration=mask.acceleration,
+                            seed=mask.seed, **kw)
     except (ValueError, TypeError) as e:
         raise InvalidValue(f"masks: {mask.kind!r} at {mask.acceleration:g}x on "
                            f"{shape[0]}x{shape[1]} k-space: {e}") from e

@@ -13,7 +13,9 @@ error naming it and the valid keys):
   default) × ``seeds`` of :func:`mri_unfold.masks.make_mask`; ``files`` (mask files in
   ``file_layout``); ``learned_dims`` (learned masks, 1 = per column, 2 = per point, at each
   acceleration) with the ``learned_*`` relaxation settings; ``tolerance`` (largest relative
-  miss of the requested acceleration);
+  miss of the requested acceleration); ``acs`` (``[KY, KZ]``: ky–kz masks of 3-D scans,
+  :func:`mri_unfold.masks.kykz.make_kykz_mask`, with ``elliptical`` and ``partial_fourier``;
+  learned masks then keep the same ACS block);
 * ``[methods]`` — ``classical`` (names of :data:`mri_unfold.baselines.BASELINES`),
   ``lambdas`` (swept on the validation images, never on the test images; ``["auto"]``:
   chosen for each test image from its own measurements by the held-out k-space loss,
@@ -40,6 +42,7 @@ from ..baselines import BASELINES
 from ..data.sources import get_source, source_kinds
 from ..errors import UserError
 from ..masks import KINDS, LAYOUTS
+from ..masks.kykz import KYKZ_KINDS
 from ..shared_data import shared_root
 from ..training.config import FREE, REQUIRED, expand_variables, read_toml, validate_table
 from ..training.config_ranges import check_name
@@ -76,6 +79,9 @@ SCHEMA = {
         "learned_slope_start": (float, 10.0),
         "learned_slope_end": (float, 200.0),
         "tolerance": (float, 0.1),
+        "acs": (list, []),                 # [KY, KZ]: ky-kz masks of 3-D scans (masks.kykz)
+        "elliptical": (bool, False),
+        "partial_fourier": (float, 1.0),
     },
     "methods": {
         "classical": (list, ["zero-filled"]),
@@ -186,7 +192,14 @@ def validate_study(raw: dict, source: str = "study", protocol_dir=None) -> dict:
         if cfg["data"][key] < 0:
             raise UserError(f"{source}: data.{key} must be >= 0, got {cfg['data'][key]}")
     m = cfg["masks"]
-    _strings(cfg, source, "masks.kinds", KINDS)
+    _strings(cfg, source, "masks.kinds", KYKZ_KINDS if m["acs"] else KINDS)
+    if m["acs"] and (len(m["acs"]) != 2 or not all(isinstance(a, int) and a > 0
+                                                   for a in m["acs"])):
+        raise UserError(f"{source}: masks.acs must be two positive integers [KY, KZ], got "
+                        f"{m['acs']!r}")
+    if not m["acs"] and (m["elliptical"] or m["partial_fourier"] != 1.0):
+        raise UserError(f"{source}: masks.elliptical and masks.partial_fourier are for ky-kz "
+                        "masks: give masks.acs = [KY, KZ]")
     _numbers(cfg, source, "masks.accelerations", float, lambda v: v >= 1, ">= 1")
     _numbers(cfg, source, "masks.center_fractions", float, lambda v: 0 <= v < 1, "in [0, 1)")
     _numbers(cfg, source, "masks.seeds", int, lambda v: v >= 0, ">= 0")

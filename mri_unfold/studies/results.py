@@ -23,6 +23,7 @@ from scipy import stats
 
 from ..atomic import atomic_write_text
 from ..errors import DataFileError
+from ..metrics import ci95
 from .evaluate import METRICS
 
 __all__ = ["ROW_COLUMNS", "SUMMARY_COLUMNS", "write_csv", "read_csv", "ci95", "summarize",
@@ -71,21 +72,6 @@ def read_csv(path) -> list[dict]:
         out.append({k: (v if k in _TEXT else (None if v == "" else float(v)))
                     for k, v in r.items()})
     return out
-
-
-def ci95(values) -> tuple[float, float, float, float]:
-    """``(mean, std, ci_low, ci_high)``: sample std (ddof 1) and the Student-t 95 %
-    interval of the mean (``nan`` spread for a single value)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return (math.nan,) * 4
-    mean = float(v.mean())
-    if len(v) < 2:
-        return mean, math.nan, math.nan, math.nan
-    std = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.975, len(v) - 1)) * std / math.sqrt(len(v))
-    return mean, std, mean - half, mean + half
 
 
 def summarize(rows: list[dict]) -> list[dict]:

@@ -84,7 +84,8 @@ def _check_network(cfg: dict, masks: list[StudyMask], shape) -> None:
     for m in masks:
         if m.learned:
             LearnedMaskFourier(shape, 1.0 / m.acceleration, dims=m.dims,
-                               center_fraction=m.center_fraction)
+                               center_fraction=m.center_fraction,
+                               acs=tuple(cfg["masks"]["acs"]) or None)
 
 
 def prepare_study(cfg: dict) -> StudyPlan:

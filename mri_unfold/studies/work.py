@@ -126,7 +126,8 @@ def cell_protocol(cell: Cell, cfg: dict, data: StudyData, mask_file: Path | None
                     "center_fraction": m.center_fraction, "seed": cfg["seed"],
                     "mask_dims": m.dims, "mask_prob_slope": lm["learned_prob_slope"],
                     "mask_slope_start": lm["learned_slope_start"],
-                    "mask_slope_end": lm["learned_slope_end"], "mask_anneal_steps": steps}
+                    "mask_slope_end": lm["learned_slope_end"], "mask_anneal_steps": steps,
+                    "acs": list(lm.get("acs") or [])}
     else:
         operator = {"kind": "single_coil", "mask": str(mask_file), "layout": "centered"}
     operator["real_input"] = not data.complex

@@ -78,6 +78,8 @@ SCHEMA: dict[str, Any] = {
         "mask_slope_start": (float, 10.0), # relaxation slope at step 0 ...
         "mask_slope_end": (float, 200.0),  # ... annealed geometrically to this
         "mask_anneal_steps": (int, 0),     # over this many steps (0 = slope_start throughout)
+        # operator.kind = "learned_kspace_mask" (the mask learned on k-space batches):
+        "acs": (list, []),                 # [rows, columns] fully sampled box (e.g. ky-kz ACS)
     },
     "model": {
         "name": (str, REQUIRED),

@@ -133,7 +133,8 @@ def build_task(operator_cfg: dict, tensors: dict | None = None,
     Raises:
         UserError: unknown kind (lists the registered ones) or unusable operator settings.
     """
-    if operator_cfg.get("kind") in KSPACE_OPERATOR_KINDS:
-        return KSpaceTask(build_operator(operator_cfg), operator_cfg)
+    if operator_cfg.get("kind") in KSPACE_OPERATOR_KINDS:   # (a learned mask: its logits)
+        return KSpaceTask(build_operator(operator_cfg, tensors=tensors, image_shape=image_shape),
+                          operator_cfg)
     return ImageTask(build_operator(operator_cfg, tensors=tensors, image_shape=image_shape),
                      operator_cfg)

@@ -31,8 +31,10 @@ gradient step ``x − ρ F^H W (F x − y)`` then needs ``ρ < 2 / ‖F^H W F‖
 iteration on the Toeplitz normal), the scale the unfolding networks' initial step sizes
 assume; :func:`~mri_unfold.trajectories.make_trajectory` does so by default.
 
-Inputs are trajectories ``(K, 2)`` in radians (:func:`mri_unfold.operators.to_radians`).
-Outputs ``(K,)`` float64.
+Inputs are trajectories ``(K, 2)`` in radians (:func:`mri_unfold.operators.to_radians`);
+Pipe–Menon, the operator norm and the normalisation also take 3-D trajectories ``(K, 3)`` of
+a volume ``(X, Y, Z)`` (the Gaussian and the Toeplitz normal in 3-D).  Outputs ``(K,)``
+float64.
 """
 from __future__ import annotations
 
@@ -100,8 +102,9 @@ def pipe_menon_dcf(traj, image_shape: tuple[int, int], *, iterations: int = 30,
     """Iterative Pipe–Menon DCF ``(K,)`` float64 for any trajectory (module doc).
 
     Args:
-        traj: ``(K, 2)`` radians (validated).
-        image_shape: the image ``(H, W)`` (the Nyquist cell is ``1 / FOV``).
+        traj: ``(K, 2)`` radians (validated); ``(K, 3)`` with a volume ``image_shape``.
+        image_shape: the image ``(H, W)`` or volume ``(X, Y, Z)`` (the Nyquist cell is
+            ``1 / FOV``).
         iterations: fixed-point iterations (30 converge to < 1e-3 on radial and spiral).
         sigma: width of the Gaussian convolution kernel in cycles, >= 0.25 (narrower kernels
             follow the density more closely but need more samples per kernel width).
@@ -116,8 +119,9 @@ def pipe_menon_dcf(traj, image_shape: tuple[int, int], *, iterations: int = 30,
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     om = to_radians(traj, image_shape).to(torch.float64)
+    d = len(image_shape)
     if om.ndim != 2:
-        raise ValueError(f"traj must be one (K, 2) trajectory, got {tuple(om.shape)}")
+        raise ValueError(f"traj must be one (K, {d}) trajectory, got {tuple(om.shape)}")
     kappa = om * (torch.tensor(image_shape, dtype=torch.float64) / (2 * math.pi))
     pad = math.ceil(6 * sigma)
     period = [int(n) + pad for n in image_shape]             # 1 / Δr per axis, in cycles
@@ -125,14 +129,15 @@ def pipe_menon_dcf(traj, image_shape: tuple[int, int], *, iterations: int = 30,
     grid = [2 * math.ceil(reach * p) for p in period]         # r ∈ [-reach, reach) FOV
     omega = (2 * math.pi * kappa / torch.tensor(period, dtype=torch.float64))[None]
     r = [(torch.arange(g, dtype=torch.float64) - g // 2) / p for g, p in zip(grid, period)]
-    rr = r[0][:, None] ** 2 + r[1][None] ** 2
-    psi = 2 * math.pi * sigma ** 2 * torch.exp(-2 * math.pi ** 2 * sigma ** 2 * rr)
-    psi = psi * (grid[0] * grid[1]) / (period[0] * period[1])  # Δr² and the NUFFTs' scaling
+    rr = sum(torch.meshgrid(*[v ** 2 for v in r], indexing="ij"))
+    area = (2 * math.pi * sigma ** 2) ** (d / 2)              # ∫ C over d dimensions
+    psi = area * torch.exp(-2 * math.pi ** 2 * sigma ** 2 * rr)
+    psi = psi * math.prod(grid) / math.prod(period)          # Δr^d and the NUFFTs' scaling
     w = torch.ones(1, 1, om.shape[0], dtype=torch.complex128)
     for _ in tqdm(range(iterations), desc="Pipe-Menon DCF", disable=not progress, leave=False):
         cw = nufft2(psi * nufft1(w, omega, grid, eps=eps), omega, eps=eps).real
         w = w / cw.clamp_min(1e-12)
-    return (w.real[0, 0] * 2 * math.pi * sigma ** 2).numpy()
+    return (w.real[0, 0] * area).numpy()
 
 
 def operator_norm(traj, dcf, image_shape: tuple[int, int], *, iterations: int = 30,

@@ -24,6 +24,8 @@ Slices carry the header's FOV, voxel size, recon matrix (``crop_size``) and a NI
 from the acquisitions' position and directions (:mod:`mri_unfold.data.geometry`).  The steps
 after reading live in :mod:`mri_unfold.data.ismrmrd_acquisitions`, shared with the streaming
 server (:mod:`mri_unfold.serving`), which receives the same records over a socket.
+:func:`read_ismrmrd_volumes` reads a 3-D encoding (``kspace_encode_step_2``) as whole
+volumes for 3-D reconstruction (:mod:`mri_unfold.data.volume3d`).
 """
 from __future__ import annotations
 
@@ -34,14 +36,18 @@ import numpy as np
 
 from ...errors import UserError
 from ..errors import DataFileError
+from ..geometry import stack_affine
 from ..ismrmrd_acquisitions import (FLAGS, Acquisitions, ScanEncoding, classify, covariance_of,
-                                    image_slices, parse_header)
+                                    image_slices, parse_header, readouts_of, slice_geometry)
+from ..raw_assembly import assemble_volumes
 from ..raw_samples import RawSlices
 from ..scan_attributes import ismrmrd_attributes
+from ..volume3d import KSpaceVolume, raw_volume
 from .raw_open import RAW_OPTIONS, check_raw_options, open_raw
 from .registry import DataSource, register_source
 
-__all__ = ["IsmrmrdSource", "read_ismrmrd", "read_acquisitions", "ismrmrd_group", "FLAGS"]
+__all__ = ["IsmrmrdSource", "read_ismrmrd", "read_acquisitions", "ismrmrd_group", "FLAGS",
+           "read_ismrmrd_volumes", "is_3d_ismrmrd"]
 
 
 def ismrmrd_group(path: Path) -> str | None:
@@ -129,6 +135,62 @@ def read_ismrmrd(path: str | Path, prewhiten: bool = True) -> RawSlices:
         "trajectory": scan.trajectory, "vendor": getattr(systems, "systemVendor", None),
         "prewhitened": bool(prewhiten and noise.size),
         "scan_attributes": ismrmrd_attributes(hdr)})
+
+
+def is_3d_ismrmrd(path: str | Path) -> bool:
+    """Whether the file's first encoding is 3-D (an encoded matrix with ``z > 1``); reads the
+    XML header only."""
+    path = Path(path)
+    name = ismrmrd_group(path)
+    if name is None:
+        return False
+    with h5py.File(path, "r") as f:
+        hdr = parse_header(_xml(path, f[name]), str(path))
+    return int(hdr.encoding[0].encodedSpace.matrixSize.z or 1) > 1
+
+
+def read_ismrmrd_volumes(path: str | Path, prewhiten: bool = True) -> list[KSpaceVolume]:
+    """The 3-D Cartesian volumes (one per slab) of an ISMRMRD file with a 3-D encoding:
+    k-space ``(C, X, Y, Z)`` placed by ``kspace_encode_step_1``/``_2`` (any ky–kz sampling,
+    partial Fourier zero-filled), readout oversampling removed, the recon matrix's
+    ``(x, y, z)`` kept after reconstruction (oversampling along ``ky``/``kz``), the affine of
+    the volume, prewhitened with the noise scans.
+
+    Raises:
+        DataFileError naming the file: a 2-D or non-Cartesian encoding, inconsistent
+            encodings between acquisitions, counters outside the encoded matrix, a readout
+            that is not fully sampled, NaN/Inf samples.
+    """
+    path = Path(path)
+    _, xml, acqs = read_acquisitions(path)
+    hdr = parse_header(xml, str(path))
+    scan = ScanEncoding.from_header(hdr, str(path))
+    enc, fov = scan.encoding, scan.fov_mm
+    if scan.trajectory != "cartesian" or enc.partitions < 2:
+        raise DataFileError(f"{path}: not a 3-D Cartesian scan (trajectory {scan.trajectory}, "
+                            f"{enc.partitions} partition(s))")
+    noise, image, skipped = classify(acqs.head)
+    if image.size == 0:
+        raise DataFileError(f"{path}: no image acquisitions ({len(acqs)} records: "
+                            f"{noise.size} noise, {skipped} calibration/navigator/other)")
+    extras: dict = {"format": "ismrmrd", "encoded_matrix": (enc.readout_full, enc.lines,
+                                                            enc.partitions)}
+    cov = covariance_of([acqs.data[i] for i in noise], str(path))
+    if cov is not None:
+        extras["noise_covariance"] = cov
+    vols = assemble_volumes(readouts_of(acqs, image), enc, str(path))
+    x, y, z = enc.readout_keep, enc.lines, enc.partitions
+    rz = max(int(hdr.encoding[0].reconSpace.matrixSize.z or z), 1)
+    recon = (min(scan.recon_matrix[0], x), min(scan.recon_matrix[1], y), min(rz, z))
+    out = []
+    for v in vols:
+        h = acqs.head[image[v["first"]]]
+        affine = None
+        if fov is not None:
+            geoms = [slice_geometry(h, (k - z // 2) * fov[2]) for k in range(z)]
+            affine = stack_affine(geoms, (fov[0] / x, fov[1] / y, fov[2]), (x, y))
+        out.append(raw_volume(v, path, fov, affine, recon, extras, prewhiten))
+    return out
 
 
 @register_source

@@ -1,0 +1,42 @@
+"""The volume3d benchmark suite in quick mode: the slice-by-slice peer and the streamed paths
+reconstruct the same scan, and the 3-D NUFFT normals agree with finufft and torchkbnufft."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from benchmarks import run
+from benchmarks.suites.volume3d import build_volume_case, slice_loop, volume_call
+
+
+def test_quick_volume3d_suite_writes_the_peers_side_by_side(tmp_path, capsys):
+    out = tmp_path / "v3.json"
+    assert run.main(["--suite", "volume3d", "--quick", "--reps", "1", "--warmup", "0",
+                     "--out", str(out)]) == 0
+    assert "== volume3d ==" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    variants = [r["variant"] for r in rows]
+    assert variants[:3] == ["slice_loop", "streamed_fp32", "streamed_bf16"]
+    assert "espirit_per_position" in variants
+    vol = {r["variant"]: r for r in rows[:3]}
+    assert vol["slice_loop"]["time_vs_first"] == 1.0
+    assert vol["streamed_fp32"]["max_rel_diff"] < 1e-5      # the same numbers, batched
+    assert vol["streamed_bf16"]["max_rel_diff"] < 5e-2      # bf16 convolutions
+    nufft = [r for r in rows if r["case"].startswith("stack of stars")]
+    assert len(nufft) >= 4 and nufft[0]["variant"].startswith("stack-of-stars normal")
+    assert all(r["seconds"] > 0 for r in nufft)
+    exact = [r for r in nufft if "torchkbnufft" not in r["variant"]]
+    assert all(r["max_rel_diff"] < 1e-4 for r in exact)     # finufft eps 1e-6, Toeplitz
+    kb = [r for r in nufft if "torchkbnufft" in r["variant"]]
+    assert all(r["max_rel_diff"] < 5e-3 for r in kb)
+    assert all(math.isnan(r["peak_mem_mb"]) for r in nufft)
+
+
+def test_slice_loop_and_streamed_pipeline_agree_on_a_sub_scan():
+    scan, model = build_volume_case(quick=True)
+    loop = slice_loop(scan, model, range(4, 8))
+    streamed = volume_call("streamed_fp32", scan, model, 3, range(4, 8))()
+    assert loop.shape == streamed.shape == (4, 32, 24)
+    assert np.abs(loop - streamed).max() < 1e-5 * np.abs(loop).max()
