@@ -228,7 +228,8 @@ def test_image_and_other_arguments():
         _op()(torch.zeros(1, 1, 6, 5, dtype=torch.complex64))
     with pytest.raises(TypeError, match=r"real_input=True\) expects real images"):
         _op(real_input=True)(torch.zeros(1, 1, 6, 6, dtype=torch.complex64))
-    with pytest.raises(ValueError, match=r"image_shape must be two positive ints"):
+    with pytest.raises(ValueError, match=r"image_shape must be two \(H, W\) or three \(X, Y, Z\) "
+                                         r"positive ints, got \(6,\)"):
         NonCartesianFourier(torch.zeros(3, 2), (6,))
     with pytest.raises(ValueError, match=r"traj must be a real \(K, 2\) or \(N, K, 2\) array"):
         NonCartesianFourier(torch.zeros(3, 3), (6, 6))
