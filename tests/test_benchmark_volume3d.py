@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import torch
 
 from benchmarks import run
 from benchmarks.suites.volume3d import (build_volume_case, slice_loop, volume_call,
@@ -51,3 +52,11 @@ def test_full_size_warmup_positions_hold_signal():
     assert list(warm) == list(range(124, 132))
     assert all(float(s.target.max()) > 0 for s in scan.samples(warm))
     assert float(scan.samples([0])[0].target.max()) == 0.0
+
+
+def test_memory_child_measures_a_volume_row_after_a_central_warm_up():
+    from benchmarks.memory_child import measure_in_this_process
+    out = measure_in_this_process({"suite": "volume3d", "variant": "streamed_fp32",
+                                   "batch": 2}, quick=True, compile_=False, warmup=1,
+                                  device=torch.device("cpu"))
+    assert out["peak_mem_mb"] > 0 and out["mem_method"].startswith("subprocess-")

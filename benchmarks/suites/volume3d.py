@@ -188,10 +188,14 @@ def _nufft_rows(args, device) -> list[dict]:
     return rows
 
 
-def memory_call(spec: dict, quick: bool):
-    """The call :mod:`benchmarks.memory_child` measures for a volume row."""
+def memory_calls(spec: dict, quick: bool):
+    """``(call, warm_up)``: the call :mod:`benchmarks.memory_child` measures for a volume row
+    and its warm-up on the central positions (the same scan and model; a whole-scan warm-up
+    would double the minutes of a full-size row)."""
     scan, model = build_volume_case(quick)
-    return volume_call(spec["variant"], scan, model, int(spec["batch"]))
+    variant, batch = spec["variant"], int(spec["batch"])
+    return (volume_call(variant, scan, model, batch),
+            volume_call(variant, scan, model, batch, warmup_positions(scan.shape[0])))
 
 
 def run(args, device: torch.device, ceilings: dict) -> list[dict]:
