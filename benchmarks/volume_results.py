@@ -162,14 +162,16 @@ def sweep_lambda(runs: Path, l1_iter: int) -> dict:
     return out
 
 
-def espirit_comparison(runs: Path) -> dict:
-    """Maps per readout position vs 3-D ESPIRiT: time, memory, 3-D CG-SENSE PSNR (4x)."""
-    cases = {"epi": (np.asarray(NiftiVolume(runs / "data" / VOLUMES["epi"]["file"], axis=2)
-                                .slices()), "epi"),
-             "mni152 2 mm": (np.moveaxis(np.asarray(load_mni152_template(resolution=2).dataobj,
-                                                    np.float32), 1, 0), "mni152_2mm")}
+def espirit_comparison(runs: Path, which=("epi", "mni152 2 mm")) -> dict:
+    """Maps per readout position vs 3-D ESPIRiT: time, memory, 3-D CG-SENSE PSNR (4x), for
+    the volumes ``which`` of ``epi`` and ``mni152 2 mm``."""
+    cases = {"epi": lambda: (np.asarray(NiftiVolume(runs / "data" / VOLUMES["epi"]["file"],
+                                                    axis=2).slices()), "epi"),
+             "mni152 2 mm": lambda: (np.moveaxis(np.asarray(
+                 load_mni152_template(resolution=2).dataobj, np.float32), 1, 0), "mni152_2mm")}
     out = {}
-    for label, (vol, name) in cases.items():
+    for label in which:
+        vol, name = cases[label]()
         mask = make_kykz_mask("poisson", vol.shape[1:], acceleration=4, acs=ACS, seed=0).mask
         scan = scan_of(vol, name, mask)
         estimate = EstimateCoilMaps(None)
@@ -224,6 +226,8 @@ def main(argv=None) -> int:
     p.add_argument("--l1-iter", type=int, default=50)
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--espirit", action="store_true")
+    p.add_argument("--espirit-volumes", default="epi,mni152 2 mm",
+                   help="the volumes of --espirit (comma-separated: epi, mni152 2 mm)")
     p.add_argument("--networks-only", action="store_true",
                    help="only zero-filling and the networks (the 3-D classical rows of an "
                         "earlier results.json stay)")
@@ -253,7 +257,11 @@ def main(argv=None) -> int:
         lamda = float(max(sweep, key=lambda k: sweep[k]["psnr"])) if sweep else 1e-3
     result["lambda"], result["l1_iterations"] = lamda, args.l1_iter
     if args.espirit:
-        result["espirit"] = espirit_comparison(args.runs)
+        which = [w.strip() for w in args.espirit_volumes.split(",")]
+        unknown = sorted(set(which) - {"epi", "mni152 2 mm"})
+        if unknown:
+            p.error(f"--espirit-volumes: unknown {unknown}; expected epi and/or 'mni152 2 mm'")
+        result["espirit"] = {**result.get("espirit", {}), **espirit_comparison(args.runs, which)}
     accels = [int(a) for a in args.accelerations.split(",")]
     for name in args.volumes.split(","):
         print(f"{name}:")
