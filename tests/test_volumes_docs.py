@@ -18,7 +18,8 @@ def test_volumes_doc_example_runs(tmp_path, capsys):
     script = tmp_path / "volumes_example.py"
     script.write_text(code)
     runpy.run_path(str(script), run_name="__main__")
-    assert capsys.readouterr().out.splitlines() == ["True", "['adjoint', 'linearity', 'normal']"]
+    assert capsys.readouterr().out.splitlines() == [
+        "True", "['adjoint', 'adjoint_ax', 'linearity', 'normal']"]
 
 
 def test_volumes_doc_flags_exist_and_readme_links_it():
