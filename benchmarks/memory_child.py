@@ -28,11 +28,11 @@ def measure_in_this_process(spec: dict, quick: bool, compile_: bool, warmup: int
         case = training.build_case(spec["model"], int(spec["batch"]), quick, device)
         fn = training.make_step(spec["variant"], case, training.variants_for(ns, case[3]))
     elif spec["suite"] == "volume3d":
-        fn = volume3d.memory_call(spec, quick)
+        fn, warm_fn = volume3d.memory_calls(spec, quick)
     else:
         raise ValueError(f"unknown suite {spec['suite']!r}; expected inference or training")
     for _ in range(warmup):  # inference calls run without autograd by themselves
-        fn()
+        (fn if spec["suite"] != "volume3d" else warm_fn)()
     with PeakMemory(device) as mem:
         fn()
     return {"peak_mem_mb": mem.peak_mb, "mem_delta_mb": mem.delta_mb,

@@ -22,7 +22,10 @@ maps per readout position.  Writes OUT/results.json and the figures OUT/*.png.
 Usage::
 
     python benchmarks/volume_results.py --runs runs/volumes --out docs/volumes [--sweep] \\
-        [--espirit] [--volumes mni152,epi] [--accelerations 4,8,12]
+        [--espirit] [--volumes mni152,epi] [--accelerations 4,8,12] [--networks-only]
+
+Each run merges its accelerations (and, with ``--networks-only``, its rows) into an existing
+OUT/results.json, so networks can be evaluated as their trainings finish.
 """
 from __future__ import annotations
 
@@ -79,7 +82,7 @@ def _timed(fn):
 
 
 def evaluate_volume(name: str, spec: dict, runs: Path, accelerations, lamda: float,
-                    l1_iter: int, figure_dir: Path | None) -> dict:
+                    l1_iter: int, figure_dir: Path | None, classical: bool = True) -> dict:
     path = runs / "data" / spec["file"]
     nv = NiftiVolume(path, axis=spec["readout_axis"])
     vol = nv.slices()
@@ -98,7 +101,8 @@ def evaluate_volume(name: str, spec: dict, runs: Path, accelerations, lamda: flo
         target = zf.target
         res["zero-filled"], recon["zero-filled"] = _score(target, zf.reconstruction, t, mask), \
             zf.reconstruction
-        for method, kw in (("sense", {}), ("l1-wavelet", {"lamda": lamda, "max_iter": l1_iter})):
+        for method, kw in (("sense", {}), ("l1-wavelet", {"lamda": lamda, "max_iter": l1_iter})
+                           ) if classical else ():
             r, t = _timed(lambda: classical_3d(scan, method, espirit_cache=cache,
                                                progress=False, **kw))
             res[f"3-D {method}"] = _score(target, r.reconstruction[test], t, mask)
@@ -127,7 +131,7 @@ def evaluate_volume(name: str, spec: dict, runs: Path, accelerations, lamda: flo
         out["results"][f"{accel}x"] = res
         print(f"  {name} {accel}x: " + ", ".join(f"{k} {v['psnr']:.2f} dB / {v['ssim']:.4f}"
                                                  for k, v in res.items()))
-        if figure_dir is not None and accel == 8:
+        if figure_dir is not None and accel == 8 and classical:
             _figure(nv, spec["readout_axis"], test, {"reference": target, **recon},
                     figure_dir / f"{name}_8x.png", f"{name}, ky-kz Poisson 8x, 8 coils")
     return out
@@ -158,14 +162,16 @@ def sweep_lambda(runs: Path, l1_iter: int) -> dict:
     return out
 
 
-def espirit_comparison(runs: Path) -> dict:
-    """Maps per readout position vs 3-D ESPIRiT: time, memory, 3-D CG-SENSE PSNR (4x)."""
-    cases = {"epi": (np.asarray(NiftiVolume(runs / "data" / VOLUMES["epi"]["file"], axis=2)
-                                .slices()), "epi"),
-             "mni152 2 mm": (np.moveaxis(np.asarray(load_mni152_template(resolution=2).dataobj,
-                                                    np.float32), 1, 0), "mni152_2mm")}
+def espirit_comparison(runs: Path, which=("epi", "mni152 2 mm")) -> dict:
+    """Maps per readout position vs 3-D ESPIRiT: time, memory, 3-D CG-SENSE PSNR (4x), for
+    the volumes ``which`` of ``epi`` and ``mni152 2 mm``."""
+    cases = {"epi": lambda: (np.asarray(NiftiVolume(runs / "data" / VOLUMES["epi"]["file"],
+                                                    axis=2).slices()), "epi"),
+             "mni152 2 mm": lambda: (np.moveaxis(np.asarray(
+                 load_mni152_template(resolution=2).dataobj, np.float32), 1, 0), "mni152_2mm")}
     out = {}
-    for label, (vol, name) in cases.items():
+    for label in which:
+        vol, name = cases[label]()
         mask = make_kykz_mask("poisson", vol.shape[1:], acceleration=4, acs=ACS, seed=0).mask
         scan = scan_of(vol, name, mask)
         estimate = EstimateCoilMaps(None)
@@ -220,6 +226,11 @@ def main(argv=None) -> int:
     p.add_argument("--l1-iter", type=int, default=50)
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--espirit", action="store_true")
+    p.add_argument("--espirit-volumes", default="epi,mni152 2 mm",
+                   help="the volumes of --espirit (comma-separated: epi, mni152 2 mm)")
+    p.add_argument("--networks-only", action="store_true",
+                   help="only zero-filling and the networks (the 3-D classical rows of an "
+                        "earlier results.json stay)")
     p.add_argument("--markdown", action="store_true",
                    help="print the tables of OUT/results.json and exit")
     args = p.parse_args(argv)
@@ -233,6 +244,9 @@ def main(argv=None) -> int:
     result = json.loads(result_file.read_text()) if result_file.is_file() else {}
     result["environment"] = {"torch_threads": torch.get_num_threads(),
                              "load_average": list(os.getloadavg())}
+    run_log = {"volumes": args.volumes, "accelerations": args.accelerations,
+               "espirit": args.espirit, "load_average_start": list(os.getloadavg())}
+    result.setdefault("runs", []).append(run_log)
     if args.sweep:
         result["lambda_sweep"] = sweep_lambda(args.runs, args.l1_iter)
     elif (args.runs / "sweep.json").is_file() and "lambda_sweep" not in result:
@@ -243,16 +257,22 @@ def main(argv=None) -> int:
         lamda = float(max(sweep, key=lambda k: sweep[k]["psnr"])) if sweep else 1e-3
     result["lambda"], result["l1_iterations"] = lamda, args.l1_iter
     if args.espirit:
-        result["espirit"] = espirit_comparison(args.runs)
+        which = [w.strip() for w in args.espirit_volumes.split(",")]
+        unknown = sorted(set(which) - {"epi", "mni152 2 mm"})
+        if unknown:
+            p.error(f"--espirit-volumes: unknown {unknown}; expected epi and/or 'mni152 2 mm'")
+        result["espirit"] = {**result.get("espirit", {}), **espirit_comparison(args.runs, which)}
     accels = [int(a) for a in args.accelerations.split(",")]
     for name in args.volumes.split(","):
         print(f"{name}:")
         new = evaluate_volume(name, VOLUMES[name], args.runs, accels, lamda, args.l1_iter,
-                              args.out)
+                              args.out, classical=not args.networks_only)
         old = result.setdefault("volumes", {}).get(name)
-        if old is not None:                     # other accelerations of an earlier run stay
-            new["results"] = {**old["results"], **new["results"]}
+        if old is not None:          # other accelerations and methods of earlier runs stay
+            new["results"] = {**old["results"], **{
+                a: {**old["results"].get(a, {}), **res} for a, res in new["results"].items()}}
         result["volumes"][name] = new
+        run_log["load_average_end"] = list(os.getloadavg())
         atomic_write_text(result_file, json.dumps(result, indent=1, default=float))
     atomic_write_text(result_file, json.dumps(result, indent=1, default=float))
     print(f"wrote {result_file}")

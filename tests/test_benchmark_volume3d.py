@@ -6,9 +6,11 @@ import json
 import math
 
 import numpy as np
+import torch
 
 from benchmarks import run
-from benchmarks.suites.volume3d import build_volume_case, slice_loop, volume_call
+from benchmarks.suites.volume3d import (build_volume_case, slice_loop, volume_call,
+                                        warmup_positions)
 
 
 def test_quick_volume3d_suite_writes_the_peers_side_by_side(tmp_path, capsys):
@@ -40,3 +42,21 @@ def test_slice_loop_and_streamed_pipeline_agree_on_a_sub_scan():
     streamed = volume_call("streamed_fp32", scan, model, 3, range(4, 8))()
     assert loop.shape == streamed.shape == (4, 32, 24)
     assert np.abs(loop - streamed).max() < 1e-5 * np.abs(loop).max()
+
+
+def test_full_size_warmup_positions_hold_signal():
+    # the full-size phantom is empty at the edge readout positions; a warm-up there would
+    # stop the suite (metrics of an all-zero target are refused)
+    scan, _ = build_volume_case(quick=False)
+    warm = warmup_positions(scan.shape[0])
+    assert list(warm) == list(range(124, 132))
+    assert all(float(s.target.max()) > 0 for s in scan.samples(warm))
+    assert float(scan.samples([0])[0].target.max()) == 0.0
+
+
+def test_memory_child_measures_a_volume_row_after_a_central_warm_up():
+    from benchmarks.memory_child import measure_in_this_process
+    out = measure_in_this_process({"suite": "volume3d", "variant": "streamed_fp32",
+                                   "batch": 2}, quick=True, compile_=False, warmup=1,
+                                  device=torch.device("cpu"))
+    assert out["peak_mem_mb"] > 0 and out["mem_method"].startswith("subprocess-")
