@@ -216,4 +216,5 @@ def test_a_client_still_sending_gets_the_reason(tmp_path):
                                             "acquisition 8 has slice counter 1, outside the "
                                             r"header's encoding limits \[0, 0\]"):
             stream_scan(bad, LOOPBACK, srv.port, timeout_s=30)
+        wait_for(lambda: len(lines) >= 1)   # the server logs the close after the client saw it
     assert len(lines) == 1 and "closed: the stream: acquisition 8 has slice counter 1" in lines[0]
