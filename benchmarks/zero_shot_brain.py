@@ -41,6 +41,7 @@ from mri_unfold.cpu_allocator import retain_freed_memory
 from mri_unfold.data import collate_samples, simulate_kspace
 from mri_unfold.data.luma import list_images, read_luminance
 from mri_unfold.evaluation.reproduce import PUBLISHED_MRI, mri_paths
+from mri_unfold.figures import new_figure, save_png
 from mri_unfold.masks.split import SplitSettings
 from mri_unfold.metrics import psnr_255, ssim_255
 from mri_unfold.models.official import load_official
@@ -184,10 +185,8 @@ COLUMNS = (Column("source", min_width=8, align="<"), Column("ratio", "ratio %", 
 def plot(tables: list[list[dict]], path: str | Path) -> Path:
     """PSNR before and after adaptation per ratio (one line pair per source) beside the
     authors' published numbers."""
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig = new_figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.subplots()
     for rows in tables:
         r = [x["ratio"] for x in rows]
         src = rows[0]["source"]
@@ -204,10 +203,7 @@ def plot(tables: list[list[dict]], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def main(argv=None) -> int:

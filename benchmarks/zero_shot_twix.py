@@ -34,7 +34,7 @@ from mri_unfold.cpu_allocator import retain_freed_memory
 from mri_unfold.data import collate_samples
 from mri_unfold.data.sources import detect_source, get_source
 from mri_unfold.evaluation.raw_scan import MASKS, _prepare
-from mri_unfold.figures import comparison_grid
+from mri_unfold.figures import comparison_grid, new_figure, save_png
 from mri_unfold.image_ops import center_crop
 from mri_unfold.masks import make_mask
 from mri_unfold.masks.split import SplitSettings
@@ -155,10 +155,8 @@ def main(argv=None) -> int:
 def curves(data: dict, path) -> Path:
     """Two panels against the adaptation step: the held-out k-space loss that steers the
     adaptation, and the PSNR against the fully sampled reference that it never sees."""
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    fig = new_figure(figsize=(11, 4.2), dpi=100)
+    a, b = fig.subplots(1, 2)
     for key, hist in data.items():
         steps = [h["step"] for h in hist]
         a.plot(steps, [h["val_loss"] for h in hist], ".-", label=key)
@@ -171,10 +169,7 @@ def curves(data: dict, path) -> Path:
         ax.grid(alpha=0.3)
     b.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 if __name__ == "__main__":

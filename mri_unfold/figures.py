@@ -23,8 +23,8 @@ from . import metrics
 from .atomic import atomic_output
 from .masks import psf
 
-__all__ = ["comparison_grid", "image_metrics", "line_plot", "three_plane_figure",
-           "three_plane_grid"]
+__all__ = ["comparison_grid", "image_metrics", "line_plot", "new_figure", "save_png",
+           "three_plane_figure", "three_plane_grid"]
 
 
 def _as_image(a, name: str) -> np.ndarray:
@@ -49,6 +49,20 @@ def _figure_class():
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     return Figure
+
+
+def new_figure(**kwargs):
+    """A ``matplotlib.figure.Figure(**kwargs)`` on the Agg backend, without pyplot state."""
+    return _figure_class()(**kwargs)
+
+
+def save_png(fig, out: str | os.PathLike) -> Path:
+    """Write ``fig`` as a PNG at ``out`` all-or-nothing (its folder created); returns the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png")
+    return out
 
 
 def image_metrics(target, prediction, data_range: float | None = None) -> dict[str, float]:
@@ -168,10 +182,7 @@ def line_plot(series, out: str | os.PathLike, *, xlabel: str, ylabel: str, title
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, format="png")
-    return Path(out)
+    return save_png(fig, out)
 
 
 def _resample_ras(volume: np.ndarray, affine: np.ndarray, max_size: int):

@@ -13,7 +13,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import ssdu_brain_kspace, zero_shot_brain  # noqa: E402
+from benchmarks import ssdu_brain_kspace, zero_shot_brain, zero_shot_twix  # noqa: E402
 from benchmarks.run import main as bench_main  # noqa: E402
 from mri_unfold.data.sources import detect_source, get_source  # noqa: E402
 
@@ -77,3 +77,16 @@ def test_adapt_benchmark_suite_quick(tmp_path):
     assert all(r["time_s"] > 0 for r in rows)
     sup = [r for r in rows if r["variant"] == "supervised step"]
     assert all(r["vs_supervised"] == 1 for r in sup)
+
+
+def test_zero_shot_twix_redraws_its_curves(tmp_path, capsys):
+    hist = [{"step": k, "val_loss": 0.6 - 0.01 * k, "psnr": 22.0 + 0.05 * k}
+            for k in range(0, 50, 10)]
+    res = tmp_path / "zs.json"
+    res.write_text(json.dumps({"curves": {"8coil_4x, 1-D": hist, "1coil_4x, 1-D": hist}}))
+    png = tmp_path / "curve.png"
+    assert zero_shot_twix.main(["--redraw", "--json", str(res), "--curve-png", str(png)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {png}"
+    im = Image.open(png)
+    assert im.format == "PNG" and im.size == (1100, 420)
+    assert np.asarray(im.convert("L")).std() > 20              # a real picture, not blank
