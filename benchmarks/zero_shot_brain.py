@@ -75,6 +75,12 @@ def starting_model(source: str, ratio: int):
     return load_official(mri_paths(ratio)["checkpoint"], arch="ista_net_plus", task="mri")
 
 
+def authors_mask(paths: dict) -> np.ndarray:
+    """The authors' ``radial_<ratio>.mat`` mask, ``(H, W)`` float32, centred layout."""
+    return np.fft.fftshift(np.asarray(load_mat_variable(paths["mask"], "mask_matrix"),
+                                      np.float32))
+
+
 def measured_slice(image_u8: np.ndarray, mask_centred: np.ndarray, name: str):
     """The slice's single-coil k-space at the 1/255 scale, no reference attached."""
     s = simulate_kspace(image_u8.astype(np.float32) / np.float32(255.0), mask_centred,
@@ -102,8 +108,7 @@ def add_release_scores(data: dict) -> bool:
         paths = mri_paths(ratio)
         if ratio not in models:
             models[ratio] = starting_model("authors", ratio)
-        mask = np.fft.fftshift(np.asarray(load_mat_variable(paths["mask"], "mask_matrix"),
-                                          np.float32))
+        mask = authors_mask(paths)
         ref = read_luminance(Path(paths["images"]) / row["image"])
         rec = reconstruct(models[ratio], measured_slice(ref, mask, row["image"]))
         row["psnr_release"], row["ssim_release"] = psnr_255(ref, rec), ssim_255(ref, rec)
@@ -122,8 +127,7 @@ def run(source: str, ratios, slices, settings: AdaptSettings, out: Path, log=pri
     done = {(r["ratio"], r["image"]) for r in data["rows"]}
     for ratio in ratios:
         paths = mri_paths(ratio)
-        mask = np.fft.fftshift(np.asarray(load_mat_variable(paths["mask"], "mask_matrix"),
-                                          np.float32))
+        mask = authors_mask(paths)
         files = list_images(paths["images"])
         model = starting_model(source, ratio)
         for i in slices:

@@ -156,6 +156,8 @@ def test_recon_3d_raw_ismrmrd_detected_from_its_encoding(tmp_path, capsys):
      "give either --mask KIND or --mask-file FILE, not both"),
     (["--readout-axis", "1", "--mask", "poisson", "--acceleration", "4"],
      "--readout-axis is for 3-D scans: add --ndim 3"),
+    (["--sim-coils", "4", "--mask", "poisson", "--acceleration", "4"],
+     "--sim-coils is for 3-D scans: add --ndim 3"),
     (["--ndim", "3", "--method", "sense"],
      "a NIfTI volume is undersampled retrospectively in ky-kz: give --mask KIND"),
     (["--ndim", "3", "--mask", "caipi", "--acceleration", "4.5", "--acs", "8", "8"],
